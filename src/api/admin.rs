@@ -1,0 +1,141 @@
+//! tagd's own administration API: the resource inventory, for automation that keeps
+//! tagd in step with real infrastructure. Guarded by an administrator's token and
+//! confined to that administrator's domain.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap};
+use crate::core::admin::ResourceSpec;
+use crate::core::CoreError;
+use crate::store::ResourceFilter;
+
+pub struct TagdAdmin;
+
+type AdminError = ApiError<TagdAdmin>;
+
+impl Dialect for TagdAdmin {
+    fn error_response(err: &CoreError) -> Response {
+        json_response(
+            status(err),
+            &json!({ "error_code": code(err), "error_msg": message(err) }),
+        )
+    }
+}
+
+fn code(err: &CoreError) -> &'static str {
+    match err {
+        CoreError::MalformedBody { .. }
+        | CoreError::InvalidField { .. }
+        | CoreError::Empty { .. }
+        | CoreError::TooMany { .. }
+        | CoreError::InvalidTagKey { .. }
+        | CoreError::InvalidTagValue { .. }
+        | CoreError::DuplicateTagKey { .. }
+        | CoreError::UnknownResourceType { .. }
+        | CoreError::ProjectRequired { .. } => "TAGD.0400",
+        CoreError::BodyTooLarge { .. } => "TAGD.0413",
+        CoreError::Unauthenticated { .. } => "TAGD.0401",
+        CoreError::Forbidden { .. } => "TAGD.0403",
+        CoreError::NotFound { .. } => "TAGD.0404",
+        CoreError::MethodNotAllowed { .. } => "TAGD.0405",
+        CoreError::Conflict { .. } => "TAGD.0409",
+        CoreError::Internal(_) => "TAGD.0500",
+    }
+}
+
+/// Most resources one admin call may name; larger imports go through the CLI.
+pub const MAX_RESOURCES_PER_CALL: usize = 10_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tagd/v1/resources", get(list).post(register))
+        .route("/tagd/v1/resources/delete", post(remove))
+}
+
+#[derive(Deserialize)]
+struct ResourcesBody {
+    resources: Vec<ResourceSpec>,
+}
+
+fn check_size(specs: &[ResourceSpec]) -> Result<(), CoreError> {
+    if specs.is_empty() {
+        return Err(CoreError::Empty { field: "resources" });
+    }
+    if specs.len() > MAX_RESOURCES_PER_CALL {
+        return Err(CoreError::TooMany {
+            field: "resources",
+            max: MAX_RESOURCES_PER_CALL,
+            got: specs.len(),
+        });
+    }
+    Ok(())
+}
+
+async fn register(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<TagdAdmin>,
+    JsonBody(body, ..): JsonBody<TagdAdmin, ResourcesBody>,
+) -> Result<Response, AdminError> {
+    caller.require_admin()?;
+    check_size(&body.resources)?;
+    let created = state.admin.register(&caller.domain, &body.resources).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "registered": created, "updated": body.resources.len() - created }),
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<TagdAdmin>,
+    JsonBody(body, ..): JsonBody<TagdAdmin, ResourcesBody>,
+) -> Result<Response, AdminError> {
+    caller.require_admin()?;
+    check_size(&body.resources)?;
+    let removed = state.admin.remove(&caller.domain, &body.resources).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "removed": removed })))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<TagdAdmin>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, AdminError> {
+    caller.require_admin()?;
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, CoreError> {
+        match query.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= max)
+                .ok_or_else(|| CoreError::invalid(name, format!("must be an integer from 0 to {max}"))),
+        }
+    };
+    let filter = ResourceFilter {
+        domain_id: Some(caller.domain.id.clone()),
+        project_id: query.get("project_id").cloned(),
+        resource_type: query.get("resource_type").cloned(),
+        limit: Some(number("limit", 1000, 10_000)?),
+        offset: number("offset", 0, usize::MAX)?,
+    };
+    let resources = state.admin.list(&filter).await?;
+    let resources: Vec<_> = resources
+        .iter()
+        .map(|r| {
+            json!({
+                "project_id": r.at.project_id,
+                "resource_type": r.at.resource_type,
+                "resource_id": r.at.resource_id,
+                "name": r.name,
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "resources": resources })))
+}

@@ -1,0 +1,472 @@
+//! The IAM (Keystone v3) calls the SDKs and users make to get and check tokens, and to
+//! find their projects and domain.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap, X_AUTH_TOKEN};
+use crate::auth::{AuthError, Principal};
+use crate::core::model::{Domain, Project, Scope, TokenRecord, User};
+use crate::core::CoreError;
+
+pub static X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
+
+pub struct Iam;
+
+type IamError = ApiError<Iam>;
+
+impl Dialect for Iam {
+    /// Keystone's nested body, plus the flat pair Huawei's IAM adds, which the SDK
+    /// reads first.
+    fn error_response(err: &CoreError) -> Response {
+        let status = status(err);
+        json_response(
+            status,
+            &json!({
+                "error": {
+                    "code": status.as_u16(),
+                    "message": message(err),
+                    "title": status.canonical_reason().unwrap_or("Error"),
+                },
+                "error_code": code(err),
+                "error_msg": message(err),
+            }),
+        )
+    }
+}
+
+fn code(err: &CoreError) -> &'static str {
+    match err {
+        CoreError::MalformedBody { .. }
+        | CoreError::InvalidField { .. }
+        | CoreError::Empty { .. }
+        | CoreError::TooMany { .. }
+        | CoreError::InvalidTagKey { .. }
+        | CoreError::InvalidTagValue { .. }
+        | CoreError::DuplicateTagKey { .. }
+        | CoreError::UnknownResourceType { .. }
+        | CoreError::ProjectRequired { .. }
+        | CoreError::BodyTooLarge { .. }
+        | CoreError::MethodNotAllowed { .. } => "IAM.0001",
+        CoreError::Unauthenticated { .. } => "IAM.0002",
+        CoreError::Forbidden { .. } => "IAM.0003",
+        CoreError::NotFound { .. } => "IAM.0004",
+        CoreError::Conflict { .. } => "IAM.0005",
+        CoreError::Internal(_) => "IAM.0006",
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v3/auth/tokens",
+            get(validate_token).post(create_token).delete(revoke_token),
+        )
+        .route("/v3/projects", get(list_projects))
+        .route("/v3/auth/projects", get(list_auth_projects))
+        .route("/v3/auth/domains", get(list_auth_domains))
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    auth: AuthBody,
+}
+
+#[derive(Deserialize)]
+struct AuthBody {
+    identity: IdentityBody,
+    #[serde(default)]
+    scope: Option<ScopeBody>,
+}
+
+#[derive(Deserialize)]
+struct IdentityBody {
+    methods: Vec<String>,
+    #[serde(default)]
+    password: Option<PasswordBody>,
+    #[serde(default)]
+    token: Option<TokenRef>,
+}
+
+#[derive(Deserialize)]
+struct PasswordBody {
+    user: UserRef,
+}
+
+#[derive(Deserialize)]
+struct UserRef {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    password: String,
+    #[serde(default)]
+    domain: Option<NamedRef>,
+}
+
+#[derive(Deserialize)]
+struct TokenRef {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct NamedRef {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ScopeBody {
+    #[serde(default)]
+    project: Option<ProjectScope>,
+    #[serde(default)]
+    domain: Option<NamedRef>,
+}
+
+#[derive(Deserialize)]
+struct ProjectScope {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    domain: Option<NamedRef>,
+}
+
+async fn find_domain(state: &AppState, r: &NamedRef) -> Result<Option<Domain>, CoreError> {
+    Ok(match (&r.id, &r.name) {
+        (Some(id), _) => state.store.domain(id).await?,
+        (None, Some(name)) => state.store.domain_by_name(name).await?,
+        (None, None) => return Err(CoreError::invalid("domain", "give its id or name")),
+    })
+}
+
+/// Authenticates the password method; unknown users and wrong passwords look alike.
+async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, CoreError> {
+    let u = &body.user;
+    let user = match (&u.id, &u.name) {
+        (Some(id), _) => state.store.user(id).await?,
+        (None, Some(name)) => {
+            let domain_ref = u.domain.as_ref().ok_or_else(|| {
+                CoreError::invalid("auth.identity.password.user.domain", "a user named by name needs its domain")
+            })?;
+            match find_domain(state, domain_ref).await? {
+                Some(d) if d.enabled => state.store.user_by_name(&d.id, name).await?,
+                _ => None,
+            }
+        }
+        (None, None) => {
+            return Err(CoreError::invalid("auth.identity.password.user", "give the user's id or name"))
+        }
+    };
+    Ok(state.identity.check_password(user, u.password.clone()).await?)
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryMap(query): QueryMap,
+    JsonBody(req, ..): JsonBody<Iam, TokenRequest>,
+) -> Result<Response, IamError> {
+    let auth = req.auth;
+    let methods = auth.identity.methods.clone();
+    let (user, not_after) = match methods.first().map(String::as_str) {
+        Some("password") => {
+            let body = auth.identity.password.as_ref().ok_or_else(|| {
+                CoreError::invalid("auth.identity.password", "required by the password method")
+            })?;
+            (password_user(&state, body).await?, None)
+        }
+        Some("token") => {
+            let token = auth
+                .identity
+                .token
+                .as_ref()
+                .map(|t| t.id.clone())
+                .or_else(|| header_str(&headers, &X_AUTH_TOKEN))
+                .ok_or_else(|| CoreError::invalid("auth.identity.token.id", "required by the token method"))?;
+            let principal = state.identity.validate(&token).await?;
+            let expires = principal.token.expires_at;
+            (principal.user, Some(expires))
+        }
+        Some(other) => {
+            return Err(CoreError::invalid("auth.identity.methods", format!("unsupported method {other:?}; use password or token")).into())
+        }
+        None => return Err(CoreError::Empty { field: "auth.identity.methods" }.into()),
+    };
+    let domain = state
+        .store
+        .domain(&user.domain_id)
+        .await?
+        .filter(|d| d.enabled)
+        .ok_or(AuthError::Disabled)?;
+    let (scope, project) = resolve_scope(&state, &domain, auth.scope.as_ref()).await?;
+    let (token, record) = state.identity.issue(&user, scope, methods, not_after).await?;
+    let body = token_body(&user, &domain, project.as_ref(), &record, !query.contains_key("nocatalog"), &headers);
+    let mut response = json_response(StatusCode::CREATED, &body);
+    if let Ok(v) = HeaderValue::from_str(&token) {
+        response.headers_mut().insert(X_SUBJECT_TOKEN.clone(), v);
+    }
+    Ok(response)
+}
+
+/// A token may be scoped to the user's own domain or one of its projects only.
+async fn resolve_scope(
+    state: &AppState,
+    domain: &Domain,
+    scope: Option<&ScopeBody>,
+) -> Result<(Scope, Option<Project>), CoreError> {
+    let denied = || CoreError::Unauthenticated {
+        reason: "the requested scope is not available to this user".to_owned(),
+    };
+    match scope {
+        None => Ok((Scope::Domain, None)),
+        Some(ScopeBody { project: Some(p), .. }) => {
+            let project = match (&p.id, &p.name) {
+                (Some(id), _) => state.store.project(id).await?,
+                (None, Some(name)) => {
+                    if let Some(d) = &p.domain {
+                        if find_domain(state, d).await?.map(|d| d.id) != Some(domain.id.clone()) {
+                            return Err(denied());
+                        }
+                    }
+                    state
+                        .store
+                        .list_projects(Some(&domain.id))
+                        .await?
+                        .into_iter()
+                        .find(|pr| &pr.name == name)
+                }
+                (None, None) => return Err(CoreError::invalid("auth.scope.project", "give its id or name")),
+            };
+            let project = project
+                .filter(|pr| pr.domain_id == domain.id && pr.enabled)
+                .ok_or_else(denied)?;
+            Ok((Scope::Project { id: project.id.clone() }, Some(project)))
+        }
+        Some(ScopeBody { domain: Some(d), .. }) => {
+            match find_domain(state, d).await? {
+                Some(found) if found.id == domain.id => Ok((Scope::Domain, None)),
+                _ => Err(denied()),
+            }
+        }
+        Some(_) => Err(CoreError::invalid("auth.scope", "give a project or a domain")),
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+}
+
+fn timestamp(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The `{"token": {...}}` body of issue and validate.
+fn token_body(
+    user: &User,
+    domain: &Domain,
+    project: Option<&Project>,
+    record: &TokenRecord,
+    with_catalog: bool,
+    headers: &HeaderMap,
+) -> Value {
+    let role = if user.is_admin { "te_admin" } else { "te_agency" };
+    let mut token = json!({
+        "expires_at": timestamp(record.expires_at),
+        "issued_at": timestamp(record.issued_at),
+        "methods": record.methods,
+        "roles": [{ "id": "0", "name": role }],
+        "user": {
+            "id": user.id,
+            "name": user.name,
+            "domain": { "id": domain.id, "name": domain.name },
+            "password_expires_at": "",
+        },
+    });
+    match project {
+        Some(p) => {
+            token["project"] = json!({
+                "id": p.id,
+                "name": p.name,
+                "domain": { "id": domain.id, "name": domain.name },
+            });
+        }
+        None => token["domain"] = json!({ "id": domain.id, "name": domain.name }),
+    }
+    if with_catalog {
+        // Every service tagd serves answers on the address this request came to.
+        let base = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| format!("http://{h}"))
+            .unwrap_or_default();
+        let region = project.map(|p| p.name.clone()).unwrap_or_default();
+        let catalog: Vec<Value> = ["tms", "workspace", "dataartsfabric", "rds", "dis", "iam"]
+            .iter()
+            .map(|service| {
+                json!({
+                    "type": service,
+                    "id": service,
+                    "name": service,
+                    "endpoints": [{
+                        "url": base,
+                        "region": region,
+                        "region_id": region,
+                        "interface": "public",
+                        "id": service,
+                    }],
+                })
+            })
+            .collect();
+        token["catalog"] = Value::Array(catalog);
+    }
+    json!({ "token": token })
+}
+
+/// Checks the subject token of a validate or revoke call; a caller may only inspect
+/// tokens of its own domain.
+async fn subject(state: &AppState, caller: &Principal, headers: &HeaderMap) -> Result<(String, Principal), CoreError> {
+    let token = header_str(headers, &X_SUBJECT_TOKEN)
+        .ok_or_else(|| CoreError::invalid("X-Subject-Token", "the header is required"))?;
+    let subject = state.identity.validate(&token).await.map_err(|e| match e {
+        AuthError::Store(e) => CoreError::Internal(e),
+        e => CoreError::NotFound {
+            what: format!("the subject token ({e})"),
+        },
+    })?;
+    if subject.domain.id != caller.domain.id {
+        return Err(CoreError::NotFound {
+            what: "the subject token".to_owned(),
+        });
+    }
+    Ok((token, subject))
+}
+
+async fn validate_token(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    headers: HeaderMap,
+    QueryMap(query): QueryMap,
+) -> Result<Response, IamError> {
+    let (token, s) = subject(&state, &caller, &headers).await?;
+    let body = token_body(&s.user, &s.domain, s.project.as_ref(), &s.token, !query.contains_key("nocatalog"), &headers);
+    let mut response = json_response(StatusCode::OK, &body);
+    if let Ok(v) = HeaderValue::from_str(&token) {
+        response.headers_mut().insert(X_SUBJECT_TOKEN.clone(), v);
+    }
+    Ok(response)
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    headers: HeaderMap,
+) -> Result<Response, IamError> {
+    let (token, _) = subject(&state, &caller, &headers).await?;
+    state.identity.revoke(&token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn project_json(p: &Project, base: &str) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "domain_id": p.domain_id,
+        "parent_id": p.domain_id,
+        "enabled": p.enabled,
+        "is_domain": false,
+        "description": "",
+        "links": { "self": format!("{base}/v3/projects/{}", p.id) },
+    })
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default()
+}
+
+async fn list_projects(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    headers: HeaderMap,
+    QueryMap(query): QueryMap,
+) -> Result<Response, IamError> {
+    let base = base_url(&headers);
+    let projects: Vec<Value> = state
+        .store
+        .list_projects(Some(&caller.domain.id))
+        .await?
+        .iter()
+        .filter(|p| query.get("name").is_none_or(|n| &p.name == n))
+        .filter(|p| query.get("domain_id").is_none_or(|d| &p.domain_id == d))
+        .filter(|p| query.get("parent_id").is_none_or(|d| &p.domain_id == d))
+        .filter(|p| query.get("enabled").is_none_or(|e| e == if p.enabled { "true" } else { "false" }))
+        .filter(|p| caller.project.as_ref().is_none_or(|own| own.id == p.id))
+        .map(|p| project_json(p, &base))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "projects": projects, "links": { "self": format!("{base}/v3/projects"), "previous": null, "next": null } }),
+    ))
+}
+
+async fn list_auth_projects(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    headers: HeaderMap,
+) -> Result<Response, IamError> {
+    let base = base_url(&headers);
+    let projects: Vec<Value> = state
+        .store
+        .list_projects(Some(&caller.domain.id))
+        .await?
+        .iter()
+        .filter(|p| p.enabled)
+        .map(|p| project_json(p, &base))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "projects": projects, "links": { "self": format!("{base}/v3/auth/projects") } }),
+    ))
+}
+
+async fn list_auth_domains(
+    Authed(caller, ..): Authed<Iam>,
+    headers: HeaderMap,
+) -> Result<Response, IamError> {
+    let base = base_url(&headers);
+    let d = &caller.domain;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "domains": [{
+                "id": d.id,
+                "name": d.name,
+                "enabled": d.enabled,
+                "description": "",
+                "links": { "self": format!("{base}/v3/domains/{}", d.id) },
+            }],
+            "links": { "self": format!("{base}/v3/auth/domains") },
+        }),
+    ))
+}

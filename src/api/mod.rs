@@ -1,0 +1,337 @@
+//! The HTTP surface: one router built from one adapter per API dialect.
+//!
+//! Dialects share the extractors here ([`Authed`], [`JsonBody`], [`QueryMap`]) and the one
+//! status mapping of [`CoreError`]; each renders errors in its own body through the
+//! [`Dialect`] trait. Every response carries `X-Request-Id`.
+
+pub mod admin;
+pub mod iam;
+pub mod tms;
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::auth::{AuthError, Identity, Principal};
+use crate::core::admin::Admin;
+use crate::core::tagging::Tagging;
+use crate::core::CoreError;
+use crate::store::Store;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub identity: Identity,
+    pub tagging: Tagging,
+    pub admin: Admin,
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, token_lifetime_secs: i64, auto_register: bool, max_body_bytes: usize) -> Self {
+        Self {
+            identity: Identity::new(store.clone(), token_lifetime_secs),
+            tagging: Tagging::new(store.clone(), auto_register),
+            admin: Admin::new(store.clone()),
+            store,
+            max_body_bytes,
+        }
+    }
+}
+
+/// The whole application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(tms::router())
+        .merge(iam::router())
+        .merge(admin::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+/// The HTTP status of each error, the same in every dialect.
+pub fn status(err: &CoreError) -> StatusCode {
+    match err {
+        CoreError::MalformedBody { .. }
+        | CoreError::InvalidField { .. }
+        | CoreError::Empty { .. }
+        | CoreError::TooMany { .. }
+        | CoreError::InvalidTagKey { .. }
+        | CoreError::InvalidTagValue { .. }
+        | CoreError::DuplicateTagKey { .. }
+        | CoreError::UnknownResourceType { .. }
+        | CoreError::ProjectRequired { .. } => StatusCode::BAD_REQUEST,
+        CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        CoreError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden { .. } => StatusCode::FORBIDDEN,
+        CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
+        CoreError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        CoreError::Conflict { .. } => StatusCode::CONFLICT,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The message a client sees; internal causes stay in the log.
+pub fn message(err: &CoreError) -> String {
+    match err {
+        CoreError::Internal(_) => "internal error; see the server log".to_owned(),
+        e => e.to_string(),
+    }
+}
+
+/// One API's error body.
+pub trait Dialect: Send + Sync + 'static {
+    fn error_response(err: &CoreError) -> Response;
+}
+
+/// A [`CoreError`] on its way to the wire in dialect `D`'s shape.
+pub struct ApiError<D: Dialect>(pub CoreError, PhantomData<D>);
+
+impl<D: Dialect> From<CoreError> for ApiError<D> {
+    fn from(e: CoreError) -> Self {
+        Self(e, PhantomData)
+    }
+}
+
+impl<D: Dialect> From<crate::store::StoreError> for ApiError<D> {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self(CoreError::Internal(e), PhantomData)
+    }
+}
+
+impl<D: Dialect> From<AuthError> for ApiError<D> {
+    fn from(e: AuthError) -> Self {
+        Self(e.into(), PhantomData)
+    }
+}
+
+impl<D: Dialect> IntoResponse for ApiError<D> {
+    fn into_response(self) -> Response {
+        if let CoreError::Internal(cause) = &self.0 {
+            tracing::error!(error = %cause, "request failed");
+        }
+        D::error_response(&self.0)
+    }
+}
+
+/// The caller, authenticated by `X-Auth-Token`; refused with `D`'s 401 body.
+pub struct Authed<D>(pub Principal, PhantomData<D>);
+
+impl<D: Dialect> FromRequestParts<AppState> for Authed<D> {
+    type Rejection = ApiError<D>;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(&X_AUTH_TOKEN)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(AuthError::MissingToken)?;
+        let principal = state.identity.validate(token).await?;
+        Ok(Self(principal, PhantomData))
+    }
+}
+
+/// A JSON body of type `T`; malformed, mistyped or oversized bodies get `D`'s error
+/// body naming the offending field. Any content type is accepted: the SDKs send
+/// `application/json` variants and curl users often forget the header.
+pub struct JsonBody<D, T>(pub T, PhantomData<D>);
+
+impl<D: Dialect, T: DeserializeOwned> FromRequest<AppState> for JsonBody<D, T> {
+    type Rejection = ApiError<D>;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                CoreError::BodyTooLarge {
+                    limit: state.max_body_bytes,
+                }
+            } else {
+                CoreError::MalformedBody {
+                    detail: rejection.body_text(),
+                }
+            }
+        })?;
+        parse_json(&bytes).map(|v| Self(v, PhantomData)).map_err(ApiError::from)
+    }
+}
+
+/// Parses JSON, reporting the path of the field that did not fit (`resources[1].resource_id`).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let detail = if path == "." || path.is_empty() {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        };
+        CoreError::MalformedBody { detail }
+    })
+}
+
+/// The query string as a map; a key given twice keeps its last value. Never rejects, so
+/// each dialect validates parameters and words its own errors.
+pub struct QueryMap(pub HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        Ok(Self(
+            form_urlencoded_pairs(query).into_iter().collect(),
+        ))
+    }
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    // `+` stays a plus: the SDKs percent-encode spaces and pluses alike.
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+/// Decodes `%XX` escapes; invalid escapes and invalid UTF-8 are kept/replaced, never fatal.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex_val(bytes[i + 1]), hex_val(bytes[i + 2])) {
+                out.push(h * 16 + l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Builds a JSON response.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Accepts the client's `X-Request-Id` when it is short and printable, otherwise makes
+/// one, and puts it on the response.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("0"))
+        });
+    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+    let span = tracing::info_span!("request", request_id = ?id, method = %req.method(), path = %req.uri().path());
+    let _enter = span.enter();
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    response
+}
+
+/// Which dialect owns a path, so that unknown routes and wrong methods answer in the
+/// body that API's clients parse.
+fn error_for_path(path: &str, err: CoreError) -> Response {
+    if path.starts_with("/v1.0/") || path.starts_with("/v2.0/") {
+        tms::Tms::error_response(&err)
+    } else if path.starts_with("/v3/auth") || path.starts_with("/v3/projects") {
+        iam::Iam::error_response(&err)
+    } else if path.starts_with("/tagd/") {
+        admin::TagdAdmin::error_response(&err)
+    } else {
+        gateway_error(&err)
+    }
+}
+
+/// What the cloud's API gateway answers before a request reaches any service.
+fn gateway_error(err: &CoreError) -> Response {
+    json_response(
+        status(err),
+        &serde_json::json!({ "error_code": "APIGW.0101", "error_msg": message(err) }),
+    )
+}
+
+async fn unknown_route(uri: Uri) -> Response {
+    error_for_path(
+        uri.path(),
+        CoreError::NotFound {
+            what: format!("the API {}", uri.path()),
+        },
+    )
+}
+
+async fn wrong_method(method: Method, uri: Uri) -> Response {
+    error_for_path(
+        uri.path(),
+        CoreError::MethodNotAllowed {
+            method: method.to_string(),
+            path: uri.path().to_owned(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding_is_total() {
+        assert_eq!(percent_decode("a%20b%2Fc"), "a b/c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%E4%B8%AD"), "中");
+        assert_eq!(percent_decode("a+b"), "a+b");
+    }
+}

@@ -1,0 +1,300 @@
+//! Tag Management Service (TMS): the cross-service batch API (seed 002).
+//!
+//! TMS is global: callers name the project in the body, not the path, and errors are
+//! nested as `{"error": {"error_code": "TMS.xxxx", "error_msg": "..."}}`. A resource that
+//! cannot be tagged does not fail the request: it is listed in `failed_resources` with
+//! its own code while the others are applied, and the answer is 200.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap};
+use crate::auth::Principal;
+use crate::core::admin::validate_resource_id;
+use crate::core::model::ResourceRef;
+use crate::core::providers::{self, PROVIDERS};
+use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
+use crate::core::tags::TagRules;
+use crate::core::CoreError;
+
+/// Resources one batch may name.
+pub const MAX_RESOURCES_PER_REQUEST: usize = 50;
+
+/// The seed page's rules: keys of letters, digits, `-` and `_` up to 36 characters;
+/// values also allow `.`, up to 43 characters, and may be empty; 10 tags per call.
+pub const RULES: TagRules = TagRules {
+    key_max_chars: 36,
+    value_max_chars: 43,
+    key_extra_chars: "-_",
+    value_extra_chars: ".-_",
+    max_tags_per_request: 10,
+};
+
+pub struct Tms;
+
+type TmsError = ApiError<Tms>;
+
+impl Dialect for Tms {
+    fn error_response(err: &CoreError) -> Response {
+        json_response(
+            status(err),
+            &json!({ "error": { "error_code": code(err), "error_msg": message(err) } }),
+        )
+    }
+}
+
+/// TMS's published error codes (its "Error Codes" page); every variant named.
+fn code(err: &CoreError) -> &'static str {
+    match err {
+        CoreError::MalformedBody { .. }
+        | CoreError::InvalidField { .. }
+        | CoreError::TooMany { .. }
+        | CoreError::Empty { field: "resources" }
+        | CoreError::BodyTooLarge { .. }
+        | CoreError::MethodNotAllowed { .. } => "TMS.0002",
+        CoreError::Empty { .. } => "TMS.0012",
+        CoreError::InvalidTagKey { .. } | CoreError::DuplicateTagKey { .. } => "TMS.0009",
+        CoreError::InvalidTagValue { .. } => "TMS.0010",
+        CoreError::UnknownResourceType { .. } => "TMS.5027",
+        CoreError::ProjectRequired { .. } => "TMS.2011",
+        CoreError::Unauthenticated { .. } => "TMS.0003",
+        CoreError::Forbidden { .. } => "TMS.0004",
+        CoreError::NotFound { .. } => "TMS.0005",
+        CoreError::Conflict { .. } => "TMS.0014",
+        CoreError::Internal(_) => "TMS.0001",
+    }
+}
+
+/// The code of a resource reported in `failed_resources`.
+fn failure(outcome: ItemOutcome, at: &ResourceRef) -> Option<(&'static str, String)> {
+    match outcome {
+        ItemOutcome::Applied => None,
+        ItemOutcome::NotFound => Some((
+            "TMS.0005",
+            format!(
+                "resource {} of type {} was not found{}",
+                at.resource_id,
+                at.resource_type,
+                if at.project_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in project {}", at.project_id)
+                }
+            ),
+        )),
+        ItemOutcome::LimitExceeded { limit, would_have } => Some((
+            "TMS.0014",
+            format!(
+                "the resource would have {would_have} tags; a {} resource may have at most {limit}",
+                at.resource_type
+            ),
+        )),
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1.0/resource-tags/batch-create", post(batch_create))
+        .route("/v1.0/resource-tags/batch-delete", post(batch_delete))
+        .route("/v2.0/resources/{resource_id}/tags", get(resource_tags))
+        .route("/v1.0/tms/providers", get(list_providers))
+}
+
+#[derive(Deserialize)]
+struct ResourceBody {
+    resource_id: String,
+    resource_type: String,
+}
+
+#[derive(Deserialize)]
+struct CreateTagBody {
+    key: String,
+    value: String,
+}
+
+#[derive(Deserialize)]
+struct DeleteTagBody {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BatchBody<T> {
+    #[serde(default)]
+    project_id: Option<String>,
+    resources: Vec<ResourceBody>,
+    tags: Vec<T>,
+}
+
+async fn batch_create(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    JsonBody(body, ..): JsonBody<Tms, BatchBody<CreateTagBody>>,
+) -> Result<Response, TmsError> {
+    let tags = RULES.tags(body.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())))?;
+    let targets = targets(&state, &principal, body.project_id.as_deref(), &body.resources).await?;
+    apply(&state, targets, TagChange::Set(tags)).await
+}
+
+async fn batch_delete(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    JsonBody(body, ..): JsonBody<Tms, BatchBody<DeleteTagBody>>,
+) -> Result<Response, TmsError> {
+    let selectors = RULES.selectors(body.tags.iter().map(|t| (t.key.as_str(), t.value.as_deref())))?;
+    let targets = targets(&state, &principal, body.project_id.as_deref(), &body.resources).await?;
+    apply(&state, targets, TagChange::Remove(selectors)).await
+}
+
+async fn apply(state: &AppState, targets: Vec<BatchTarget>, change: TagChange) -> Result<Response, TmsError> {
+    let outcomes = state.tagging.apply(targets, change).await?;
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter_map(|(at, outcome)| {
+            failure(*outcome, at).map(|(code, msg)| {
+                json!({
+                    "resource_id": at.resource_id,
+                    "resource_type": at.resource_type,
+                    "error_code": code,
+                    "error_msg": msg,
+                })
+            })
+        })
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "failed_resources": failed })))
+}
+
+/// Validates the resources of a batch and checks the caller may act on them.
+async fn targets(
+    state: &AppState,
+    principal: &Principal,
+    project_id: Option<&str>,
+    resources: &[ResourceBody],
+) -> Result<Vec<BatchTarget>, CoreError> {
+    if resources.is_empty() {
+        return Err(CoreError::Empty { field: "resources" });
+    }
+    if resources.len() > MAX_RESOURCES_PER_REQUEST {
+        return Err(CoreError::TooMany {
+            field: "resources",
+            max: MAX_RESOURCES_PER_REQUEST,
+            got: resources.len(),
+        });
+    }
+    let project_id = project_id.filter(|p| !p.is_empty());
+    let mut targets = Vec::with_capacity(resources.len());
+    for (i, r) in resources.iter().enumerate() {
+        let rt = known_type(&r.resource_type)?;
+        validate_resource_id(&r.resource_id)
+            .map_err(|e| CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string()))?;
+        targets.push(locate(&principal.domain.id, project_id, rt, &r.resource_id)?);
+    }
+    if let Some(pid) = project_id {
+        authorize_project(state, principal, pid).await?;
+    }
+    Ok(targets)
+}
+
+async fn authorize_project(state: &AppState, principal: &Principal, project_id: &str) -> Result<(), CoreError> {
+    let project = state.store.project(project_id).await?;
+    principal.require_project_in_domain(project.as_ref(), project_id)
+}
+
+async fn resource_tags(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    Path(resource_id): Path<String>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, TmsError> {
+    let type_name = query
+        .get("resource_type")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| CoreError::invalid("resource_type", "the query parameter is required"))?;
+    let rt = known_type(type_name)?;
+    validate_resource_id(&resource_id)?;
+    let project_id = query.get("project_id").map(String::as_str).filter(|p| !p.is_empty());
+    let target = locate(&principal.domain.id, project_id, rt, &resource_id)?;
+    if let Some(pid) = project_id.filter(|_| !rt.global) {
+        authorize_project(&state, &principal, pid).await?;
+    }
+    let tags = state.tagging.tags_of(&target.at).await?.ok_or_else(|| CoreError::NotFound {
+        what: format!("resource {resource_id} of type {}", rt.name),
+    })?;
+    let tags: Vec<_> = tags
+        .iter()
+        .map(|t| json!({ "key": t.key.as_str(), "value": t.value.as_str() }))
+        .collect();
+    Ok(json_response(StatusCode::OK, &json!({ "tags": tags })))
+}
+
+fn parse_bounded(query: &HashMap<String, String>, name: &str, default: usize, min: usize, max: usize) -> Result<usize, CoreError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| CoreError::invalid(name, format!("must be an integer from {min} to {max}, got {raw:?}"))),
+    }
+}
+
+async fn list_providers(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, TmsError> {
+    let limit = parse_bounded(&query, "limit", 10, 1, 200)?;
+    let offset = parse_bounded(&query, "offset", 0, 0, usize::MAX)?;
+    // Display names are English only; zh-cn is accepted so SDK calls that set it work.
+    if let Some(other) = query.get("locale").filter(|l| !matches!(l.as_str(), "zh-cn" | "en-us")) {
+        return Err(CoreError::invalid("locale", format!("must be zh-cn or en-us, got {other:?}")).into());
+    }
+    // Regional types are available in the regions the caller has projects in.
+    let regions: Vec<String> = state
+        .store
+        .list_projects(Some(&principal.domain.id))
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let selected: Vec<_> = match query.get("provider").filter(|p| !p.is_empty()) {
+        Some(name) => providers::provider(name).into_iter().collect(),
+        None => PROVIDERS.iter().collect(),
+    };
+    let page: Vec<_> = selected
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|p| {
+            let types: Vec<_> = p
+                .resource_types
+                .iter()
+                .map(|t| {
+                    json!({
+                        "resource_type": t.name,
+                        "resource_type_i18n_display_name": t.display_name,
+                        "regions": if t.global { vec!["global".to_owned()] } else { regions.clone() },
+                        "global": t.global,
+                    })
+                })
+                .collect();
+            json!({
+                "provider": p.name,
+                "provider_i18n_display_name": p.display_name,
+                "resource_types": types,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "providers": page, "total_count": selected.len() }),
+    ))
+}

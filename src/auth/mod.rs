@@ -1,0 +1,209 @@
+//! Who is calling, and what they may touch.
+//!
+//! Tokens are issued by the IAM-compatible endpoint and kept in the store (as SHA-256
+//! digests), so every tagd process sharing a database honours them and they survive
+//! restarts. A [`Principal`] is what a valid token resolves to; the `require_*` methods
+//! are the one place that decides whether it may act on a project or domain.
+
+pub mod password;
+
+use std::sync::Arc;
+
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::core::model::{now_unix, Domain, Project, Scope, TokenRecord, User};
+use crate::core::CoreError;
+use crate::store::{Store, StoreError};
+
+/// Why a credential was refused. Rendered as 401 by every dialect.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no X-Auth-Token header was sent")]
+    MissingToken,
+    #[error("the token is not valid")]
+    InvalidToken,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token has been revoked")]
+    Revoked,
+    #[error("the user, its domain or the scoped project is disabled or gone")]
+    Disabled,
+    #[error("the user name or password is wrong")]
+    WrongCredentials,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<AuthError> for CoreError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(e) => CoreError::Internal(e),
+            e => CoreError::Unauthenticated {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// What a valid token stands for.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub domain: Domain,
+    /// The project the token is scoped to, or `None` for a domain-scoped token.
+    pub project: Option<Project>,
+    pub token: TokenRecord,
+}
+
+impl Principal {
+    /// Allows acting on `project_id` with a token scoped to exactly that project.
+    pub fn require_project(&self, project_id: &str) -> Result<(), CoreError> {
+        match &self.project {
+            Some(p) if p.id == project_id => Ok(()),
+            Some(p) => Err(CoreError::Forbidden {
+                reason: format!(
+                    "the token is scoped to project {}, not to project {project_id}",
+                    p.id
+                ),
+            }),
+            None => Err(CoreError::Forbidden {
+                reason: format!("a domain-scoped token cannot act on project {project_id}; request a token scoped to the project"),
+            }),
+        }
+    }
+
+    /// Allows acting on a project of the caller's domain: a domain-scoped token may use
+    /// any of them, a project-scoped token only its own. `project` is the project the
+    /// request names, looked up by id (`None` when no such project exists).
+    pub fn require_project_in_domain(
+        &self,
+        project: Option<&Project>,
+        project_id: &str,
+    ) -> Result<(), CoreError> {
+        if self.project.is_some() {
+            return self.require_project(project_id);
+        }
+        match project {
+            Some(p) if p.domain_id == self.domain.id => Ok(()),
+            _ => Err(CoreError::Forbidden {
+                reason: format!(
+                    "project {project_id} is not a project of domain {}",
+                    self.domain.id
+                ),
+            }),
+        }
+    }
+
+    /// Allows acting as an administrator of the caller's domain.
+    pub fn require_admin(&self) -> Result<(), CoreError> {
+        if self.user.is_admin {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden {
+                reason: format!("user {} is not an administrator of its domain", self.user.name),
+            })
+        }
+    }
+}
+
+/// Issues and checks tokens and passwords.
+#[derive(Clone)]
+pub struct Identity {
+    store: Arc<dyn Store>,
+    token_lifetime_secs: i64,
+}
+
+/// The SHA-256 of a token, as stored.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Identity {
+    pub fn new(store: Arc<dyn Store>, token_lifetime_secs: i64) -> Self {
+        Self {
+            store,
+            token_lifetime_secs,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Checks a user's password. Unknown users cost the same time as wrong passwords.
+    pub async fn check_password(&self, user: Option<User>, password: String) -> Result<User, AuthError> {
+        let (ok, user) = tokio::task::spawn_blocking(move || match user {
+            Some(u) => (password::verify(&password, &u.password_hash), Some(u)),
+            None => {
+                password::verify_nobody(&password);
+                (false, None)
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+        match user {
+            Some(u) if ok && u.enabled => Ok(u),
+            Some(_) if ok => Err(AuthError::Disabled),
+            _ => Err(AuthError::WrongCredentials),
+        }
+    }
+
+    /// Issues a token for `user` with `scope`; returns the token and its record.
+    pub async fn issue(&self, user: &User, scope: Scope, methods: Vec<String>, not_after: Option<i64>) -> Result<(String, TokenRecord), AuthError> {
+        let mut raw = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let token = hex::encode(raw);
+        let issued_at = now_unix();
+        let mut expires_at = issued_at + self.token_lifetime_secs;
+        if let Some(limit) = not_after {
+            // A token made from another token never outlives it.
+            expires_at = expires_at.min(limit);
+        }
+        let record = TokenRecord {
+            token_hash: token_digest(&token),
+            user_id: user.id.clone(),
+            domain_id: user.domain_id.clone(),
+            scope,
+            methods,
+            issued_at,
+            expires_at,
+            revoked: false,
+        };
+        self.store.insert_token(&record).await?;
+        Ok((token, record))
+    }
+
+    /// Resolves a token to its principal, checking expiry, revocation and that the
+    /// user, domain and project still exist and are enabled.
+    pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
+        let record = self
+            .store
+            .token(&token_digest(token))
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        if record.revoked {
+            return Err(AuthError::Revoked);
+        }
+        if record.expires_at <= now_unix() {
+            return Err(AuthError::Expired);
+        }
+        let user = self.store.user(&record.user_id).await?.filter(|u| u.enabled).ok_or(AuthError::Disabled)?;
+        let domain = self.store.domain(&record.domain_id).await?.filter(|d| d.enabled).ok_or(AuthError::Disabled)?;
+        let project = match &record.scope {
+            Scope::Domain => None,
+            Scope::Project { id } => Some(self.store.project(id).await?.filter(|p| p.enabled).ok_or(AuthError::Disabled)?),
+        };
+        Ok(Principal {
+            user,
+            domain,
+            project,
+            token: record,
+        })
+    }
+
+    /// Revokes a token; `false` if it was unknown or already revoked.
+    pub async fn revoke(&self, token: &str) -> Result<bool, AuthError> {
+        Ok(self.store.revoke_token(&token_digest(token)).await?)
+    }
+}

@@ -1,0 +1,320 @@
+//! The command line: `tagd serve`, and `tagd admin ...` for the chores of identities
+//! and the resource inventory. Admin commands work on the store directly, so they also
+//! work while the server is down; passwords are read from standard input, never argv.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, ServeArgs};
+use crate::core::admin::{Admin, ResourceSpec};
+use crate::core::model::Domain;
+use crate::server;
+use crate::store::ResourceFilter;
+
+#[derive(Debug, Parser)]
+#[command(name = "tagd", version, about = "A resource-tag service compatible with the Huawei Cloud tagging APIs")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Manage domains, projects, users and resources in the store.
+    Admin {
+        #[command(flatten)]
+        store: ServeArgs,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Domains (accounts).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Projects of a domain.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Users of a domain.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The resource inventory: only registered resources can be tagged.
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainCommand {
+    Create { name: String },
+    List,
+    /// Delete a domain with everything in it.
+    Delete { domain: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectCommand {
+    Create {
+        /// Domain id or name (optional when the store has one domain).
+        #[arg(long)]
+        domain: Option<String>,
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Delete a project with its resources and tags.
+    Delete {
+        #[arg(long)]
+        domain: Option<String>,
+        project: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user; the password is read from the first line of standard input.
+    Create {
+        #[arg(long)]
+        domain: Option<String>,
+        /// Make the user an administrator of its domain.
+        #[arg(long)]
+        admin: bool,
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Set a user's password from the first line of standard input.
+    SetPassword {
+        #[arg(long)]
+        domain: Option<String>,
+        name: String,
+    },
+    Delete {
+        #[arg(long)]
+        domain: Option<String>,
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResourceCommand {
+    /// Register one resource.
+    Add {
+        #[arg(long)]
+        domain: Option<String>,
+        /// Project id or name (omit for global resource types).
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long = "type")]
+        resource_type: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Register resources from a JSON array or a CSV file with the header
+    /// `project_id,resource_type,resource_id,name`.
+    Import {
+        #[arg(long)]
+        domain: Option<String>,
+        file: PathBuf,
+    },
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long = "type")]
+        resource_type: Option<String>,
+    },
+    /// Remove one resource and its tags.
+    Remove {
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        project: Option<String>,
+        #[arg(long = "type")]
+        resource_type: String,
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = Config::resolve(&args)?;
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            server::run(config, listener, server::shutdown_signal()).await
+        }
+        Command::Admin { store, command } => {
+            let config = Config::resolve(&store)?;
+            let store = server::open_store(&config).await?;
+            admin(Admin::new(store), command).await
+        }
+    }
+}
+
+/// The domain a command names, or the only one there is.
+async fn pick_domain(admin: &Admin, domain: Option<&str>) -> anyhow::Result<Domain> {
+    if let Some(d) = domain {
+        return Ok(admin.domain(d).await?);
+    }
+    let mut all = admin.list_domains().await?;
+    match all.len() {
+        1 => Ok(all.remove(0)),
+        0 => bail!("the store has no domain yet; start `tagd serve` once or run `tagd admin domain create NAME`"),
+        _ => bail!("the store has several domains; name one with --domain"),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    if password.is_empty() {
+        bail!("no password on standard input; pipe it in, e.g. `printf '%s\\n' \"$PW\" | tagd admin user create ...`");
+    }
+    Ok(password)
+}
+
+async fn project_id(admin: &Admin, domain: &Domain, project: Option<&str>) -> anyhow::Result<Option<String>> {
+    Ok(match project {
+        Some(p) => Some(admin.project(domain, p).await?.id),
+        None => None,
+    })
+}
+
+async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Domain(DomainCommand::Create { name }) => {
+            let d = admin.create_domain(&name).await?;
+            println!("{}\t{}", d.id, d.name);
+        }
+        AdminCommand::Domain(DomainCommand::List) => {
+            for d in admin.list_domains().await? {
+                println!("{}\t{}", d.id, d.name);
+            }
+        }
+        AdminCommand::Domain(DomainCommand::Delete { domain }) => {
+            let d = admin.domain(&domain).await?;
+            admin.delete_domain(&d).await?;
+            println!("deleted domain {}", d.name);
+        }
+        AdminCommand::Project(ProjectCommand::Create { domain, name }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let p = admin.create_project(&d, &name).await?;
+            println!("{}\t{}", p.id, p.name);
+        }
+        AdminCommand::Project(ProjectCommand::List { domain }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            for p in admin.list_projects(&d).await? {
+                println!("{}\t{}", p.id, p.name);
+            }
+        }
+        AdminCommand::Project(ProjectCommand::Delete { domain, project }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let p = admin.project(&d, &project).await?;
+            admin.delete_project(&p).await?;
+            println!("deleted project {}", p.name);
+        }
+        AdminCommand::User(UserCommand::Create { domain, admin: is_admin, name }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let u = admin.create_user(&d, &name, read_password()?, is_admin).await?;
+            println!("{}\t{}", u.id, u.name);
+        }
+        AdminCommand::User(UserCommand::List { domain }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            for u in admin.list_users(&d).await? {
+                println!("{}\t{}\t{}", u.id, u.name, if u.is_admin { "admin" } else { "" });
+            }
+        }
+        AdminCommand::User(UserCommand::SetPassword { domain, name }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let u = admin.user(&d, &name).await?;
+            admin.set_password(&u, read_password()?).await?;
+            println!("password of {} changed", u.name);
+        }
+        AdminCommand::User(UserCommand::Delete { domain, name }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let u = admin.user(&d, &name).await?;
+            admin.delete_user(&u).await?;
+            println!("deleted user {}", u.name);
+        }
+        AdminCommand::Resource(ResourceCommand::Add { domain, project, resource_type, id, name }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let spec = ResourceSpec {
+                project_id: project_id(&admin, &d, project.as_deref()).await?,
+                resource_type,
+                resource_id: id,
+                name,
+            };
+            let created = admin.register(&d, &[spec]).await?;
+            println!("{}", if created == 1 { "registered" } else { "already registered; name updated" });
+        }
+        AdminCommand::Resource(ResourceCommand::Import { domain, file }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let specs = read_specs(&file)?;
+            let created = admin.register(&d, &specs).await?;
+            println!("{} resources read, {created} newly registered", specs.len());
+        }
+        AdminCommand::Resource(ResourceCommand::List { domain, project, resource_type }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let filter = ResourceFilter {
+                domain_id: Some(d.id.clone()),
+                project_id: project_id(&admin, &d, project.as_deref()).await?,
+                resource_type,
+                limit: None,
+                offset: 0,
+            };
+            for r in admin.list(&filter).await? {
+                println!("{}\t{}\t{}\t{}", r.at.project_id, r.at.resource_type, r.at.resource_id, r.name);
+            }
+        }
+        AdminCommand::Resource(ResourceCommand::Remove { domain, project, resource_type, id }) => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let spec = ResourceSpec {
+                project_id: project_id(&admin, &d, project.as_deref()).await?,
+                resource_type,
+                resource_id: id,
+                name: None,
+            };
+            let removed = admin.remove(&d, &[spec]).await?;
+            if removed == 0 {
+                bail!("no such resource is registered");
+            }
+            println!("removed");
+        }
+    }
+    Ok(())
+}
+
+/// Reads resource specs from a `.json` array or a CSV file.
+fn read_specs(path: &std::path::Path) -> anyhow::Result<Vec<ResourceSpec>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+        return serde_json::from_str(&text).with_context(|| format!("{} is not a JSON array of resources", path.display()));
+    }
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    reader
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| row.with_context(|| format!("{} line {}", path.display(), i + 2)))
+        .collect()
+}

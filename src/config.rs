@@ -1,0 +1,167 @@
+//! The server's configuration: one struct, filled from flags, `TAGD_*` environment
+//! variables and an optional TOML file, in that order of precedence.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+/// Options of `tagd serve`. Every flag also reads a `TAGD_*` environment variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TAGD_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the embedded database and first-run credentials [default: ./tagd-data].
+    #[arg(long, env = "TAGD_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL [default: sqlite://<data-dir>/tagd.db].
+    #[arg(long, env = "TAGD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// TOML configuration file; its keys are these options' long names with `_`.
+    #[arg(long, env = "TAGD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Emulator mode: treat any well-formed resource id as existing (registers it on first tag).
+    #[arg(long, env = "TAGD_AUTO_REGISTER")]
+    pub auto_register: Option<bool>,
+    /// Lifetime of issued tokens, in seconds [default: 86400].
+    #[arg(long, env = "TAGD_TOKEN_LIFETIME_SECS")]
+    pub token_lifetime_secs: Option<i64>,
+    /// Largest request body accepted, in bytes [default: 1048576].
+    #[arg(long, env = "TAGD_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The same options as read from a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    auto_register: Option<bool>,
+    token_lifetime_secs: Option<i64>,
+    max_body_bytes: Option<usize>,
+}
+
+/// The effective configuration of a server.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub auto_register: bool,
+    pub token_lifetime_secs: i64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the configuration file {path} is invalid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Resolves flags and environment (already in `args`) over the file over defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./tagd-data"));
+        let database_url = args
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tagd.db").display()));
+        let token_lifetime_secs = args
+            .token_lifetime_secs
+            .or(file.token_lifetime_secs)
+            .unwrap_or(24 * 3600);
+        if token_lifetime_secs < 1 {
+            return Err(ConfigError::Invalid(
+                "token_lifetime_secs must be at least 1".into(),
+            ));
+        }
+        let max_body_bytes = args
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(1024 * 1024);
+        if max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_body_bytes must be at least 1024".into(),
+            ));
+        }
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            data_dir,
+            database_url,
+            auto_register: args.auto_register.or(file.auto_register).unwrap_or(false),
+            token_lifetime_secs,
+            max_body_bytes,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("tagd.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nmax_body_bytes = 4096\n").expect("write");
+        let args = ServeArgs {
+            config: Some(file),
+            max_body_bytes: Some(2048),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).expect("config");
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.max_body_bytes, 2048);
+        assert_eq!(c.token_lifetime_secs, 86400);
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("tagd.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9999\"\n").expect("write");
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let err = Config::resolve(&args).unwrap_err().to_string();
+        assert!(err.contains("lisen"), "{err}");
+    }
+}

@@ -1,0 +1,186 @@
+//! Tag batches: the one write every API performs, with its atomicity and limit rules.
+//!
+//! A batch names resources and one change (set or remove tags). The store applies it
+//! in one transaction: each resource either takes the whole change or is reported with
+//! an [`ItemOutcome`] saying why not, and the batch as a whole commits or not at all.
+
+use std::sync::Arc;
+
+use super::model::ResourceRef;
+use super::providers::{self, ResourceType};
+use super::tags::{Tag, TagSelector};
+use super::CoreError;
+use crate::store::Store;
+
+/// The change a batch makes to each of its resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagChange {
+    /// Add these tags, overwriting the value of keys the resource already has.
+    Set(Vec<Tag>),
+    /// Remove matching tags; a tag that is not there is not an error.
+    Remove(Vec<TagSelector>),
+}
+
+/// One resource a batch touches, with the tag limit of its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchTarget {
+    pub at: ResourceRef,
+    pub tag_limit: usize,
+}
+
+/// A validated batch, ready for the store.
+#[derive(Debug, Clone)]
+pub struct TagBatch {
+    pub targets: Vec<BatchTarget>,
+    pub change: TagChange,
+    /// Emulator mode: a resource that is not registered is registered on first write.
+    pub auto_register: bool,
+}
+
+/// What happened to one resource of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemOutcome {
+    Applied,
+    /// The resource is not in the inventory.
+    NotFound,
+    /// Applying the change would leave the resource with more tags than its type allows.
+    LimitExceeded { limit: usize, would_have: usize },
+}
+
+/// How many tags a resource has after setting `new` on top of `existing`: keys already
+/// present are overwritten, not added.
+pub fn tag_count_after_set<'a>(
+    existing: impl IntoIterator<Item = &'a str>,
+    new: &[Tag],
+) -> usize {
+    let existing: std::collections::HashSet<&str> = existing.into_iter().collect();
+    existing.len()
+        + new
+            .iter()
+            .filter(|t| !existing.contains(t.key.as_str()))
+            .count()
+}
+
+/// Decides whether a set may proceed on a resource that has `existing` keys.
+pub fn check_set<'a>(
+    existing: impl IntoIterator<Item = &'a str>,
+    new: &[Tag],
+    limit: usize,
+) -> ItemOutcome {
+    let would_have = tag_count_after_set(existing, new);
+    if would_have > limit {
+        ItemOutcome::LimitExceeded { limit, would_have }
+    } else {
+        ItemOutcome::Applied
+    }
+}
+
+/// Finds a resource type in the catalogue, or says which name was wrong.
+pub fn known_type(name: &str) -> Result<&'static ResourceType, CoreError> {
+    providers::resource_type(name).ok_or_else(|| CoreError::UnknownResourceType {
+        name: name.to_owned(),
+    })
+}
+
+/// Places a resource: regional types need a project, global types ignore it.
+pub fn locate(
+    domain_id: &str,
+    project_id: Option<&str>,
+    resource_type: &'static ResourceType,
+    resource_id: &str,
+) -> Result<BatchTarget, CoreError> {
+    let project_id = if resource_type.global {
+        String::new()
+    } else {
+        match project_id {
+            Some(p) if !p.is_empty() => p.to_owned(),
+            _ => {
+                return Err(CoreError::ProjectRequired {
+                    resource_type: resource_type.name.to_owned(),
+                })
+            }
+        }
+    };
+    Ok(BatchTarget {
+        at: ResourceRef {
+            domain_id: domain_id.to_owned(),
+            project_id,
+            resource_type: resource_type.name.to_owned(),
+            resource_id: resource_id.to_owned(),
+        },
+        tag_limit: resource_type.tag_limit,
+    })
+}
+
+/// The tagging service: the entry point dialect adapters call.
+#[derive(Clone)]
+pub struct Tagging {
+    store: Arc<dyn Store>,
+    auto_register: bool,
+}
+
+impl Tagging {
+    pub fn new(store: Arc<dyn Store>, auto_register: bool) -> Self {
+        Self {
+            store,
+            auto_register,
+        }
+    }
+
+    /// Applies `change` to `targets` atomically and reports each target's outcome, in
+    /// request order. A target named twice is applied once and reported once.
+    pub async fn apply(
+        &self,
+        mut targets: Vec<BatchTarget>,
+        change: TagChange,
+    ) -> Result<Vec<(ResourceRef, ItemOutcome)>, CoreError> {
+        let mut seen = std::collections::HashSet::new();
+        targets.retain(|t| seen.insert(t.at.clone()));
+        let refs: Vec<ResourceRef> = targets.iter().map(|t| t.at.clone()).collect();
+        let outcomes = self
+            .store
+            .apply_tags(TagBatch {
+                targets,
+                change,
+                auto_register: self.auto_register,
+            })
+            .await?;
+        Ok(refs.into_iter().zip(outcomes).collect())
+    }
+
+    /// The tags of one resource, sorted by key; `None` when it is not registered (in
+    /// emulator mode an unregistered resource simply has no tags).
+    pub async fn tags_of(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, CoreError> {
+        match self.store.resource_tags(at).await? {
+            None if self.auto_register => Ok(Some(Vec::new())),
+            found => Ok(found),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::tags::{TagKey, TagValue};
+
+    fn tag(k: &str) -> Tag {
+        Tag {
+            key: TagKey::from_stored(k.into()),
+            value: TagValue::from_stored(String::new()),
+        }
+    }
+
+    #[test]
+    fn overwritten_keys_do_not_count_twice() {
+        let existing = ["a", "b"];
+        assert_eq!(tag_count_after_set(existing, &[tag("a"), tag("c")]), 3);
+        assert_eq!(
+            check_set(existing, &[tag("c"), tag("d")], 3),
+            ItemOutcome::LimitExceeded {
+                limit: 3,
+                would_have: 4
+            }
+        );
+        assert_eq!(check_set(existing, &[tag("a"), tag("b")], 2), ItemOutcome::Applied);
+    }
+}

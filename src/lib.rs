@@ -1,0 +1,21 @@
+//! tagd: a resource-tag service that speaks the Huawei Cloud tagging APIs.
+//!
+//! # Layout
+//!
+//! - [`api`]: one adapter per API dialect (TMS, IAM, tagd's admin API), each owning its
+//!   routes, wire types and error body, over the shared core.
+//! - [`core`]: the domain: identities, the resource inventory, the providers catalogue,
+//!   tag rules and the semantics of a tag batch.
+//! - [`auth`]: tokens and passwords, and who may act on which project.
+//! - [`store`]: persistence behind one trait; SQLite with group commit is the default.
+//! - [`config`], [`server`], [`cli`]: configuration, the server loop, the command line.
+//!
+//! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod server;
+pub mod store;

@@ -1,0 +1,92 @@
+//! Storage behind one object-safe trait, chosen once from a URL.
+//!
+//! The API and core layers only see [`Store`]; the embedded SQLite backend is the
+//! default. Every backend must pass the conformance suite in `store/tests.rs`.
+
+pub mod sqlite;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::core::model::{Domain, Project, Resource, ResourceRef, TokenRecord, User};
+use crate::core::tagging::{ItemOutcome, TagBatch};
+use crate::core::tags::Tag;
+
+/// Failures of the storage layer. None of them is the client's fault.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("the database schema is at version {found}, newer than this tagd knows ({known}); upgrade tagd")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("the store is shutting down")]
+    Closed,
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+}
+
+/// Filters for listing the inventory.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceFilter {
+    pub domain_id: Option<String>,
+    pub project_id: Option<String>,
+    pub resource_type: Option<String>,
+    pub limit: Option<usize>,
+    pub offset: usize,
+}
+
+/// Everything tagd persists. Writes are durable and atomic when the call returns `Ok`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // --- identity
+    async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError>;
+    async fn domain(&self, id: &str) -> Result<Option<Domain>, StoreError>;
+    async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>, StoreError>;
+    async fn list_domains(&self) -> Result<Vec<Domain>, StoreError>;
+    /// Deletes a domain with its projects, users, tokens, resources and tags.
+    async fn delete_domain(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
+    async fn project(&self, id: &str) -> Result<Option<Project>, StoreError>;
+    async fn list_projects(&self, domain_id: Option<&str>) -> Result<Vec<Project>, StoreError>;
+    /// Deletes a project with its resources and tags.
+    async fn delete_project(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError>;
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
+    async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>, StoreError>;
+    async fn list_users(&self, domain_id: &str) -> Result<Vec<User>, StoreError>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError>;
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+    async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError>;
+
+    // --- inventory
+    /// Registers resources; one already registered keeps its tags and takes the new name.
+    /// Returns how many were new.
+    async fn register_resources(&self, resources: &[Resource]) -> Result<usize, StoreError>;
+    async fn list_resources(&self, filter: &ResourceFilter) -> Result<Vec<Resource>, StoreError>;
+    /// Removes resources and their tags; returns how many existed.
+    async fn remove_resources(&self, at: &[ResourceRef]) -> Result<usize, StoreError>;
+
+    // --- tags
+    /// Applies a batch in one transaction; one outcome per target, in order.
+    async fn apply_tags(&self, batch: TagBatch) -> Result<Vec<ItemOutcome>, StoreError>;
+    /// A resource's tags sorted by key, or `None` if it is not registered.
+    async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (the file is created if missing).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        let store = sqlite::SqliteStore::open(Path::new(path)).await?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::UnsupportedUrl(url.to_owned()))
+}

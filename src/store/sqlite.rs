@@ -1,0 +1,735 @@
+//! The embedded default: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! Durability costs one fsync per commit, so writes are funnelled to a single writer
+//! thread that commits every request waiting in its queue in one transaction (group
+//! commit): under load many requests share one fsync. Each request runs inside its own
+//! savepoint, so a request that fails leaves no trace while its neighbours commit, and no
+//! caller is answered before the transaction holding its writes is on disk.
+//! Reads run on a small pool of separate connections, which WAL lets proceed alongside
+//! the writer.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use super::{ResourceFilter, Store, StoreError};
+use crate::core::model::{now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User};
+use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
+use crate::core::tags::{Tag, TagKey, TagValue};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+
+/// Most requests committed in one transaction; bounds the latency of the first of them.
+const MAX_GROUP: usize = 512;
+
+type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// The SQLite store. Cheap to share: clone the `Arc` it is opened into.
+pub struct SqliteStore {
+    /// `None` once the store is being dropped.
+    writer: Mutex<Option<mpsc::Sender<Job>>>,
+    writer_thread: Option<std::thread::JoinHandle<()>>,
+    readers: Arc<ReaderPool>,
+}
+
+impl Drop for SqliteStore {
+    /// Lets the writer commit what is queued before the process goes on to exit.
+    fn drop(&mut self) {
+        if let Ok(mut writer) = self.writer.lock() {
+            writer.take();
+        }
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Read-only connections, opened on demand and reused.
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        Ok(conn)
+    }
+
+    fn give(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < 16 {
+                idle.push(conn);
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || open_writer(&path)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+
+        let (tx, rx) = mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("tagd-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(Self {
+            writer: Mutex::new(Some(tx)),
+            writer_thread: Some(thread),
+            readers: Arc::new(ReaderPool {
+                path,
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` on the writer inside its own savepoint; resolves once the transaction
+    /// that holds its writes is durable (or with the error that undid it).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let failed = result.is_err();
+            let reply: Reply = Box::new(move |commit| {
+                let _ = tx.send(commit.and(result));
+            });
+            (failed, reply)
+        });
+        self.writer
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| {
+            StoreError::Database("the write was aborted before it was committed".into())
+        })?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let result = f(&conn).map_err(db);
+            pool.give(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let mut conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(db)?;
+    // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so a
+    // committed transaction survives power loss, not only a process crash.
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    migrate(&mut conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db)?;
+    let known = MIGRATIONS.len() as i64;
+    if found > known {
+        return Err(StoreError::SchemaTooNew { found, known });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction().map_err(db)?;
+        tx.execute_batch(sql).map_err(db)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        tracing::info!(version = index + 1, "applied SQLite migration");
+    }
+    Ok(())
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            tracing::error!(error = %e, "could not begin a write transaction");
+            // Dropping the jobs answers their callers with an error; nothing was written.
+            continue;
+        }
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+                tracing::error!(error = %e, "could not open a savepoint");
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| job(&conn))) {
+                Ok((false, reply)) => {
+                    replies.push(reply);
+                    if let Err(e) = conn.execute_batch("RELEASE request") {
+                        tracing::error!(error = %e, "could not release a savepoint");
+                    }
+                }
+                failed => {
+                    // The request failed (or panicked): undo exactly its writes.
+                    if let Ok((_, reply)) = failed {
+                        replies.push(reply);
+                    } else {
+                        tracing::error!("a write panicked; its changes were rolled back");
+                    }
+                    if let Err(e) = conn.execute_batch("ROLLBACK TO request; RELEASE request") {
+                        tracing::error!(error = %e, "could not roll back a savepoint");
+                    }
+                }
+            }
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(db);
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, "group commit failed; every request in it fails");
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+fn domain_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Domain> {
+    Ok(Domain {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        enabled: r.get(2)?,
+    })
+}
+
+fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
+    Ok(Project {
+        id: r.get(0)?,
+        domain_id: r.get(1)?,
+        name: r.get(2)?,
+        enabled: r.get(3)?,
+    })
+}
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: r.get(0)?,
+        domain_id: r.get(1)?,
+        name: r.get(2)?,
+        password_hash: r.get(3)?,
+        is_admin: r.get(4)?,
+        enabled: r.get(5)?,
+    })
+}
+
+fn unique_violation(e: rusqlite::Error, what: String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::AlreadyExists(what)
+        }
+        e => db(e),
+    }
+}
+
+const USER_COLUMNS: &str = "id, domain_id, name, password_hash, is_admin, enabled";
+
+fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT rid FROM resources
+         WHERE domain_id = ?1 AND project_id = ?2 AND resource_type = ?3 AND resource_id = ?4",
+    )?
+    .query_row(
+        params![at.domain_id, at.project_id, at.resource_type, at.resource_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+fn apply_batch(conn: &Connection, batch: TagBatch) -> rusqlite::Result<Vec<ItemOutcome>> {
+    let mut outcomes = Vec::with_capacity(batch.targets.len());
+    for target in &batch.targets {
+        let rid = match find_rid(conn, &target.at)? {
+            Some(rid) => rid,
+            None if batch.auto_register && matches!(batch.change, TagChange::Set(_)) => conn
+                .prepare_cached(
+                    "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rid",
+                )?
+                .query_row(
+                    params![
+                        target.at.domain_id,
+                        target.at.project_id,
+                        target.at.resource_type,
+                        target.at.resource_id,
+                        now_unix()
+                    ],
+                    |r| r.get(0),
+                )?,
+            None if batch.auto_register => {
+                outcomes.push(ItemOutcome::Applied);
+                continue;
+            }
+            None => {
+                outcomes.push(ItemOutcome::NotFound);
+                continue;
+            }
+        };
+        let outcome = match &batch.change {
+            TagChange::Set(tags) => {
+                let existing: Vec<String> = conn
+                    .prepare_cached("SELECT key FROM tags WHERE rid = ?1")?
+                    .query_map([rid], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let outcome = check_set(existing.iter().map(String::as_str), tags, target.tag_limit);
+                if outcome == ItemOutcome::Applied {
+                    let mut upsert = conn.prepare_cached(
+                        "INSERT INTO tags (rid, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value",
+                    )?;
+                    for tag in tags {
+                        upsert.execute(params![rid, tag.key.as_str(), tag.value.as_str()])?;
+                    }
+                }
+                outcome
+            }
+            TagChange::Remove(selectors) => {
+                let mut delete = conn.prepare_cached(
+                    "DELETE FROM tags WHERE rid = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)",
+                )?;
+                for s in selectors {
+                    delete.execute(params![
+                        rid,
+                        s.key.as_str(),
+                        s.value.as_ref().map(TagValue::as_str)
+                    ])?;
+                }
+                ItemOutcome::Applied
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError> {
+        let d = domain.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO domains (id, name, enabled, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![d.id, d.name, d.enabled, now_unix()],
+            )
+            .map_err(|e| unique_violation(e, format!("domain {:?}", d.name)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn domain(&self, id: &str) -> Result<Option<Domain>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, enabled FROM domains WHERE id = ?1",
+                [id],
+                domain_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, enabled FROM domains WHERE name = ?1",
+                [name],
+                domain_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_domains(&self) -> Result<Vec<Domain>, StoreError> {
+        self.read(|c| {
+            c.prepare("SELECT id, name, enabled FROM domains ORDER BY name")?
+                .query_map([], domain_row)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
+                .map_err(db)?;
+            Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
+                .map_err(db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
+        let p = project.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO projects (id, domain_id, name, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![p.id, p.domain_id, p.name, p.enabled, now_unix()],
+            )
+            .map_err(|e| unique_violation(e, format!("project {:?}", p.name)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn project(&self, id: &str) -> Result<Option<Project>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, domain_id, name, enabled FROM projects WHERE id = ?1",
+                [id],
+                project_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_projects(&self, domain_id: Option<&str>) -> Result<Vec<Project>, StoreError> {
+        let domain_id = domain_id.map(str::to_owned);
+        self.read(move |c| {
+            c.prepare(
+                "SELECT id, domain_id, name, enabled FROM projects
+                 WHERE ?1 IS NULL OR domain_id = ?1 ORDER BY domain_id, name",
+            )?
+            .query_map([domain_id], project_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| {
+            c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
+                .map_err(db)?;
+            c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
+                .map_err(db)?;
+            Ok(c.execute("DELETE FROM projects WHERE id = ?1", [&id])
+                .map_err(db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let u = user.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO users (id, domain_id, name, password_hash, is_admin, enabled, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, now_unix()],
+            )
+            .map_err(|e| unique_violation(e, format!("user {:?}", u.name)))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [id],
+                user_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>, StoreError> {
+        let (domain_id, name) = (domain_id.to_owned(), name.to_owned());
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE domain_id = ?1 AND name = ?2"),
+                [domain_id, name],
+                user_row,
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_users(&self, domain_id: &str) -> Result<Vec<User>, StoreError> {
+        let domain_id = domain_id.to_owned();
+        self.read(move |c| {
+            c.prepare(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE domain_id = ?1 ORDER BY name"
+            ))?
+            .query_map([domain_id], user_row)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
+        let (user_id, hash) = (user_id.to_owned(), hash.to_owned());
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                [user_id, hash],
+            )
+            .map_err(db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.write(move |c| Ok(c.execute("DELETE FROM users WHERE id = ?1", [id]).map_err(db)? > 0))
+            .await
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let t = token.clone();
+        self.write(move |c| {
+            let project_id = match &t.scope {
+                Scope::Domain => None,
+                Scope::Project { id } => Some(id.clone()),
+            };
+            c.execute(
+                "INSERT INTO tokens (token_hash, user_id, domain_id, project_id, methods, issued_at, expires_at, revoked)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    t.token_hash,
+                    t.user_id,
+                    t.domain_id,
+                    project_id,
+                    t.methods.join(","),
+                    t.issued_at,
+                    t.expires_at,
+                    t.revoked
+                ],
+            )
+            .map_err(db)?;
+            // Expired tokens are useless; sweeping a few per issue keeps the table bounded.
+            c.execute(
+                "DELETE FROM tokens WHERE token_hash IN
+                 (SELECT token_hash FROM tokens WHERE expires_at < ?1 LIMIT 16)",
+                [now_unix()],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT token_hash, user_id, domain_id, project_id, methods, issued_at, expires_at, revoked
+                 FROM tokens WHERE token_hash = ?1",
+                [token_hash],
+                |r| {
+                    let project_id: Option<String> = r.get(3)?;
+                    let methods: String = r.get(4)?;
+                    Ok(TokenRecord {
+                        token_hash: r.get(0)?,
+                        user_id: r.get(1)?,
+                        domain_id: r.get(2)?,
+                        scope: match project_id {
+                            Some(id) => Scope::Project { id },
+                            None => Scope::Domain,
+                        },
+                        methods: methods.split(',').map(str::to_owned).collect(),
+                        issued_at: r.get(5)?,
+                        expires_at: r.get(6)?,
+                        revoked: r.get(7)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
+                [token_hash],
+            )
+            .map_err(db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn register_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {
+        let resources = resources.to_vec();
+        self.write(move |c| {
+            let now = now_unix();
+            let mut created = 0;
+            for r in &resources {
+                match find_rid(c, &r.at).map_err(db)? {
+                    Some(rid) => {
+                        c.prepare_cached("UPDATE resources SET name = ?2 WHERE rid = ?1")
+                            .and_then(|mut s| s.execute(params![rid, r.name]))
+                            .map_err(db)?;
+                    }
+                    None => {
+                        c.prepare_cached(
+                            "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, name, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )
+                        .and_then(|mut s| {
+                            s.execute(params![
+                                r.at.domain_id,
+                                r.at.project_id,
+                                r.at.resource_type,
+                                r.at.resource_id,
+                                r.name,
+                                now
+                            ])
+                        })
+                        .map_err(db)?;
+                        created += 1;
+                    }
+                }
+            }
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn list_resources(&self, filter: &ResourceFilter) -> Result<Vec<Resource>, StoreError> {
+        let f = filter.clone();
+        self.read(move |c| {
+            c.prepare(
+                "SELECT domain_id, project_id, resource_type, resource_id, name FROM resources
+                 WHERE (?1 IS NULL OR domain_id = ?1) AND (?2 IS NULL OR project_id = ?2)
+                   AND (?3 IS NULL OR resource_type = ?3)
+                 ORDER BY domain_id, project_id, resource_type, resource_id
+                 LIMIT ?4 OFFSET ?5",
+            )?
+            .query_map(
+                params![
+                    f.domain_id,
+                    f.project_id,
+                    f.resource_type,
+                    f.limit.map_or(-1, |l| l as i64),
+                    f.offset as i64
+                ],
+                |r| {
+                    Ok(Resource {
+                        at: ResourceRef {
+                            domain_id: r.get(0)?,
+                            project_id: r.get(1)?,
+                            resource_type: r.get(2)?,
+                            resource_id: r.get(3)?,
+                        },
+                        name: r.get(4)?,
+                    })
+                },
+            )?
+            .collect()
+        })
+        .await
+    }
+
+    async fn remove_resources(&self, at: &[ResourceRef]) -> Result<usize, StoreError> {
+        let at = at.to_vec();
+        self.write(move |c| {
+            let mut delete = c
+                .prepare_cached(
+                    "DELETE FROM resources
+                     WHERE domain_id = ?1 AND project_id = ?2 AND resource_type = ?3 AND resource_id = ?4",
+                )
+                .map_err(db)?;
+            let mut removed = 0;
+            for r in &at {
+                removed += delete
+                    .execute(params![r.domain_id, r.project_id, r.resource_type, r.resource_id])
+                    .map_err(db)?;
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn apply_tags(&self, batch: TagBatch) -> Result<Vec<ItemOutcome>, StoreError> {
+        self.write(move |c| apply_batch(c, batch).map_err(db)).await
+    }
+
+    async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
+        let at = at.clone();
+        self.read(move |c| {
+            let Some(rid) = find_rid(c, &at)? else {
+                return Ok(None);
+            };
+            let tags = c
+                .prepare_cached("SELECT key, value FROM tags WHERE rid = ?1 ORDER BY key")?
+                .query_map([rid], |r| {
+                    Ok(Tag {
+                        key: TagKey::from_stored(r.get(0)?),
+                        value: TagValue::from_stored(r.get(1)?),
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Some(tags))
+        })
+        .await
+    }
+}
