@@ -4,6 +4,7 @@
 mod admin;
 mod iam;
 mod persistence;
+mod process;
 mod tms;
 
 use std::net::SocketAddr;

@@ -1,0 +1,154 @@
+//! The real binary as an operator runs it: first-run output, SIGTERM, and SIGKILL
+//! losing no acknowledged write.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn spawn(dir: &Path, port: u16) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir)
+        .env_remove("TAGD_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tagd");
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if http.get(format!("http://127.0.0.1:{port}/")).send().await.is_ok() {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("tagd did not start");
+}
+
+fn credential(dir: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(dir.join("credentials")).expect("credentials");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+        .and_then(|r| r.strip_suffix('"'))
+        .expect("field")
+        .to_owned()
+}
+
+async fn token(port: u16, dir: &Path) -> String {
+    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "password": credential(dir, "password"), "domain": {"name": "tagd"}}}},
+        "scope": {"domain": {"name": "tagd"}}}});
+    let r = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/v3/auth/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 201);
+    r.headers()["x-subject-token"].to_str().expect("ascii").to_owned()
+}
+
+#[tokio::test]
+async fn first_run_prints_how_to_start_and_keeps_the_password_private() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = spawn(dir.path(), port).await;
+    let mode = std::fs::metadata(dir.path().join("credentials")).expect("credentials").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(dir.path().join("tagd.db").exists());
+
+    // SIGTERM: a clean exit, and the welcome text told how to get a token.
+    let pid = child.id().expect("pid").to_string();
+    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").expect("wait");
+    assert!(exit.success(), "{exit:?}");
+    let mut out = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut out).await.expect("read");
+    assert!(out.contains("/v3/auth/tokens"), "{out}");
+    assert!(out.contains("batch-create"), "{out}");
+    assert!(!out.contains(&credential(dir.path(), "password")), "the password is not printed");
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = spawn(dir.path(), port).await;
+    let token = token(port, dir.path()).await;
+    let project = credential(dir.path(), "project_id");
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let r = http
+        .post(format!("{base}/tagd/v1/resources"))
+        .header("X-Auth-Token", &token)
+        .json(&json!({"resources": (0..20).map(|i| json!({"project_id": project, "resource_type": "disk", "resource_id": format!("d{i}")})).collect::<Vec<_>>()}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 200);
+
+    // Concurrent writers; every write acknowledged before the kill must be there after.
+    let mut tasks = Vec::new();
+    for w in 0..16 {
+        let (http, base, token, project) = (http.clone(), base.clone(), token.clone(), project.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for n in 0..1000 {
+                let id = format!("d{}", (w + n) % 20);
+                let body = json!({"project_id": project, "resources": [{"resource_id": id, "resource_type": "disk"}],
+                    "tags": [{"key": format!("w{w}"), "value": format!("{n}")}]});
+                match http.post(format!("{base}/v1.0/resource-tags/batch-create")).header("X-Auth-Token", &token).json(&body).send().await {
+                    Ok(r) if r.status() == 200 => acked.push((id, w, n)),
+                    _ => break,
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    child.kill().await.expect("SIGKILL");
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("task"));
+    }
+    assert!(acked.len() > 50, "too few writes before the kill: {}", acked.len());
+
+    let port = free_port();
+    let _child = spawn(dir.path(), port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    // The latest acknowledged value of each (resource, writer) must be at least that new:
+    // a later unacknowledged write may have landed too, but never an older state.
+    let mut latest = std::collections::HashMap::new();
+    for (id, w, n) in &acked {
+        let e = latest.entry((id.clone(), *w)).or_insert(*n);
+        *e = (*e).max(*n);
+    }
+    for ((id, w), n) in latest {
+        let r = http
+            .get(format!("{base}/v2.0/resources/{id}/tags?project_id={project}&resource_type=disk"))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .expect("read");
+        let body: serde_json::Value = r.json().await.expect("json");
+        let value = body["tags"]
+            .as_array()
+            .and_then(|tags| tags.iter().find(|t| t["key"] == format!("w{w}")))
+            .and_then(|t| t["value"].as_str())
+            .and_then(|v| v.parse::<usize>().ok());
+        assert!(value.is_some_and(|v| v >= n), "{id} w{w}: acknowledged {n}, found {value:?}");
+    }
+}
