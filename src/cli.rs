@@ -15,7 +15,11 @@ use crate::server;
 use crate::store::ResourceFilter;
 
 #[derive(Debug, Parser)]
-#[command(name = "tagd", version, about = "A resource-tag service compatible with the Huawei Cloud tagging APIs")]
+#[command(
+    name = "tagd",
+    version,
+    about = "A resource-tag service compatible with the Huawei Cloud tagging APIs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -52,10 +56,14 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DomainCommand {
-    Create { name: String },
+    Create {
+        name: String,
+    },
     List,
     /// Delete a domain with everything in it.
-    Delete { domain: String },
+    Delete {
+        domain: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,7 +202,11 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
-async fn project_id(admin: &Admin, domain: &Domain, project: Option<&str>) -> anyhow::Result<Option<String>> {
+async fn project_id(
+    admin: &Admin,
+    domain: &Domain,
+    project: Option<&str>,
+) -> anyhow::Result<Option<String>> {
     Ok(match project {
         Some(p) => Some(admin.project(domain, p).await?.id),
         None => None,
@@ -234,15 +246,26 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
             admin.delete_project(&p).await?;
             println!("deleted project {}", p.name);
         }
-        AdminCommand::User(UserCommand::Create { domain, admin: is_admin, name }) => {
+        AdminCommand::User(UserCommand::Create {
+            domain,
+            admin: is_admin,
+            name,
+        }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
-            let u = admin.create_user(&d, &name, read_password()?, is_admin).await?;
+            let u = admin
+                .create_user(&d, &name, read_password()?, is_admin)
+                .await?;
             println!("{}\t{}", u.id, u.name);
         }
         AdminCommand::User(UserCommand::List { domain }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             for u in admin.list_users(&d).await? {
-                println!("{}\t{}\t{}", u.id, u.name, if u.is_admin { "admin" } else { "" });
+                println!(
+                    "{}\t{}\t{}",
+                    u.id,
+                    u.name,
+                    if u.is_admin { "admin" } else { "" }
+                );
             }
         }
         AdminCommand::User(UserCommand::SetPassword { domain, name }) => {
@@ -257,7 +280,13 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
             admin.delete_user(&u).await?;
             println!("deleted user {}", u.name);
         }
-        AdminCommand::Resource(ResourceCommand::Add { domain, project, resource_type, id, name }) => {
+        AdminCommand::Resource(ResourceCommand::Add {
+            domain,
+            project,
+            resource_type,
+            id,
+            name,
+        }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let spec = ResourceSpec {
                 project_id: project_id(&admin, &d, project.as_deref()).await?,
@@ -266,7 +295,14 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
                 name,
             };
             let created = admin.register(&d, &[spec]).await?;
-            println!("{}", if created == 1 { "registered" } else { "already registered; name updated" });
+            println!(
+                "{}",
+                if created == 1 {
+                    "registered"
+                } else {
+                    "already registered; name updated"
+                }
+            );
         }
         AdminCommand::Resource(ResourceCommand::Import { domain, file }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
@@ -274,7 +310,11 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
             let created = admin.register(&d, &specs).await?;
             println!("{} resources read, {created} newly registered", specs.len());
         }
-        AdminCommand::Resource(ResourceCommand::List { domain, project, resource_type }) => {
+        AdminCommand::Resource(ResourceCommand::List {
+            domain,
+            project,
+            resource_type,
+        }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let filter = ResourceFilter {
                 domain_id: Some(d.id.clone()),
@@ -284,10 +324,18 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
                 offset: 0,
             };
             for r in admin.list(&filter).await? {
-                println!("{}\t{}\t{}\t{}", r.at.project_id, r.at.resource_type, r.at.resource_id, r.name);
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    r.at.project_id, r.at.resource_type, r.at.resource_id, r.name
+                );
             }
         }
-        AdminCommand::Resource(ResourceCommand::Remove { domain, project, resource_type, id }) => {
+        AdminCommand::Resource(ResourceCommand::Remove {
+            domain,
+            project,
+            resource_type,
+            id,
+        }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let spec = ResourceSpec {
                 project_id: project_id(&admin, &d, project.as_deref()).await?,
@@ -307,9 +355,14 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
 
 /// Reads resource specs from a `.json` array or a CSV file.
 fn read_specs(path: &std::path::Path) -> anyhow::Result<Vec<ResourceSpec>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
-        return serde_json::from_str(&text).with_context(|| format!("{} is not a JSON array of resources", path.display()));
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    {
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a JSON array of resources", path.display()));
     }
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     reader

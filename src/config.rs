@@ -140,7 +140,11 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("tagd.toml");
-        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\nmax_body_bytes = 4096\n").expect("write");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\nmax_body_bytes = 4096\n",
+        )
+        .expect("write");
         let args = ServeArgs {
             config: Some(file),
             max_body_bytes: Some(2048),
@@ -161,7 +165,7 @@ mod tests {
             config: Some(file),
             ..Default::default()
         };
-        let err = Config::resolve(&args).unwrap_err().to_string();
+        let err = Config::resolve(&args).expect_err("unknown key").to_string();
         assert!(err.contains("lisen"), "{err}");
     }
 }

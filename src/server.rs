@@ -17,21 +17,33 @@ use crate::store::{self, Store};
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if config.database_url.starts_with("sqlite://") {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!("cannot create the data directory {}: {e}", config.data_dir.display())
+            anyhow::anyhow!(
+                "cannot create the data directory {}: {e}",
+                config.data_dir.display()
+            )
         })?;
     }
     Ok(store::open(&config.database_url).await?)
 }
 
 /// Serves on `listener` until `shutdown` resolves.
-pub async fn run(config: Config, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     if let Some(first) = Admin::new(store.clone()).bootstrap().await? {
         let addr = listener.local_addr()?;
         let path = write_credentials(&config.data_dir, &first)?;
         print_welcome(&first, &path, &addr.to_string());
     }
-    let state = AppState::new(store, config.token_lifetime_secs, config.auto_register, config.max_body_bytes);
+    let state = AppState::new(
+        store,
+        config.token_lifetime_secs,
+        config.auto_register,
+        config.max_body_bytes,
+    );
     tracing::info!(address = %listener.local_addr()?, "tagd is listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
@@ -82,7 +94,10 @@ Register a disk and tag it through TMS:
         exe = std::env::current_exe()
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| "tagd".to_owned()),
-        data_dir = credentials.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        data_dir = credentials
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
     );
 }
 

@@ -10,7 +10,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap};
+use super::{
+    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
+};
 use crate::core::admin::ResourceSpec;
 use crate::core::CoreError;
 use crate::store::ResourceFilter;
@@ -84,7 +86,10 @@ async fn register(
 ) -> Result<Response, AdminError> {
     caller.require_admin()?;
     check_size(&body.resources)?;
-    let created = state.admin.register(&caller.domain, &body.resources).await?;
+    let created = state
+        .admin
+        .register(&caller.domain, &body.resources)
+        .await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "registered": created, "updated": body.resources.len() - created }),
@@ -99,7 +104,10 @@ async fn remove(
     caller.require_admin()?;
     check_size(&body.resources)?;
     let removed = state.admin.remove(&caller.domain, &body.resources).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "removed": removed })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "removed": removed }),
+    ))
 }
 
 async fn list(
@@ -115,7 +123,9 @@ async fn list(
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n <= max)
-                .ok_or_else(|| CoreError::invalid(name, format!("must be an integer from 0 to {max}"))),
+                .ok_or_else(|| {
+                    CoreError::invalid(name, format!("must be an integer from 0 to {max}"))
+                }),
         }
     };
     let filter = ResourceFilter {
@@ -137,5 +147,8 @@ async fn list(
             })
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({ "resources": resources })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "resources": resources }),
+    ))
 }

@@ -11,7 +11,10 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap, X_AUTH_TOKEN};
+use super::{
+    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
+    X_AUTH_TOKEN,
+};
 use crate::auth::{AuthError, Principal};
 use crate::core::model::{Domain, Project, Scope, TokenRecord, User};
 use crate::core::CoreError;
@@ -157,7 +160,10 @@ async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, Co
         (Some(id), _) => state.store.user(id).await?,
         (None, Some(name)) => {
             let domain_ref = u.domain.as_ref().ok_or_else(|| {
-                CoreError::invalid("auth.identity.password.user.domain", "a user named by name needs its domain")
+                CoreError::invalid(
+                    "auth.identity.password.user.domain",
+                    "a user named by name needs its domain",
+                )
             })?;
             match find_domain(state, domain_ref).await? {
                 Some(d) if d.enabled => state.store.user_by_name(&d.id, name).await?,
@@ -165,10 +171,16 @@ async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, Co
             }
         }
         (None, None) => {
-            return Err(CoreError::invalid("auth.identity.password.user", "give the user's id or name"))
+            return Err(CoreError::invalid(
+                "auth.identity.password.user",
+                "give the user's id or name",
+            ))
         }
     };
-    Ok(state.identity.check_password(user, u.password.clone()).await?)
+    Ok(state
+        .identity
+        .check_password(user, u.password.clone())
+        .await?)
 }
 
 async fn create_token(
@@ -193,15 +205,26 @@ async fn create_token(
                 .as_ref()
                 .map(|t| t.id.clone())
                 .or_else(|| header_str(&headers, &X_AUTH_TOKEN))
-                .ok_or_else(|| CoreError::invalid("auth.identity.token.id", "required by the token method"))?;
+                .ok_or_else(|| {
+                    CoreError::invalid("auth.identity.token.id", "required by the token method")
+                })?;
             let principal = state.identity.validate(&token).await?;
             let expires = principal.token.expires_at;
             (principal.user, Some(expires))
         }
         Some(other) => {
-            return Err(CoreError::invalid("auth.identity.methods", format!("unsupported method {other:?}; use password or token")).into())
+            return Err(CoreError::invalid(
+                "auth.identity.methods",
+                format!("unsupported method {other:?}; use password or token"),
+            )
+            .into())
         }
-        None => return Err(CoreError::Empty { field: "auth.identity.methods" }.into()),
+        None => {
+            return Err(CoreError::Empty {
+                field: "auth.identity.methods",
+            }
+            .into())
+        }
     };
     let domain = state
         .store
@@ -210,8 +233,18 @@ async fn create_token(
         .filter(|d| d.enabled)
         .ok_or(AuthError::Disabled)?;
     let (scope, project) = resolve_scope(&state, &domain, auth.scope.as_ref()).await?;
-    let (token, record) = state.identity.issue(&user, scope, methods, not_after).await?;
-    let body = token_body(&user, &domain, project.as_ref(), &record, !query.contains_key("nocatalog"), &headers);
+    let (token, record) = state
+        .identity
+        .issue(&user, scope, methods, not_after)
+        .await?;
+    let body = token_body(
+        &user,
+        &domain,
+        project.as_ref(),
+        &record,
+        !query.contains_key("nocatalog"),
+        &headers,
+    );
     let mut response = json_response(StatusCode::CREATED, &body);
     if let Ok(v) = HeaderValue::from_str(&token) {
         response.headers_mut().insert(X_SUBJECT_TOKEN.clone(), v);
@@ -230,7 +263,9 @@ async fn resolve_scope(
     };
     match scope {
         None => Ok((Scope::Domain, None)),
-        Some(ScopeBody { project: Some(p), .. }) => {
+        Some(ScopeBody {
+            project: Some(p), ..
+        }) => {
             let project = match (&p.id, &p.name) {
                 (Some(id), _) => state.store.project(id).await?,
                 (None, Some(name)) => {
@@ -246,20 +281,33 @@ async fn resolve_scope(
                         .into_iter()
                         .find(|pr| &pr.name == name)
                 }
-                (None, None) => return Err(CoreError::invalid("auth.scope.project", "give its id or name")),
+                (None, None) => {
+                    return Err(CoreError::invalid(
+                        "auth.scope.project",
+                        "give its id or name",
+                    ))
+                }
             };
             let project = project
                 .filter(|pr| pr.domain_id == domain.id && pr.enabled)
                 .ok_or_else(denied)?;
-            Ok((Scope::Project { id: project.id.clone() }, Some(project)))
+            Ok((
+                Scope::Project {
+                    id: project.id.clone(),
+                },
+                Some(project),
+            ))
         }
-        Some(ScopeBody { domain: Some(d), .. }) => {
-            match find_domain(state, d).await? {
-                Some(found) if found.id == domain.id => Ok((Scope::Domain, None)),
-                _ => Err(denied()),
-            }
-        }
-        Some(_) => Err(CoreError::invalid("auth.scope", "give a project or a domain")),
+        Some(ScopeBody {
+            domain: Some(d), ..
+        }) => match find_domain(state, d).await? {
+            Some(found) if found.id == domain.id => Ok((Scope::Domain, None)),
+            _ => Err(denied()),
+        },
+        Some(_) => Err(CoreError::invalid(
+            "auth.scope",
+            "give a project or a domain",
+        )),
     }
 }
 
@@ -287,7 +335,11 @@ fn token_body(
     with_catalog: bool,
     headers: &HeaderMap,
 ) -> Value {
-    let role = if user.is_admin { "te_admin" } else { "te_agency" };
+    let role = if user.is_admin {
+        "te_admin"
+    } else {
+        "te_agency"
+    };
     let mut token = json!({
         "expires_at": timestamp(record.expires_at),
         "issued_at": timestamp(record.issued_at),
@@ -342,7 +394,11 @@ fn token_body(
 
 /// Checks the subject token of a validate or revoke call; a caller may only inspect
 /// tokens of its own domain.
-async fn subject(state: &AppState, caller: &Principal, headers: &HeaderMap) -> Result<(String, Principal), CoreError> {
+async fn subject(
+    state: &AppState,
+    caller: &Principal,
+    headers: &HeaderMap,
+) -> Result<(String, Principal), CoreError> {
     let token = header_str(headers, &X_SUBJECT_TOKEN)
         .ok_or_else(|| CoreError::invalid("X-Subject-Token", "the header is required"))?;
     let subject = state.identity.validate(&token).await.map_err(|e| match e {
@@ -366,7 +422,14 @@ async fn validate_token(
     QueryMap(query): QueryMap,
 ) -> Result<Response, IamError> {
     let (token, s) = subject(&state, &caller, &headers).await?;
-    let body = token_body(&s.user, &s.domain, s.project.as_ref(), &s.token, !query.contains_key("nocatalog"), &headers);
+    let body = token_body(
+        &s.user,
+        &s.domain,
+        s.project.as_ref(),
+        &s.token,
+        !query.contains_key("nocatalog"),
+        &headers,
+    );
     let mut response = json_response(StatusCode::OK, &body);
     if let Ok(v) = HeaderValue::from_str(&token) {
         response.headers_mut().insert(X_SUBJECT_TOKEN.clone(), v);
@@ -420,7 +483,11 @@ async fn list_projects(
         .filter(|p| query.get("name").is_none_or(|n| &p.name == n))
         .filter(|p| query.get("domain_id").is_none_or(|d| &p.domain_id == d))
         .filter(|p| query.get("parent_id").is_none_or(|d| &p.domain_id == d))
-        .filter(|p| query.get("enabled").is_none_or(|e| e == if p.enabled { "true" } else { "false" }))
+        .filter(|p| {
+            query
+                .get("enabled")
+                .is_none_or(|e| e == if p.enabled { "true" } else { "false" })
+        })
         .filter(|p| caller.project.as_ref().is_none_or(|own| own.id == p.id))
         .map(|p| project_json(p, &base))
         .collect();

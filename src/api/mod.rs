@@ -40,7 +40,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, token_lifetime_secs: i64, auto_register: bool, max_body_bytes: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        token_lifetime_secs: i64,
+        auto_register: bool,
+        max_body_bytes: usize,
+    ) -> Self {
         Self {
             identity: Identity::new(store.clone(), token_lifetime_secs),
             tagging: Tagging::new(store.clone(), auto_register),
@@ -171,7 +176,9 @@ impl<D: Dialect, T: DeserializeOwned> FromRequest<AppState> for JsonBody<D, T> {
                 }
             }
         })?;
-        parse_json(&bytes).map(|v| Self(v, PhantomData)).map_err(ApiError::from)
+        parse_json(&bytes)
+            .map(|v| Self(v, PhantomData))
+            .map_err(ApiError::from)
     }
 }
 
@@ -202,9 +209,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryMap {
         _state: &S,
     ) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or("");
-        Ok(Self(
-            form_urlencoded_pairs(query).into_iter().collect(),
-        ))
+        Ok(Self(form_urlencoded_pairs(query).into_iter().collect()))
     }
 }
 
@@ -252,7 +257,10 @@ fn hex_val(b: u8) -> Option<u8> {
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         body.to_string(),
     )
         .into_response()

@@ -15,7 +15,9 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap};
+use super::{
+    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
+};
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
 use crate::core::model::ResourceRef;
@@ -140,7 +142,13 @@ async fn batch_create(
     JsonBody(body, ..): JsonBody<Tms, BatchBody<CreateTagBody>>,
 ) -> Result<Response, TmsError> {
     let tags = RULES.tags(body.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())))?;
-    let targets = targets(&state, &principal, body.project_id.as_deref(), &body.resources).await?;
+    let targets = targets(
+        &state,
+        &principal,
+        body.project_id.as_deref(),
+        &body.resources,
+    )
+    .await?;
     apply(&state, targets, TagChange::Set(tags)).await
 }
 
@@ -149,12 +157,26 @@ async fn batch_delete(
     Authed(principal, ..): Authed<Tms>,
     JsonBody(body, ..): JsonBody<Tms, BatchBody<DeleteTagBody>>,
 ) -> Result<Response, TmsError> {
-    let selectors = RULES.selectors(body.tags.iter().map(|t| (t.key.as_str(), t.value.as_deref())))?;
-    let targets = targets(&state, &principal, body.project_id.as_deref(), &body.resources).await?;
+    let selectors = RULES.selectors(
+        body.tags
+            .iter()
+            .map(|t| (t.key.as_str(), t.value.as_deref())),
+    )?;
+    let targets = targets(
+        &state,
+        &principal,
+        body.project_id.as_deref(),
+        &body.resources,
+    )
+    .await?;
     apply(&state, targets, TagChange::Remove(selectors)).await
 }
 
-async fn apply(state: &AppState, targets: Vec<BatchTarget>, change: TagChange) -> Result<Response, TmsError> {
+async fn apply(
+    state: &AppState,
+    targets: Vec<BatchTarget>,
+    change: TagChange,
+) -> Result<Response, TmsError> {
     let outcomes = state.tagging.apply(targets, change).await?;
     let failed: Vec<_> = outcomes
         .iter()
@@ -169,7 +191,10 @@ async fn apply(state: &AppState, targets: Vec<BatchTarget>, change: TagChange) -
             })
         })
         .collect();
-    Ok(json_response(StatusCode::OK, &json!({ "failed_resources": failed })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "failed_resources": failed }),
+    ))
 }
 
 /// Validates the resources of a batch and checks the caller may act on them.
@@ -193,9 +218,15 @@ async fn targets(
     let mut targets = Vec::with_capacity(resources.len());
     for (i, r) in resources.iter().enumerate() {
         let rt = known_type(&r.resource_type)?;
-        validate_resource_id(&r.resource_id)
-            .map_err(|e| CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string()))?;
-        targets.push(locate(&principal.domain.id, project_id, rt, &r.resource_id)?);
+        validate_resource_id(&r.resource_id).map_err(|e| {
+            CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string())
+        })?;
+        targets.push(locate(
+            &principal.domain.id,
+            project_id,
+            rt,
+            &r.resource_id,
+        )?);
     }
     if let Some(pid) = project_id {
         authorize_project(state, principal, pid).await?;
@@ -203,7 +234,11 @@ async fn targets(
     Ok(targets)
 }
 
-async fn authorize_project(state: &AppState, principal: &Principal, project_id: &str) -> Result<(), CoreError> {
+async fn authorize_project(
+    state: &AppState,
+    principal: &Principal,
+    project_id: &str,
+) -> Result<(), CoreError> {
     let project = state.store.project(project_id).await?;
     principal.require_project_in_domain(project.as_ref(), project_id)
 }
@@ -220,14 +255,21 @@ async fn resource_tags(
         .ok_or_else(|| CoreError::invalid("resource_type", "the query parameter is required"))?;
     let rt = known_type(type_name)?;
     validate_resource_id(&resource_id)?;
-    let project_id = query.get("project_id").map(String::as_str).filter(|p| !p.is_empty());
+    let project_id = query
+        .get("project_id")
+        .map(String::as_str)
+        .filter(|p| !p.is_empty());
     let target = locate(&principal.domain.id, project_id, rt, &resource_id)?;
     if let Some(pid) = project_id.filter(|_| !rt.global) {
         authorize_project(&state, &principal, pid).await?;
     }
-    let tags = state.tagging.tags_of(&target.at).await?.ok_or_else(|| CoreError::NotFound {
-        what: format!("resource {resource_id} of type {}", rt.name),
-    })?;
+    let tags = state
+        .tagging
+        .tags_of(&target.at)
+        .await?
+        .ok_or_else(|| CoreError::NotFound {
+            what: format!("resource {resource_id} of type {}", rt.name),
+        })?;
     let tags: Vec<_> = tags
         .iter()
         .map(|t| json!({ "key": t.key.as_str(), "value": t.value.as_str() }))
@@ -235,14 +277,25 @@ async fn resource_tags(
     Ok(json_response(StatusCode::OK, &json!({ "tags": tags })))
 }
 
-fn parse_bounded(query: &HashMap<String, String>, name: &str, default: usize, min: usize, max: usize) -> Result<usize, CoreError> {
+fn parse_bounded(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, CoreError> {
     match query.get(name) {
         None => Ok(default),
         Some(raw) => raw
             .parse::<usize>()
             .ok()
             .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| CoreError::invalid(name, format!("must be an integer from {min} to {max}, got {raw:?}"))),
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    name,
+                    format!("must be an integer from {min} to {max}, got {raw:?}"),
+                )
+            }),
     }
 }
 
@@ -254,8 +307,13 @@ async fn list_providers(
     let limit = parse_bounded(&query, "limit", 10, 1, 200)?;
     let offset = parse_bounded(&query, "offset", 0, 0, usize::MAX)?;
     // Display names are English only; zh-cn is accepted so SDK calls that set it work.
-    if let Some(other) = query.get("locale").filter(|l| !matches!(l.as_str(), "zh-cn" | "en-us")) {
-        return Err(CoreError::invalid("locale", format!("must be zh-cn or en-us, got {other:?}")).into());
+    if let Some(other) = query
+        .get("locale")
+        .filter(|l| !matches!(l.as_str(), "zh-cn" | "en-us"))
+    {
+        return Err(
+            CoreError::invalid("locale", format!("must be zh-cn or en-us, got {other:?}")).into(),
+        );
     }
     // Regional types are available in the regions the caller has projects in.
     let regions: Vec<String> = state

@@ -101,7 +101,10 @@ impl Principal {
             Ok(())
         } else {
             Err(CoreError::Forbidden {
-                reason: format!("user {} is not an administrator of its domain", self.user.name),
+                reason: format!(
+                    "user {} is not an administrator of its domain",
+                    self.user.name
+                ),
             })
         }
     }
@@ -132,7 +135,11 @@ impl Identity {
     }
 
     /// Checks a user's password. Unknown users cost the same time as wrong passwords.
-    pub async fn check_password(&self, user: Option<User>, password: String) -> Result<User, AuthError> {
+    pub async fn check_password(
+        &self,
+        user: Option<User>,
+        password: String,
+    ) -> Result<User, AuthError> {
         let (ok, user) = tokio::task::spawn_blocking(move || match user {
             Some(u) => (password::verify(&password, &u.password_hash), Some(u)),
             None => {
@@ -150,7 +157,13 @@ impl Identity {
     }
 
     /// Issues a token for `user` with `scope`; returns the token and its record.
-    pub async fn issue(&self, user: &User, scope: Scope, methods: Vec<String>, not_after: Option<i64>) -> Result<(String, TokenRecord), AuthError> {
+    pub async fn issue(
+        &self,
+        user: &User,
+        scope: Scope,
+        methods: Vec<String>,
+        not_after: Option<i64>,
+    ) -> Result<(String, TokenRecord), AuthError> {
         let mut raw = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = hex::encode(raw);
@@ -188,11 +201,27 @@ impl Identity {
         if record.expires_at <= now_unix() {
             return Err(AuthError::Expired);
         }
-        let user = self.store.user(&record.user_id).await?.filter(|u| u.enabled).ok_or(AuthError::Disabled)?;
-        let domain = self.store.domain(&record.domain_id).await?.filter(|d| d.enabled).ok_or(AuthError::Disabled)?;
+        let user = self
+            .store
+            .user(&record.user_id)
+            .await?
+            .filter(|u| u.enabled)
+            .ok_or(AuthError::Disabled)?;
+        let domain = self
+            .store
+            .domain(&record.domain_id)
+            .await?
+            .filter(|d| d.enabled)
+            .ok_or(AuthError::Disabled)?;
         let project = match &record.scope {
             Scope::Domain => None,
-            Scope::Project { id } => Some(self.store.project(id).await?.filter(|p| p.enabled).ok_or(AuthError::Disabled)?),
+            Scope::Project { id } => Some(
+                self.store
+                    .project(id)
+                    .await?
+                    .filter(|p| p.enabled)
+                    .ok_or(AuthError::Disabled)?,
+            ),
         };
         Ok(Principal {
             user,

@@ -158,7 +158,10 @@ impl Admin {
             name: name.to_owned(),
             enabled: true,
         };
-        self.store.insert_project(&project).await.map_err(conflict)?;
+        self.store
+            .insert_project(&project)
+            .await
+            .map_err(conflict)?;
         Ok(project)
     }
 
@@ -207,8 +210,9 @@ impl Admin {
             .enumerate()
             .map(|(i, spec)| {
                 let rt = known_type(&spec.resource_type)?;
-                validate_resource_id(&spec.resource_id)
-                    .map_err(|e| CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string()))?;
+                validate_resource_id(&spec.resource_id).map_err(|e| {
+                    CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string())
+                })?;
                 if let Some(pid) = spec.project_id.as_deref().filter(|p| !p.is_empty()) {
                     if !rt.global && !projects.iter().any(|p| p.id == pid) {
                         return Err(CoreError::NotFound {
@@ -216,7 +220,12 @@ impl Admin {
                         });
                     }
                 }
-                let target = locate(&domain.id, spec.project_id.as_deref(), rt, &spec.resource_id)?;
+                let target = locate(
+                    &domain.id,
+                    spec.project_id.as_deref(),
+                    rt,
+                    &spec.resource_id,
+                )?;
                 Ok(Resource {
                     at: target.at,
                     name: spec.name.clone().unwrap_or_default(),
@@ -226,13 +235,21 @@ impl Admin {
     }
 
     /// Registers resources; returns how many were new.
-    pub async fn register(&self, domain: &Domain, specs: &[ResourceSpec]) -> Result<usize, CoreError> {
+    pub async fn register(
+        &self,
+        domain: &Domain,
+        specs: &[ResourceSpec],
+    ) -> Result<usize, CoreError> {
         let resources = self.resources_of(domain, specs).await?;
         Ok(self.store.register_resources(&resources).await?)
     }
 
     /// Removes resources and their tags; returns how many existed.
-    pub async fn remove(&self, domain: &Domain, specs: &[ResourceSpec]) -> Result<usize, CoreError> {
+    pub async fn remove(
+        &self,
+        domain: &Domain,
+        specs: &[ResourceSpec],
+    ) -> Result<usize, CoreError> {
         let refs: Vec<ResourceRef> = self
             .resources_of(domain, specs)
             .await?
@@ -255,7 +272,9 @@ impl Admin {
         let domain = self.create_domain("tagd").await?;
         let project = self.create_project(&domain, DEFAULT_PROJECT).await?;
         let password = random_password();
-        let user = self.create_user(&domain, "admin", password.clone(), true).await?;
+        let user = self
+            .create_user(&domain, "admin", password.clone(), true)
+            .await?;
         Ok(Some(FirstRun {
             domain,
             project,

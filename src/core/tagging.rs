@@ -44,15 +44,15 @@ pub enum ItemOutcome {
     /// The resource is not in the inventory.
     NotFound,
     /// Applying the change would leave the resource with more tags than its type allows.
-    LimitExceeded { limit: usize, would_have: usize },
+    LimitExceeded {
+        limit: usize,
+        would_have: usize,
+    },
 }
 
 /// How many tags a resource has after setting `new` on top of `existing`: keys already
 /// present are overwritten, not added.
-pub fn tag_count_after_set<'a>(
-    existing: impl IntoIterator<Item = &'a str>,
-    new: &[Tag],
-) -> usize {
+pub fn tag_count_after_set<'a>(existing: impl IntoIterator<Item = &'a str>, new: &[Tag]) -> usize {
     let existing: std::collections::HashSet<&str> = existing.into_iter().collect();
     existing.len()
         + new
@@ -181,6 +181,9 @@ mod tests {
                 would_have: 4
             }
         );
-        assert_eq!(check_set(existing, &[tag("a"), tag("b")], 2), ItemOutcome::Applied);
+        assert_eq!(
+            check_set(existing, &[tag("a"), tag("b")], 2),
+            ItemOutcome::Applied
+        );
     }
 }

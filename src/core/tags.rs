@@ -94,7 +94,10 @@ impl TagRules {
                 self.key_max_chars
             )));
         }
-        if let Some(c) = raw.chars().find(|&c| !char_allowed(c, self.key_extra_chars)) {
+        if let Some(c) = raw
+            .chars()
+            .find(|&c| !char_allowed(c, self.key_extra_chars))
+        {
             return Err(invalid(format!(
                 "the character {c:?} is not allowed; use letters, digits{}",
                 describe_extra(self.key_extra_chars)
@@ -116,7 +119,10 @@ impl TagRules {
                 self.value_max_chars
             )));
         }
-        if let Some(c) = raw.chars().find(|&c| !char_allowed(c, self.value_extra_chars)) {
+        if let Some(c) = raw
+            .chars()
+            .find(|&c| !char_allowed(c, self.value_extra_chars))
+        {
             return Err(invalid(format!(
                 "the character {c:?} is not allowed; use letters, digits{}",
                 describe_extra(self.value_extra_chars)
@@ -227,7 +233,9 @@ mod tests {
     #[test]
     fn duplicate_keys_in_one_request_are_refused() {
         let raw = [("a", "1"), ("a", "2")];
-        let err = RULES.tags(raw.iter().map(|(k, v)| (*k, *v))).unwrap_err();
+        let err = RULES
+            .tags(raw.iter().map(|(k, v)| (*k, *v)))
+            .expect_err("duplicate");
         assert!(matches!(err, CoreError::DuplicateTagKey { key } if key == "a"));
     }
 }

@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 use super::{ResourceFilter, Store, StoreError};
-use crate::core::model::{now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User};
+use crate::core::model::{
+    now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
+};
 use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
 
@@ -158,8 +160,10 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         .map_err(db)?;
     // WAL lets readers run beside the writer; FULL syncs the WAL on every commit, so a
     // committed transaction survives power loss, not only a process crash.
-    conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-    conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db)?;
     conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
     migrate(&mut conn)?;
     Ok(conn)
@@ -282,7 +286,12 @@ fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>
          WHERE domain_id = ?1 AND project_id = ?2 AND resource_type = ?3 AND resource_id = ?4",
     )?
     .query_row(
-        params![at.domain_id, at.project_id, at.resource_type, at.resource_id],
+        params![
+            at.domain_id,
+            at.project_id,
+            at.resource_type,
+            at.resource_id
+        ],
         |r| r.get(0),
     )
     .optional()
@@ -323,7 +332,8 @@ fn apply_batch(conn: &Connection, batch: TagBatch) -> rusqlite::Result<Vec<ItemO
                     .prepare_cached("SELECT key FROM tags WHERE rid = ?1")?
                     .query_map([rid], |r| r.get(0))?
                     .collect::<rusqlite::Result<_>>()?;
-                let outcome = check_set(existing.iter().map(String::as_str), tags, target.tag_limit);
+                let outcome =
+                    check_set(existing.iter().map(String::as_str), tags, target.tag_limit);
                 if outcome == ItemOutcome::Applied {
                     let mut upsert = conn.prepare_cached(
                         "INSERT INTO tags (rid, key, value) VALUES (?1, ?2, ?3)
@@ -536,8 +546,12 @@ impl Store for SqliteStore {
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.write(move |c| Ok(c.execute("DELETE FROM users WHERE id = ?1", [id]).map_err(db)? > 0))
-            .await
+        self.write(move |c| {
+            Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])
+                .map_err(db)?
+                > 0)
+        })
+        .await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {

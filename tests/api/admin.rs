@@ -10,17 +10,26 @@ async fn administrators_register_list_and_remove_resources() {
     let token = s.domain_token().await;
     let pid = s.creds.project_id.clone();
     let r = s
-        .post("/tagd/v1/resources", Some(&token), &json!({"resources": [
+        .post(
+            "/tagd/v1/resources",
+            Some(&token),
+            &json!({"resources": [
             {"project_id": pid, "resource_type": "disk", "resource_id": "d1", "name": "boot"},
-            {"project_id": pid, "resource_type": "ecs", "resource_id": "vm1"}]}))
+            {"project_id": pid, "resource_type": "ecs", "resource_id": "vm1"}]}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body, json!({"registered": 2, "updated": 0}));
     let r = s.post("/tagd/v1/resources", Some(&token), &json!({"resources": [{"project_id": pid, "resource_type": "disk", "resource_id": "d1", "name": "root"}]})).await;
     assert_eq!(r.body, json!({"registered": 0, "updated": 1}));
 
-    let r = s.get("/tagd/v1/resources?resource_type=disk", Some(&token)).await;
-    assert_eq!(r.body["resources"], json!([{"project_id": pid, "resource_type": "disk", "resource_id": "d1", "name": "root"}]));
+    let r = s
+        .get("/tagd/v1/resources?resource_type=disk", Some(&token))
+        .await;
+    assert_eq!(
+        r.body["resources"],
+        json!([{"project_id": pid, "resource_type": "disk", "resource_id": "d1", "name": "root"}])
+    );
 
     let r = s.post("/tagd/v1/resources/delete", Some(&token), &json!({"resources": [{"project_id": pid, "resource_type": "disk", "resource_id": "d1"}]})).await;
     assert_eq!(r.body, json!({"removed": 1}));
@@ -35,7 +44,9 @@ async fn administrators_register_list_and_remove_resources() {
     ] {
         let r = s.post("/tagd/v1/resources", Some(&token), &bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.text);
-        assert!(r.body["error_code"].as_str().is_some_and(|c| c.starts_with("TAGD.")));
+        assert!(r.body["error_code"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("TAGD.")));
     }
     let r = s.post("/tagd/v1/resources", Some(&token), &json!({"resources": [{"project_id": "not-mine", "resource_type": "disk", "resource_id": "x"}]})).await;
     assert_eq!(r.status, 404);
@@ -44,7 +55,9 @@ async fn administrators_register_list_and_remove_resources() {
 #[tokio::test]
 async fn only_administrators_use_the_admin_api() {
     let s = TestServer::start().await;
-    let token = s.user_token("bob", json!({"domain": {"name": s.creds.domain_name}})).await;
+    let token = s
+        .user_token("bob", json!({"domain": {"name": s.creds.domain_name}}))
+        .await;
     let r = s.get("/tagd/v1/resources", Some(&token)).await;
     assert_eq!(r.status, 403, "{}", r.text);
     assert_eq!(r.body["error_code"], "TAGD.0403");
@@ -58,22 +71,47 @@ async fn the_cli_imports_csv_and_json_and_reads_passwords_from_stdin() {
     let pid = &s.creds.project_id;
     let csv = s.dir.join("resources.csv");
     std::fs::write(&csv, format!("project_id,resource_type,resource_id,name\n{pid},disk,c1,first\n{pid},disk,c2,\n,cdn,cdn.example.com,site\n")).expect("csv");
-    let out = s.cli(&["resource", "import", csv.to_str().expect("path")], None).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s
+        .cli(&["resource", "import", csv.to_str().expect("path")], None)
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("3 newly registered"));
 
     let json_file = s.dir.join("resources.json");
-    std::fs::write(&json_file, json!([{"project_id": pid, "resource_type": "disk", "resource_id": "j1"}]).to_string()).expect("json");
-    let out = s.cli(&["resource", "import", json_file.to_str().expect("path")], None).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &json_file,
+        json!([{"project_id": pid, "resource_type": "disk", "resource_id": "j1"}]).to_string(),
+    )
+    .expect("json");
+    let out = s
+        .cli(
+            &["resource", "import", json_file.to_str().expect("path")],
+            None,
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = s.cli(&["resource", "list", "--type", "disk"], None).await;
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
     assert_eq!(listed.lines().count(), 3, "{listed}");
 
     // A bad row names its line and registers nothing more.
-    std::fs::write(&csv, format!("project_id,resource_type,resource_id,name\n{pid},disk,ok1,\n{pid},tape,bad,\n")).expect("csv");
-    let out = s.cli(&["resource", "import", csv.to_str().expect("path")], None).await;
+    std::fs::write(
+        &csv,
+        format!("project_id,resource_type,resource_id,name\n{pid},disk,ok1,\n{pid},tape,bad,\n"),
+    )
+    .expect("csv");
+    let out = s
+        .cli(&["resource", "import", csv.to_str().expect("path")], None)
+        .await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tape"));
     let out = s.cli(&["resource", "list", "--type", "disk"], None).await;

@@ -18,7 +18,10 @@ async fn password_tokens_are_issued_with_the_subject_header_and_body() {
     assert_eq!(t["project"]["domain"]["id"], s.creds.domain_id.as_str());
     assert_eq!(t["user"]["name"], s.creds.user_name.as_str());
     assert_eq!(t["methods"], json!(["password"]));
-    assert!(t["expires_at"].as_str().is_some_and(|e| e.ends_with('Z')), "{t}");
+    assert!(
+        t["expires_at"].as_str().is_some_and(|e| e.ends_with('Z')),
+        "{t}"
+    );
     assert!(t["catalog"].as_array().is_some_and(|c| !c.is_empty()));
 
     let r = s.post("/v3/auth/tokens?nocatalog=true", None, &body).await;
@@ -35,17 +38,34 @@ async fn password_tokens_are_issued_with_the_subject_header_and_body() {
 #[tokio::test]
 async fn wrong_passwords_and_unknown_users_look_alike() {
     let s = TestServer::start().await;
-    for (user, password) in [(s.creds.user_name.as_str(), "wrong-password"), ("nobody", "whatever-password")] {
-        let r = s.post("/v3/auth/tokens", None, &json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-            "name": user, "password": password, "domain": {"name": s.creds.domain_name}}}}}})).await;
+    for (user, password) in [
+        (s.creds.user_name.as_str(), "wrong-password"),
+        ("nobody", "whatever-password"),
+    ] {
+        let r = s
+            .post(
+                "/v3/auth/tokens",
+                None,
+                &json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "password": password, "domain": {"name": s.creds.domain_name}}}}}}),
+            )
+            .await;
         assert_eq!(r.status, 401, "{}", r.text);
         assert_eq!(r.body["error"]["code"], 401);
         assert_eq!(r.body["error_code"], "IAM.0002");
-        assert!(r.body["error_msg"].as_str().is_some_and(|m| m.contains("user name or password")));
+        assert!(r.body["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("user name or password")));
     }
     let r = s.post("/v3/auth/tokens", None, &json!({"auth": {}})).await;
     assert_eq!(r.status, 400);
-    assert!(r.body["error_msg"].as_str().is_some_and(|m| m.contains("identity")), "{}", r.text);
+    assert!(
+        r.body["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("identity")),
+        "{}",
+        r.text
+    );
 }
 
 #[tokio::test]
@@ -58,7 +78,10 @@ async fn a_token_can_be_rescoped_validated_and_revoked() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let project_token = r.header("x-subject-token").expect("token");
-    assert_eq!(r.body["token"]["project"]["id"], s.creds.project_id.as_str());
+    assert_eq!(
+        r.body["token"]["project"]["id"],
+        s.creds.project_id.as_str()
+    );
 
     let check = s
         .http
@@ -93,19 +116,47 @@ async fn a_token_can_be_rescoped_validated_and_revoked() {
         .expect("validate");
     assert_eq!(again.status(), 404);
     // The token that did the revoking still works.
-    assert_eq!(s.get("/v1.0/tms/providers", Some(&domain_token)).await.status, 200);
+    assert_eq!(
+        s.get("/v1.0/tms/providers", Some(&domain_token))
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn a_token_cannot_be_scoped_outside_its_domain() {
     let s = TestServer::start().await;
-    assert!(s.cli(&["domain", "create", "elsewhere"], None).await.status.success());
-    let out = s.cli(&["project", "create", "--domain", "elsewhere", "cn-west-9"], None).await;
-    let foreign_project = String::from_utf8_lossy(&out.stdout).split('\t').next().expect("id").to_owned();
+    assert!(s
+        .cli(&["domain", "create", "elsewhere"], None)
+        .await
+        .status
+        .success());
+    let out = s
+        .cli(
+            &["project", "create", "--domain", "elsewhere", "cn-west-9"],
+            None,
+        )
+        .await;
+    let foreign_project = String::from_utf8_lossy(&out.stdout)
+        .split('\t')
+        .next()
+        .expect("id")
+        .to_owned();
     let identity = json!({"methods": ["password"], "password": {"user": {
         "name": s.creds.user_name, "password": s.creds.password, "domain": {"name": s.creds.domain_name}}}});
-    for scope in [json!({"project": {"id": foreign_project}}), json!({"domain": {"name": "elsewhere"}}), json!({"project": {"id": "no-such-project"}})] {
-        let r = s.post("/v3/auth/tokens", None, &json!({"auth": {"identity": identity, "scope": scope}})).await;
+    for scope in [
+        json!({"project": {"id": foreign_project}}),
+        json!({"domain": {"name": "elsewhere"}}),
+        json!({"project": {"id": "no-such-project"}}),
+    ] {
+        let r = s
+            .post(
+                "/v3/auth/tokens",
+                None,
+                &json!({"auth": {"identity": identity, "scope": scope}}),
+            )
+            .await;
         assert_eq!(r.status, 401, "{scope}: {}", r.text);
     }
 }
@@ -114,7 +165,12 @@ async fn a_token_cannot_be_scoped_outside_its_domain() {
 async fn projects_and_domains_are_listed_for_the_caller() {
     let s = TestServer::start().await;
     let token = s.domain_token().await;
-    let r = s.get(&format!("/v3/projects?name={}", s.creds.project_name), Some(&token)).await;
+    let r = s
+        .get(
+            &format!("/v3/projects?name={}", s.creds.project_name),
+            Some(&token),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let projects = r.body["projects"].as_array().expect("projects");
     assert_eq!(projects.len(), 1);

@@ -90,7 +90,9 @@ impl TestServer {
             ..Default::default()
         };
         let config = Config::resolve(&args).expect("config");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(tagd::server::run(config, listener, async {
@@ -149,7 +151,8 @@ impl TestServer {
 
     /// Issues a token for the first-run administrator with `scope`.
     pub async fn token(&self, scope: Value) -> String {
-        self.token_for(&self.creds.user_name, &self.creds.password, scope).await
+        self.token_for(&self.creds.user_name, &self.creds.password, scope)
+            .await
     }
 
     pub async fn token_for(&self, user: &str, password: &str, scope: Value) -> String {
@@ -157,33 +160,50 @@ impl TestServer {
             "identity": {"methods": ["password"], "password": {"user": {
                 "name": user, "password": password, "domain": {"name": self.creds.domain_name}}}},
             "scope": scope}});
-        let resp = self.post("/v3/auth/tokens?nocatalog=true", None, &body).await;
+        let resp = self
+            .post("/v3/auth/tokens?nocatalog=true", None, &body)
+            .await;
         assert_eq!(resp.status, 201, "token issue failed: {}", resp.body);
         resp.header("x-subject-token").expect("X-Subject-Token")
     }
 
     pub async fn domain_token(&self) -> String {
-        self.token(json!({"domain": {"name": self.creds.domain_name}})).await
+        self.token(json!({"domain": {"name": self.creds.domain_name}}))
+            .await
     }
 
     pub async fn project_token(&self) -> String {
-        self.token(json!({"project": {"id": self.creds.project_id}})).await
+        self.token(json!({"project": {"id": self.creds.project_id}}))
+            .await
     }
 
-    pub async fn send(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Reply {
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
         let mut req = self.http.request(method, self.url(path));
         if let Some(t) = token {
             req = req.header("X-Auth-Token", t);
         }
         if let Some(b) = body {
-            req = req.header("Content-Type", "application/json;charset=utf-8").body(b);
+            req = req
+                .header("Content-Type", "application/json;charset=utf-8")
+                .body(b);
         }
         Reply::from(req.send().await.expect("request")).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
-        self.send(reqwest::Method::POST, path, token, Some(body.to_string().into_bytes()))
-            .await
+        self.send(
+            reqwest::Method::POST,
+            path,
+            token,
+            Some(body.to_string().into_bytes()),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -193,7 +213,13 @@ impl TestServer {
     /// Registers resources through the admin API with an administrator's token.
     pub async fn register(&self, resources: Value) {
         let token = self.domain_token().await;
-        let resp = self.post("/tagd/v1/resources", Some(&token), &json!({ "resources": resources })).await;
+        let resp = self
+            .post(
+                "/tagd/v1/resources",
+                Some(&token),
+                &json!({ "resources": resources }),
+            )
+            .await;
         assert_eq!(resp.status, 200, "register failed: {}", resp.body);
     }
 
@@ -209,14 +235,25 @@ impl TestServer {
     /// A disk's tags as (key, value) pairs, read through TMS.
     pub async fn disk_tags(&self, token: &str, id: &str) -> Vec<(String, String)> {
         let resp = self
-            .get(&format!("/v2.0/resources/{id}/tags?project_id={}&resource_type=disk", self.creds.project_id), Some(token))
+            .get(
+                &format!(
+                    "/v2.0/resources/{id}/tags?project_id={}&resource_type=disk",
+                    self.creds.project_id
+                ),
+                Some(token),
+            )
             .await;
         assert_eq!(resp.status, 200, "{}", resp.body);
         resp.body["tags"]
             .as_array()
             .expect("tags array")
             .iter()
-            .map(|t| (t["key"].as_str().expect("key").to_owned(), t["value"].as_str().expect("value").to_owned()))
+            .map(|t| {
+                (
+                    t["key"].as_str().expect("key").to_owned(),
+                    t["value"].as_str().expect("value").to_owned(),
+                )
+            })
             .collect()
     }
 
@@ -224,7 +261,9 @@ impl TestServer {
     pub async fn cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tagd"));
         cmd.arg("admin").arg("--data-dir").arg(&self.dir).args(args);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         cmd.env_remove("TAGD_DATABASE_URL");
         let mut child = cmd.spawn().expect("spawn tagd");
         let mut input = child.stdin.take().expect("stdin");
@@ -237,8 +276,14 @@ impl TestServer {
 
     /// Creates a non-admin user through the CLI and returns a token of theirs.
     pub async fn user_token(&self, name: &str, scope: Value) -> String {
-        let out = self.cli(&["user", "create", name], Some("a-long-password\n")).await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .cli(&["user", "create", name], Some("a-long-password\n"))
+            .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.token_for(name, "a-long-password", scope).await
     }
 }
@@ -265,19 +310,31 @@ impl Reply {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, body, text }
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// The TMS error code of a nested error body.
     pub fn tms_code(&self) -> &str {
-        self.body["error"]["error_code"].as_str().unwrap_or_else(|| panic!("no TMS error body in {}", self.text))
+        self.body["error"]["error_code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no TMS error body in {}", self.text))
     }
 
     pub fn tms_msg(&self) -> &str {
-        self.body["error"]["error_msg"].as_str().unwrap_or_else(|| panic!("no TMS error body in {}", self.text))
+        self.body["error"]["error_msg"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no TMS error body in {}", self.text))
     }
 }

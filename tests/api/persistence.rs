@@ -17,8 +17,14 @@ async fn tags_and_tokens_survive_a_restart() {
     let password = s.creds.password.clone();
 
     let s = s.restart().await;
-    assert_eq!(s.creds.password, password, "a restart does not bootstrap again");
-    assert_eq!(s.disk_tags(&token, "d").await, vec![("ENV".into(), "prod".into())]);
+    assert_eq!(
+        s.creds.password, password,
+        "a restart does not bootstrap again"
+    );
+    assert_eq!(
+        s.disk_tags(&token, "d").await,
+        vec![("ENV".into(), "prod".into())]
+    );
 }
 
 #[tokio::test]
@@ -45,7 +51,9 @@ async fn concurrent_writes_are_all_kept() {
     }
     for (i, id) in ids.iter().enumerate() {
         let tags = s.disk_tags(&token, id).await;
-        let expected: Vec<(String, String)> = (0..8).map(|w| (format!("w{w}"), format!("{}", w * 8 + i))).collect();
+        let expected: Vec<(String, String)> = (0..8)
+            .map(|w| (format!("w{w}"), format!("{}", w * 8 + i)))
+            .collect();
         assert_eq!(tags, expected, "{id}");
     }
 }

@@ -19,7 +19,12 @@ fn free_port() -> u16 {
 
 async fn spawn(dir: &Path, port: u16) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(dir)
         .env_remove("TAGD_DATABASE_URL")
         .stdout(Stdio::piped())
@@ -29,7 +34,12 @@ async fn spawn(dir: &Path, port: u16) -> Child {
         .expect("spawn tagd");
     let http = reqwest::Client::new();
     for _ in 0..400 {
-        if http.get(format!("http://127.0.0.1:{port}/")).send().await.is_ok() {
+        if http
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_ok()
+        {
             return child;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -57,7 +67,10 @@ async fn token(port: u16, dir: &Path) -> String {
         .await
         .expect("token");
     assert_eq!(r.status(), 201);
-    r.headers()["x-subject-token"].to_str().expect("ascii").to_owned()
+    r.headers()["x-subject-token"]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
 }
 
 #[tokio::test]
@@ -65,21 +78,39 @@ async fn first_run_prints_how_to_start_and_keeps_the_password_private() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let mut child = spawn(dir.path(), port).await;
-    let mode = std::fs::metadata(dir.path().join("credentials")).expect("credentials").permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("credentials"))
+        .expect("credentials")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     assert!(dir.path().join("tagd.db").exists());
 
     // SIGTERM: a clean exit, and the welcome text told how to get a token.
     let pid = child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").expect("wait");
+    let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits")
+        .expect("wait");
     assert!(exit.success(), "{exit:?}");
     let mut out = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut out).await.expect("read");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .await
+        .expect("read");
     assert!(out.contains("/v3/auth/tokens"), "{out}");
     assert!(out.contains("batch-create"), "{out}");
-    assert!(!out.contains(&credential(dir.path(), "password")), "the password is not printed");
+    assert!(
+        !out.contains(&credential(dir.path(), "password")),
+        "the password is not printed"
+    );
 }
 
 #[tokio::test]
@@ -103,7 +134,8 @@ async fn acknowledged_writes_survive_sigkill() {
     // Concurrent writers; every write acknowledged before the kill must be there after.
     let mut tasks = Vec::new();
     for w in 0..16 {
-        let (http, base, token, project) = (http.clone(), base.clone(), token.clone(), project.clone());
+        let (http, base, token, project) =
+            (http.clone(), base.clone(), token.clone(), project.clone());
         tasks.push(tokio::spawn(async move {
             let mut acked = Vec::new();
             for n in 0..1000 {
@@ -124,7 +156,11 @@ async fn acknowledged_writes_survive_sigkill() {
     for t in tasks {
         acked.extend(t.await.expect("task"));
     }
-    assert!(acked.len() > 50, "too few writes before the kill: {}", acked.len());
+    assert!(
+        acked.len() > 50,
+        "too few writes before the kill: {}",
+        acked.len()
+    );
 
     let port = free_port();
     let _child = spawn(dir.path(), port).await;
@@ -138,7 +174,9 @@ async fn acknowledged_writes_survive_sigkill() {
     }
     for ((id, w), n) in latest {
         let r = http
-            .get(format!("{base}/v2.0/resources/{id}/tags?project_id={project}&resource_type=disk"))
+            .get(format!(
+                "{base}/v2.0/resources/{id}/tags?project_id={project}&resource_type=disk"
+            ))
             .header("X-Auth-Token", &token)
             .send()
             .await
@@ -149,6 +187,9 @@ async fn acknowledged_writes_survive_sigkill() {
             .and_then(|tags| tags.iter().find(|t| t["key"] == format!("w{w}")))
             .and_then(|t| t["value"].as_str())
             .and_then(|v| v.parse::<usize>().ok());
-        assert!(value.is_some_and(|v| v >= n), "{id} w{w}: acknowledged {n}, found {value:?}");
+        assert!(
+            value.is_some_and(|v| v >= n),
+            "{id} w{w}: acknowledged {n}, found {value:?}"
+        );
     }
 }

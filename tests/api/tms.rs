@@ -6,12 +6,19 @@ use serde_json::{json, Value};
 use crate::{Options, TestServer};
 
 fn create_body(server: &TestServer, ids: &[&str], tags: Value) -> Value {
-    let resources: Vec<Value> = ids.iter().map(|id| json!({"resource_id": id, "resource_type": "disk"})).collect();
+    let resources: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"resource_id": id, "resource_type": "disk"}))
+        .collect();
     json!({"project_id": server.creds.project_id, "resources": resources, "tags": tags})
 }
 
 fn tags(n: usize) -> Value {
-    Value::Array((0..n).map(|i| json!({"key": format!("k{i}"), "value": format!("v{i}")})).collect())
+    Value::Array(
+        (0..n)
+            .map(|i| json!({"key": format!("k{i}"), "value": format!("v{i}")}))
+            .collect(),
+    )
 }
 
 const CREATE: &str = "/v1.0/resource-tags/batch-create";
@@ -23,15 +30,40 @@ async fn tags_are_created_read_back_and_overwritten() {
     s.register_disks(&["d1", "d2"]).await;
     let token = s.domain_token().await;
 
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d1", "d2"], json!([{"key": "ENV", "value": "dev"}, {"key": "DEPT", "value": ""}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(
+                &s,
+                &["d1", "d2"],
+                json!([{"key": "ENV", "value": "dev"}, {"key": "DEPT", "value": ""}]),
+            ),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body, json!({"failed_resources": []}));
-    assert_eq!(s.disk_tags(&token, "d1").await, vec![("DEPT".into(), "".into()), ("ENV".into(), "dev".into())]);
+    assert_eq!(
+        s.disk_tags(&token, "d1").await,
+        vec![("DEPT".into(), "".into()), ("ENV".into(), "dev".into())]
+    );
 
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d1"], json!([{"key": "ENV", "value": "prod"}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["d1"], json!([{"key": "ENV", "value": "prod"}])),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(s.disk_tags(&token, "d1").await, vec![("DEPT".into(), "".into()), ("ENV".into(), "prod".into())]);
-    assert_eq!(s.disk_tags(&token, "d2").await, vec![("DEPT".into(), "".into()), ("ENV".into(), "dev".into())]);
+    assert_eq!(
+        s.disk_tags(&token, "d1").await,
+        vec![("DEPT".into(), "".into()), ("ENV".into(), "prod".into())]
+    );
+    assert_eq!(
+        s.disk_tags(&token, "d2").await,
+        vec![("DEPT".into(), "".into()), ("ENV".into(), "dev".into())]
+    );
 }
 
 #[tokio::test]
@@ -39,16 +71,41 @@ async fn unknown_resources_are_reported_while_the_others_are_tagged() {
     let s = TestServer::start().await;
     s.register_disks(&["known"]).await;
     let token = s.domain_token().await;
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["known", "ghost"], json!([{"key": "ENV", "value": "dev"}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(
+                &s,
+                &["known", "ghost"],
+                json!([{"key": "ENV", "value": "dev"}]),
+            ),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let failed = r.body["failed_resources"].as_array().expect("failed_resources");
+    let failed = r.body["failed_resources"]
+        .as_array()
+        .expect("failed_resources");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["resource_id"], "ghost");
     assert_eq!(failed[0]["resource_type"], "disk");
     assert_eq!(failed[0]["error_code"], "TMS.0005");
-    assert!(failed[0]["error_msg"].as_str().is_some_and(|m| m.contains("ghost")));
-    assert_eq!(s.disk_tags(&token, "known").await, vec![("ENV".into(), "dev".into())]);
-    let r = s.get(&format!("/v2.0/resources/ghost/tags?project_id={}&resource_type=disk", s.creds.project_id), Some(&token)).await;
+    assert!(failed[0]["error_msg"]
+        .as_str()
+        .is_some_and(|m| m.contains("ghost")));
+    assert_eq!(
+        s.disk_tags(&token, "known").await,
+        vec![("ENV".into(), "dev".into())]
+    );
+    let r = s
+        .get(
+            &format!(
+                "/v2.0/resources/ghost/tags?project_id={}&resource_type=disk",
+                s.creds.project_id
+            ),
+            Some(&token),
+        )
+        .await;
     assert_eq!(r.status, 404);
     assert_eq!(r.tms_code(), "TMS.0005");
 }
@@ -61,13 +118,20 @@ async fn at_most_50_resources_per_call() {
     s.register_disks(&ids).await;
     let token = s.domain_token().await;
 
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &ids, tags(1))).await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &ids, tags(1)))
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
     assert_eq!(r.tms_code(), "TMS.0002");
     assert!(r.tms_msg().contains("resources"), "{}", r.tms_msg());
-    assert!(s.disk_tags(&token, "disk-0").await.is_empty(), "a rejected batch wrote nothing");
+    assert!(
+        s.disk_tags(&token, "disk-0").await.is_empty(),
+        "a rejected batch wrote nothing"
+    );
 
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &ids[..50], tags(1))).await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &ids[..50], tags(1)))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["failed_resources"], json!([]));
     assert_eq!(s.disk_tags(&token, "disk-49").await.len(), 1);
@@ -79,11 +143,15 @@ async fn at_most_10_tags_per_call() {
     let s = TestServer::start().await;
     s.register_disks(&["d"]).await;
     let token = s.domain_token().await;
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], tags(11))).await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &["d"], tags(11)))
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.tms_code(), "TMS.0002");
     assert!(s.disk_tags(&token, "d").await.is_empty());
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], tags(10))).await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &["d"], tags(10)))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(s.disk_tags(&token, "d").await.len(), 10);
 }
@@ -95,18 +163,43 @@ async fn lengths_are_counted_in_unicode_characters() {
     let token = s.domain_token().await;
     let key36 = "键".repeat(36);
     let value43 = "值".repeat(43);
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([{"key": key36, "value": value43}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["d"], json!([{"key": key36, "value": value43}])),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(s.disk_tags(&token, "d").await, vec![(key36.clone(), value43.clone())]);
+    assert_eq!(
+        s.disk_tags(&token, "d").await,
+        vec![(key36.clone(), value43.clone())]
+    );
 
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([{"key": "键".repeat(37), "value": "v"}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["d"], json!([{"key": "键".repeat(37), "value": "v"}])),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.tms_code(), "TMS.0009");
     assert!(r.tms_msg().contains("37 characters"), "{}", r.tms_msg());
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([{"key": "k", "value": "值".repeat(44)}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["d"], json!([{"key": "k", "value": "值".repeat(44)}])),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.tms_code(), "TMS.0010");
-    assert_eq!(s.disk_tags(&token, "d").await.len(), 1, "rejected requests changed nothing");
+    assert_eq!(
+        s.disk_tags(&token, "d").await.len(),
+        1,
+        "rejected requests changed nothing"
+    );
 }
 
 #[tokio::test]
@@ -114,7 +207,13 @@ async fn character_rules_of_the_page() {
     let s = TestServer::start().await;
     s.register_disks(&["d"]).await;
     let token = s.domain_token().await;
-    let ok = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([{"key": "a-B_9", "value": "1.2-x_Y"}]))).await;
+    let ok = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["d"], json!([{"key": "a-B_9", "value": "1.2-x_Y"}])),
+        )
+        .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
     for (key, value, code) in [
         ("a.b", "v", "TMS.0009"),
@@ -125,11 +224,20 @@ async fn character_rules_of_the_page() {
         ("k", "a/b", "TMS.0010"),
         ("k", "a:b", "TMS.0010"),
     ] {
-        let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([{"key": key, "value": value}]))).await;
+        let r = s
+            .post(
+                CREATE,
+                Some(&token),
+                &create_body(&s, &["d"], json!([{"key": key, "value": value}])),
+            )
+            .await;
         assert_eq!(r.status, 400, "{key:?}={value:?} was accepted");
         assert_eq!(r.tms_code(), code, "{key:?}={value:?}: {}", r.text);
     }
-    assert_eq!(s.disk_tags(&token, "d").await, vec![("a-B_9".into(), "1.2-x_Y".into())]);
+    assert_eq!(
+        s.disk_tags(&token, "d").await,
+        vec![("a-B_9".into(), "1.2-x_Y".into())]
+    );
 }
 
 #[tokio::test]
@@ -137,7 +245,17 @@ async fn duplicate_keys_in_one_request_are_rejected() {
     let s = TestServer::start().await;
     s.register_disks(&["d"]).await;
     let token = s.domain_token().await;
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(
+                &s,
+                &["d"],
+                json!([{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]),
+            ),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.tms_code(), "TMS.0009");
     assert!(r.tms_msg().contains("more than once"), "{}", r.tms_msg());
@@ -148,14 +266,25 @@ async fn duplicate_keys_in_one_request_are_rejected() {
 async fn resource_types_and_project_rules() {
     let s = TestServer::start().await;
     s.register_disks(&["d"]).await;
-    s.register(json!([{"resource_type": "cdn", "resource_id": "www.example.com"}])).await;
+    s.register(json!([{"resource_type": "cdn", "resource_id": "www.example.com"}]))
+        .await;
     let token = s.domain_token().await;
 
     let r = s.post(CREATE, Some(&token), &json!({"project_id": s.creds.project_id, "resources": [{"resource_id": "d", "resource_type": "Disk"}], "tags": tags(1)})).await;
     assert_eq!(r.status, 400);
-    assert_eq!(r.tms_code(), "TMS.5027", "resource types are case-sensitive");
+    assert_eq!(
+        r.tms_code(),
+        "TMS.5027",
+        "resource types are case-sensitive"
+    );
 
-    let r = s.post(CREATE, Some(&token), &json!({"resources": [{"resource_id": "d", "resource_type": "disk"}], "tags": tags(1)})).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &json!({"resources": [{"resource_id": "d", "resource_type": "disk"}], "tags": tags(1)}),
+        )
+        .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.tms_code(), "TMS.2011", "a regional type needs project_id");
 
@@ -163,7 +292,12 @@ async fn resource_types_and_project_rules() {
     let r = s.post(CREATE, Some(&token), &json!({"resources": [{"resource_id": "www.example.com", "resource_type": "cdn"}], "tags": tags(2)})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["failed_resources"], json!([]));
-    let r = s.get("/v2.0/resources/www.example.com/tags?resource_type=cdn", Some(&token)).await;
+    let r = s
+        .get(
+            "/v2.0/resources/www.example.com/tags?resource_type=cdn",
+            Some(&token),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["tags"].as_array().map(Vec::len), Some(2));
 }
@@ -174,18 +308,40 @@ async fn a_resource_never_exceeds_its_tag_limit() {
     s.register_disks(&["full", "roomy"]).await;
     let token = s.domain_token().await;
     // 20 tags is the disk limit: reach it exactly in two calls.
-    let first: Vec<Value> = (0..10).map(|i| json!({"key": format!("a{i}"), "value": ""})).collect();
-    let second: Vec<Value> = (0..10).map(|i| json!({"key": format!("b{i}"), "value": ""})).collect();
+    let first: Vec<Value> = (0..10)
+        .map(|i| json!({"key": format!("a{i}"), "value": ""}))
+        .collect();
+    let second: Vec<Value> = (0..10)
+        .map(|i| json!({"key": format!("b{i}"), "value": ""}))
+        .collect();
     for batch in [&first, &second] {
-        let r = s.post(CREATE, Some(&token), &create_body(&s, &["full"], Value::Array(batch.clone()))).await;
+        let r = s
+            .post(
+                CREATE,
+                Some(&token),
+                &create_body(&s, &["full"], Value::Array(batch.clone())),
+            )
+            .await;
         assert_eq!(r.body["failed_resources"], json!([]), "{}", r.text);
     }
     assert_eq!(s.disk_tags(&token, "full").await.len(), 20);
 
     // Overwriting existing keys at the limit is fine; a 21st key is not.
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["full"], json!([{"key": "a0", "value": "new"}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["full"], json!([{"key": "a0", "value": "new"}])),
+        )
+        .await;
     assert_eq!(r.body["failed_resources"], json!([]), "{}", r.text);
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["full", "roomy"], json!([{"key": "c", "value": "x"}]))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["full", "roomy"], json!([{"key": "c", "value": "x"}])),
+        )
+        .await;
     assert_eq!(r.status, 200);
     let failed = r.body["failed_resources"].as_array().expect("failed");
     assert_eq!(failed.len(), 1, "{}", r.text);
@@ -195,7 +351,10 @@ async fn a_resource_never_exceeds_its_tag_limit() {
     assert_eq!(full.len(), 20);
     assert!(!full.iter().any(|(k, _)| k == "c"));
     assert!(full.contains(&("a0".into(), "new".into())));
-    assert_eq!(s.disk_tags(&token, "roomy").await, vec![("c".into(), "x".into())]);
+    assert_eq!(
+        s.disk_tags(&token, "roomy").await,
+        vec![("c".into(), "x".into())]
+    );
 }
 
 #[tokio::test]
@@ -207,11 +366,29 @@ async fn batch_delete_by_key_and_by_key_and_value() {
     let r = s.post(DELETE, Some(&token), &create_body(&s, &["d"], json!([{"key": "a"}, {"key": "b", "value": "wrong"}, {"key": "missing", "value": "x"}]))).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body, json!({"failed_resources": []}));
-    assert_eq!(s.disk_tags(&token, "d").await, vec![("b".into(), "2".into()), ("c".into(), "3".into())]);
-    let r = s.post(DELETE, Some(&token), &create_body(&s, &["d"], json!([{"key": "b", "value": "2"}]))).await;
+    assert_eq!(
+        s.disk_tags(&token, "d").await,
+        vec![("b".into(), "2".into()), ("c".into(), "3".into())]
+    );
+    let r = s
+        .post(
+            DELETE,
+            Some(&token),
+            &create_body(&s, &["d"], json!([{"key": "b", "value": "2"}])),
+        )
+        .await;
     assert_eq!(r.status, 200);
-    assert_eq!(s.disk_tags(&token, "d").await, vec![("c".into(), "3".into())]);
-    let r = s.post(DELETE, Some(&token), &create_body(&s, &["nope"], json!([{"key": "c"}]))).await;
+    assert_eq!(
+        s.disk_tags(&token, "d").await,
+        vec![("c".into(), "3".into())]
+    );
+    let r = s
+        .post(
+            DELETE,
+            Some(&token),
+            &create_body(&s, &["nope"], json!([{"key": "c"}])),
+        )
+        .await;
     assert_eq!(r.body["failed_resources"][0]["error_code"], "TMS.0005");
 }
 
@@ -231,21 +408,51 @@ async fn malformed_bodies_get_a_nested_400_naming_the_field() {
         (b"[1,2]".to_vec(), "JSON"),
     ];
     for (body, needle) in cases {
-        let r = s.send(reqwest::Method::POST, CREATE, Some(&token), Some(body.clone())).await;
-        assert_eq!(r.status, 400, "{:?} -> {}", String::from_utf8_lossy(&body), r.text);
+        let r = s
+            .send(
+                reqwest::Method::POST,
+                CREATE,
+                Some(&token),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            400,
+            "{:?} -> {}",
+            String::from_utf8_lossy(&body),
+            r.text
+        );
         assert_eq!(r.tms_code(), "TMS.0002");
-        assert!(r.tms_msg().contains(needle), "{:?}: {} lacks {needle:?}", String::from_utf8_lossy(&body), r.tms_msg());
+        assert!(
+            r.tms_msg().contains(needle),
+            "{:?}: {} lacks {needle:?}",
+            String::from_utf8_lossy(&body),
+            r.tms_msg()
+        );
     }
-    let r = s.post(CREATE, Some(&token), &json!({"project_id": s.creds.project_id, "resources": [], "tags": tags(1)})).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resources": [], "tags": tags(1)}),
+        )
+        .await;
     assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"));
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["d"], json!([]))).await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &["d"], json!([])))
+        .await;
     assert_eq!((r.status, r.tms_code()), (400, "TMS.0012"));
     assert!(s.disk_tags(&token, "d").await.is_empty());
 }
 
 #[tokio::test]
 async fn bodies_over_the_limit_get_413() {
-    let s = TestServer::start_with(Options { max_body_bytes: Some(4096), ..Default::default() }).await;
+    let s = TestServer::start_with(Options {
+        max_body_bytes: Some(4096),
+        ..Default::default()
+    })
+    .await;
     s.register_disks(&["d"]).await;
     let token = s.domain_token().await;
     let padding = "x".repeat(5000);
@@ -259,13 +466,21 @@ async fn bodies_over_the_limit_get_413() {
 async fn unknown_routes_and_wrong_methods_answer_in_the_tms_body() {
     let s = TestServer::start().await;
     let token = s.domain_token().await;
-    let r = s.get("/v1.0/resource-tags/batch-nothing", Some(&token)).await;
+    let r = s
+        .get("/v1.0/resource-tags/batch-nothing", Some(&token))
+        .await;
     assert_eq!((r.status, r.tms_code()), (404, "TMS.0005"));
     let r = s.get(CREATE, Some(&token)).await;
     assert_eq!(r.status, 405, "{}", r.text);
     assert_eq!(r.tms_code(), "TMS.0002");
     // A trailing slash is a different route, never a redirect.
-    let r = s.post("/v1.0/resource-tags/batch-create/", Some(&token), &json!({})).await;
+    let r = s
+        .post(
+            "/v1.0/resource-tags/batch-create/",
+            Some(&token),
+            &json!({}),
+        )
+        .await;
     assert_eq!(r.status, 404);
     let r = s.get("/not-an-api", None).await;
     assert_eq!(r.status, 404);
@@ -310,19 +525,46 @@ async fn callers_need_a_valid_token_for_the_right_domain_and_project() {
     // Another domain's administrator, and a project-scoped token of another project.
     let out = s.cli(&["domain", "create", "other"], None).await;
     assert!(out.status.success());
-    let out = s.cli(&["project", "create", "--domain", "other", "cn-south-1"], None).await;
+    let out = s
+        .cli(
+            &["project", "create", "--domain", "other", "cn-south-1"],
+            None,
+        )
+        .await;
     assert!(out.status.success());
-    let out = s.cli(&["user", "create", "--domain", "other", "--admin", "mallory"], Some("mallory-password\n")).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s
+        .cli(
+            &["user", "create", "--domain", "other", "--admin", "mallory"],
+            Some("mallory-password\n"),
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let resp = s.post("/v3/auth/tokens", None, &json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "mallory", "password": "mallory-password", "domain": {"name": "other"}}}}, "scope": {"domain": {"name": "other"}}}})).await;
     assert_eq!(resp.status, 201, "{}", resp.text);
     let foreign = resp.header("x-subject-token").expect("token");
     let r = s.post(CREATE, Some(&foreign), &body).await;
     assert_eq!((r.status, r.tms_code()), (403, "TMS.0004"), "{}", r.text);
-    let r = s.get(&format!("/v2.0/resources/d/tags?project_id={}&resource_type=disk", s.creds.project_id), Some(&foreign)).await;
+    let r = s
+        .get(
+            &format!(
+                "/v2.0/resources/d/tags?project_id={}&resource_type=disk",
+                s.creds.project_id
+            ),
+            Some(&foreign),
+        )
+        .await;
     assert_eq!(r.status, 403);
 
-    let out = s.cli(&["project", "create", "--domain", "tagd", "cn-east-3"], None).await;
+    let out = s
+        .cli(
+            &["project", "create", "--domain", "tagd", "cn-east-3"],
+            None,
+        )
+        .await;
     assert!(out.status.success());
     let east = s.token(json!({"project": {"name": "cn-east-3"}})).await;
     let r = s.post(CREATE, Some(&east), &body).await;
@@ -338,7 +580,11 @@ async fn callers_need_a_valid_token_for_the_right_domain_and_project() {
 
 #[tokio::test]
 async fn expired_tokens_are_refused() {
-    let s = TestServer::start_with(Options { token_lifetime_secs: Some(1), ..Default::default() }).await;
+    let s = TestServer::start_with(Options {
+        token_lifetime_secs: Some(1),
+        ..Default::default()
+    })
+    .await;
     let token = s.domain_token().await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = s.get("/v1.0/tms/providers", Some(&token)).await;
@@ -348,13 +594,25 @@ async fn expired_tokens_are_refused() {
 
 #[tokio::test]
 async fn emulator_mode_takes_any_well_formed_id_as_existing() {
-    let s = TestServer::start_with(Options { auto_register: true, ..Default::default() }).await;
+    let s = TestServer::start_with(Options {
+        auto_register: true,
+        ..Default::default()
+    })
+    .await;
     let token = s.domain_token().await;
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["never-registered"], tags(2))).await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["never-registered"], tags(2)),
+        )
+        .await;
     assert_eq!(r.body, json!({"failed_resources": []}), "{}", r.text);
     assert_eq!(s.disk_tags(&token, "never-registered").await.len(), 2);
     assert!(s.disk_tags(&token, "also-unknown").await.is_empty());
-    let r = s.post(CREATE, Some(&token), &create_body(&s, &["bad/id"], tags(1))).await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &["bad/id"], tags(1)))
+        .await;
     assert_eq!(r.status, 400, "ids must still be well formed");
 }
 
@@ -371,22 +629,54 @@ async fn providers_catalogue_pages_and_filters() {
         .flat_map(|p| p["resource_types"].as_array().expect("types").iter())
         .map(|t| t["resource_type"].as_str().expect("name"))
         .collect();
-    for wanted in ["ecs", "scaling_group", "images", "disk", "vpcs", "security-groups", "shared_bandwidth", "eip", "cdn", "workspace-desktop", "fabric-workspace", "rds", "dis"] {
+    for wanted in [
+        "ecs",
+        "scaling_group",
+        "images",
+        "disk",
+        "vpcs",
+        "security-groups",
+        "shared_bandwidth",
+        "eip",
+        "cdn",
+        "workspace-desktop",
+        "fabric-workspace",
+        "rds",
+        "dis",
+    ] {
         assert!(types.contains(&wanted), "{wanted} missing from {types:?}");
     }
-    let cdn = providers.iter().find(|p| p["provider"] == "cdn").expect("cdn");
+    let cdn = providers
+        .iter()
+        .find(|p| p["provider"] == "cdn")
+        .expect("cdn");
     assert_eq!(cdn["resource_types"][0]["global"], true);
-    let evs = providers.iter().find(|p| p["provider"] == "evs").expect("evs");
-    assert_eq!(evs["resource_types"][0]["regions"], json!([s.creds.project_name]));
+    let evs = providers
+        .iter()
+        .find(|p| p["provider"] == "evs")
+        .expect("evs");
+    assert_eq!(
+        evs["resource_types"][0]["regions"],
+        json!([s.creds.project_name])
+    );
 
-    let page = s.get("/v1.0/tms/providers?limit=2&offset=1", Some(&token)).await;
+    let page = s
+        .get("/v1.0/tms/providers?limit=2&offset=1", Some(&token))
+        .await;
     assert_eq!(page.body["providers"].as_array().map(Vec::len), Some(2));
     assert_eq!(page.body["providers"][0], providers[1]);
-    let one = s.get("/v1.0/tms/providers?provider=rds&locale=zh-cn", Some(&token)).await;
+    let one = s
+        .get(
+            "/v1.0/tms/providers?provider=rds&locale=zh-cn",
+            Some(&token),
+        )
+        .await;
     assert_eq!(one.body["total_count"], 1);
     assert_eq!(one.body["providers"][0]["provider"], "rds");
     for bad in ["limit=0", "limit=201", "limit=x", "offset=-1", "locale=fr"] {
-        let r = s.get(&format!("/v1.0/tms/providers?{bad}"), Some(&token)).await;
+        let r = s
+            .get(&format!("/v1.0/tms/providers?{bad}"), Some(&token))
+            .await;
         assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"), "{bad}");
     }
     let r = s.get("/v1.0/tms/providers", None).await;
@@ -397,8 +687,15 @@ async fn providers_catalogue_pages_and_filters() {
 async fn reading_one_resource_needs_its_type() {
     let s = TestServer::start().await;
     let token = s.domain_token().await;
-    let r = s.get(&format!("/v2.0/resources/d/tags?project_id={}", s.creds.project_id), Some(&token)).await;
+    let r = s
+        .get(
+            &format!("/v2.0/resources/d/tags?project_id={}", s.creds.project_id),
+            Some(&token),
+        )
+        .await;
     assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"));
-    let r = s.get("/v2.0/resources/d/tags?resource_type=disk", Some(&token)).await;
+    let r = s
+        .get("/v2.0/resources/d/tags?resource_type=disk", Some(&token))
+        .await;
     assert_eq!((r.status, r.tms_code()), (400, "TMS.2011"));
 }
