@@ -364,11 +364,7 @@ fn token_body(
     }
     if with_catalog {
         // Every service tagd serves answers on the address this request came to.
-        let base = headers
-            .get(axum::http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(|h| format!("http://{h}"))
-            .unwrap_or_default();
+        let base = base_url(headers);
         let region = project.map(|p| p.name.clone()).unwrap_or_default();
         let catalog: Vec<Value> = ["tms", "workspace", "dataartsfabric", "rds", "dis", "iam"]
             .iter()

@@ -70,7 +70,6 @@ pub struct TagRules {
     pub max_tags_per_request: usize,
 }
 
-/// Why a raw key or value was refused; rendered into the dialect's error message.
 fn char_allowed(c: char, extra: &str) -> bool {
     // "Letters" in the cloud's docs include non-Latin scripts (the console accepts
     // Chinese keys), so Unicode alphanumerics count, not only ASCII.
@@ -80,55 +79,44 @@ fn char_allowed(c: char, extra: &str) -> bool {
 impl TagRules {
     /// Validates a raw key.
     pub fn key(&self, raw: &str) -> Result<TagKey, CoreError> {
-        let chars = raw.chars().count();
-        let invalid = |reason: String| CoreError::InvalidTagKey {
-            key: raw.to_owned(),
-            reason,
+        let reason = if raw.is_empty() {
+            Some("the key must not be empty".to_owned())
+        } else {
+            text_problem("key", raw, self.key_max_chars, self.key_extra_chars)
         };
-        if chars == 0 {
-            return Err(invalid("the key must not be empty".into()));
+        match reason {
+            None => Ok(TagKey(raw.to_owned())),
+            Some(reason) => Err(CoreError::InvalidTagKey {
+                key: raw.to_owned(),
+                reason,
+            }),
         }
-        if chars > self.key_max_chars {
-            return Err(invalid(format!(
-                "the key has {chars} characters; at most {} are allowed",
-                self.key_max_chars
-            )));
-        }
-        if let Some(c) = raw
-            .chars()
-            .find(|&c| !char_allowed(c, self.key_extra_chars))
-        {
-            return Err(invalid(format!(
-                "the character {c:?} is not allowed; use letters, digits{}",
-                describe_extra(self.key_extra_chars)
-            )));
-        }
-        Ok(TagKey(raw.to_owned()))
     }
 
     /// Validates a raw value belonging to `key` (named in errors).
     pub fn value(&self, key: &str, raw: &str) -> Result<TagValue, CoreError> {
-        let chars = raw.chars().count();
-        let invalid = |reason: String| CoreError::InvalidTagValue {
-            key: key.to_owned(),
-            reason,
-        };
-        if chars > self.value_max_chars {
-            return Err(invalid(format!(
-                "the value has {chars} characters; at most {} are allowed",
-                self.value_max_chars
-            )));
+        match text_problem("value", raw, self.value_max_chars, self.value_extra_chars) {
+            None => Ok(TagValue(raw.to_owned())),
+            Some(reason) => Err(CoreError::InvalidTagValue {
+                key: key.to_owned(),
+                reason,
+            }),
         }
-        if let Some(c) = raw
-            .chars()
-            .find(|&c| !char_allowed(c, self.value_extra_chars))
-        {
-            return Err(invalid(format!(
-                "the character {c:?} is not allowed; use letters, digits{}",
-                describe_extra(self.value_extra_chars)
-            )));
+    }
+
+    /// Refuses an empty list or one longer than a request may carry.
+    fn check_count(&self, len: usize) -> Result<(), CoreError> {
+        if len == 0 {
+            return Err(CoreError::Empty { field: "tags" });
         }
-        Ok(TagValue(raw.to_owned()))
+        if len > self.max_tags_per_request {
+            return Err(CoreError::TooMany {
+                field: "tags",
+                max: self.max_tags_per_request,
+                got: len,
+            });
+        }
+        Ok(())
     }
 
     /// Validates the tags of a create request: count, each pair, no key twice.
@@ -136,16 +124,7 @@ impl TagRules {
         &self,
         raw: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Vec<Tag>, CoreError> {
-        if raw.len() == 0 {
-            return Err(CoreError::Empty { field: "tags" });
-        }
-        if raw.len() > self.max_tags_per_request {
-            return Err(CoreError::TooMany {
-                field: "tags",
-                max: self.max_tags_per_request,
-                got: raw.len(),
-            });
-        }
+        self.check_count(raw.len())?;
         let mut seen = HashSet::new();
         raw.map(|(k, v)| {
             let key = self.key(k)?;
@@ -163,16 +142,7 @@ impl TagRules {
         &self,
         raw: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
     ) -> Result<Vec<TagSelector>, CoreError> {
-        if raw.len() == 0 {
-            return Err(CoreError::Empty { field: "tags" });
-        }
-        if raw.len() > self.max_tags_per_request {
-            return Err(CoreError::TooMany {
-                field: "tags",
-                max: self.max_tags_per_request,
-                got: raw.len(),
-            });
-        }
+        self.check_count(raw.len())?;
         raw.map(|(k, v)| {
             Ok(TagSelector {
                 key: self.key(k)?,
@@ -181,6 +151,22 @@ impl TagRules {
         })
         .collect()
     }
+}
+
+/// Why `raw` breaks a length or character rule, if it does.
+fn text_problem(what: &str, raw: &str, max_chars: usize, extra: &str) -> Option<String> {
+    let chars = raw.chars().count();
+    if chars > max_chars {
+        return Some(format!(
+            "the {what} has {chars} characters; at most {max_chars} are allowed"
+        ));
+    }
+    raw.chars().find(|&c| !char_allowed(c, extra)).map(|c| {
+        format!(
+            "the character {c:?} is not allowed; use letters, digits{}",
+            describe_extra(extra)
+        )
+    })
 }
 
 fn describe_extra(extra: &str) -> String {

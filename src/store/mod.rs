@@ -4,6 +4,8 @@
 //! default. Every backend must pass the conformance suite in `store/tests.rs`.
 
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::path::Path;
 use std::sync::Arc;

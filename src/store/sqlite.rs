@@ -197,45 +197,68 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            tracing::error!(error = %e, "could not begin a write transaction");
-            // Dropping the jobs answers their callers with an error; nothing was written.
-            continue;
-        }
-        let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            if let Err(e) = conn.execute_batch("SAVEPOINT request") {
-                tracing::error!(error = %e, "could not open a savepoint");
+        run_group(&conn, jobs);
+    }
+}
+
+/// Runs queued requests in one transaction, each in its own savepoint, then commits
+/// once and answers them all.
+fn run_group(conn: &Connection, jobs: Vec<Job>) {
+    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
+    let mut in_transaction = false;
+    for job in jobs {
+        if !in_transaction {
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                tracing::error!(error = %e, "could not begin a write transaction");
+                // Dropping the job answers its caller with an error; nothing was written.
                 continue;
             }
-            match catch_unwind(AssertUnwindSafe(|| job(&conn))) {
-                Ok((false, reply)) => {
-                    replies.push(reply);
-                    if let Err(e) = conn.execute_batch("RELEASE request") {
-                        tracing::error!(error = %e, "could not release a savepoint");
-                    }
+            in_transaction = true;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+            tracing::error!(error = %e, "could not open a savepoint");
+            continue;
+        }
+        match catch_unwind(AssertUnwindSafe(|| job(conn))) {
+            Ok((false, reply)) => {
+                replies.push(reply);
+                if let Err(e) = conn.execute_batch("RELEASE request") {
+                    tracing::error!(error = %e, "could not release a savepoint");
                 }
-                failed => {
-                    // The request failed (or panicked): undo exactly its writes.
-                    if let Ok((_, reply)) = failed {
-                        replies.push(reply);
-                    } else {
-                        tracing::error!("a write panicked; its changes were rolled back");
-                    }
-                    if let Err(e) = conn.execute_batch("ROLLBACK TO request; RELEASE request") {
-                        tracing::error!(error = %e, "could not roll back a savepoint");
-                    }
+            }
+            failed => {
+                // The request failed (or panicked): undo exactly its writes.
+                if let Ok((_, reply)) = failed {
+                    replies.push(reply);
+                } else {
+                    tracing::error!("a write panicked; its changes were rolled back");
+                }
+                if let Err(e) = conn.execute_batch("ROLLBACK TO request; RELEASE request") {
+                    tracing::error!(error = %e, "could not roll back a savepoint");
                 }
             }
         }
-        let committed = conn.execute_batch("COMMIT").map_err(db);
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, "group commit failed; every request in it fails");
-            let _ = conn.execute_batch("ROLLBACK");
+        if conn.is_autocommit() {
+            // SQLite aborted the whole transaction (an I/O error, a full disk): every
+            // write of the group so far is gone, and each caller must hear so.
+            tracing::error!("the write transaction was aborted; failing its requests");
+            let aborted = StoreError::Database("the write transaction was aborted".into());
+            for reply in replies.drain(..) {
+                reply(Err(aborted.clone()));
+            }
+            in_transaction = false;
         }
-        for reply in replies {
-            reply(committed.clone());
-        }
+    }
+    if !in_transaction {
+        return;
+    }
+    let committed = conn.execute_batch("COMMIT").map_err(db);
+    if let Err(e) = &committed {
+        tracing::error!(error = %e, "group commit failed; every request in it fails");
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for reply in replies {
+        reply(committed.clone());
     }
 }
 
@@ -269,8 +292,10 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
 
 fn unique_violation(e: rusqlite::Error, what: String) -> StoreError {
     match e {
+        // Only uniqueness: a missing parent (foreign key) is not a duplicate.
         rusqlite::Error::SqliteFailure(f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
         {
             StoreError::AlreadyExists(what)
         }
@@ -302,7 +327,16 @@ fn apply_batch(conn: &Connection, batch: TagBatch) -> rusqlite::Result<Vec<ItemO
     for target in &batch.targets {
         let rid = match find_rid(conn, &target.at)? {
             Some(rid) => rid,
-            None if batch.auto_register && matches!(batch.change, TagChange::Set(_)) => conn
+            None if batch.auto_register && matches!(batch.change, TagChange::Set(_)) => {
+                // Register only what will be tagged: a rejected item leaves no trace.
+                if let TagChange::Set(tags) = &batch.change {
+                    let outcome = check_set(std::iter::empty(), tags, target.tag_limit);
+                    if outcome != ItemOutcome::Applied {
+                        outcomes.push(outcome);
+                        continue;
+                    }
+                }
+                conn
                 .prepare_cached(
                     "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rid",
@@ -316,7 +350,8 @@ fn apply_batch(conn: &Connection, batch: TagBatch) -> rusqlite::Result<Vec<ItemO
                         now_unix()
                     ],
                     |r| r.get(0),
-                )?,
+                )?
+            }
             None if batch.auto_register => {
                 outcomes.push(ItemOutcome::Applied);
                 continue;
@@ -569,7 +604,7 @@ impl Store for SqliteStore {
                     t.user_id,
                     t.domain_id,
                     project_id,
-                    t.methods.join(","),
+                    serde_json::to_string(&t.methods).map_err(|e| StoreError::Database(e.to_string()))?,
                     t.issued_at,
                     t.expires_at,
                     t.revoked
@@ -606,7 +641,9 @@ impl Store for SqliteStore {
                             Some(id) => Scope::Project { id },
                             None => Scope::Domain,
                         },
-                        methods: methods.split(',').map(str::to_owned).collect(),
+                        methods: serde_json::from_str(&methods).map_err(|e| {
+                            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
+                        })?,
                         issued_at: r.get(5)?,
                         expires_at: r.get(6)?,
                         revoked: r.get(7)?,
