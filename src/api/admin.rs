@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
+    json_response, message, query_number, status, ApiError, AppState, Authed, Dialect, JsonBody,
+    QueryMap,
 };
 use crate::core::admin::ResourceSpec;
 use crate::core::CoreError;
@@ -40,7 +41,9 @@ fn code(err: &CoreError) -> &'static str {
         | CoreError::InvalidTagValue { .. }
         | CoreError::DuplicateTagKey { .. }
         | CoreError::UnknownResourceType { .. }
-        | CoreError::ProjectRequired { .. } => "TAGD.0400",
+        | CoreError::ProjectRequired { .. }
+        | CoreError::TagLimitExceeded { .. } => "TAGD.0400",
+        CoreError::Timeout { .. } => "TAGD.0408",
         CoreError::BodyTooLarge { .. } => "TAGD.0413",
         CoreError::Unauthenticated { .. } => "TAGD.0401",
         CoreError::Forbidden { .. } => "TAGD.0403",
@@ -116,24 +119,12 @@ async fn list(
     QueryMap(query): QueryMap,
 ) -> Result<Response, AdminError> {
     caller.require_admin()?;
-    let number = |name: &str, default: usize, max: usize| -> Result<usize, CoreError> {
-        match query.get(name) {
-            None => Ok(default),
-            Some(raw) => raw
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n <= max)
-                .ok_or_else(|| {
-                    CoreError::invalid(name, format!("must be an integer from 0 to {max}"))
-                }),
-        }
-    };
     let filter = ResourceFilter {
         domain_id: Some(caller.domain.id.clone()),
         project_id: query.get("project_id").cloned(),
         resource_type: query.get("resource_type").cloned(),
-        limit: Some(number("limit", 1000, 10_000)?),
-        offset: number("offset", 0, usize::MAX)?,
+        limit: Some(query_number(&query, "limit", 1000, 0, 10_000)?),
+        offset: query_number(&query, "offset", 0, 0, usize::MAX)?,
     };
     let resources = state.admin.list(&filter).await?;
     let resources: Vec<_> = resources

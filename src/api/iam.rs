@@ -17,7 +17,7 @@ use super::{
 };
 use crate::auth::{AuthError, Principal};
 use crate::core::model::{Domain, Project, Scope, TokenRecord, User};
-use crate::core::CoreError;
+use crate::core::{CoreError, Reason};
 
 pub static X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
 
@@ -56,13 +56,14 @@ fn code(err: &CoreError) -> &'static str {
         | CoreError::DuplicateTagKey { .. }
         | CoreError::UnknownResourceType { .. }
         | CoreError::ProjectRequired { .. }
+        | CoreError::TagLimitExceeded { .. }
         | CoreError::BodyTooLarge { .. }
         | CoreError::MethodNotAllowed { .. } => "IAM.0001",
         CoreError::Unauthenticated { .. } => "IAM.0002",
         CoreError::Forbidden { .. } => "IAM.0003",
         CoreError::NotFound { .. } => "IAM.0004",
         CoreError::Conflict { .. } => "IAM.0005",
-        CoreError::Internal(_) => "IAM.0006",
+        CoreError::Internal(_) | CoreError::Timeout { .. } => "IAM.0006",
     }
 }
 
@@ -149,7 +150,12 @@ async fn find_domain(state: &AppState, r: &NamedRef) -> Result<Option<Domain>, C
     Ok(match (&r.id, &r.name) {
         (Some(id), _) => state.store.domain(id).await?,
         (None, Some(name)) => state.store.domain_by_name(name).await?,
-        (None, None) => return Err(CoreError::invalid("domain", "give its id or name")),
+        (None, None) => {
+            return Err(CoreError::invalid(
+                "domain",
+                Reason::new("give its id or name", "请提供其ID或名称"),
+            ))
+        }
     })
 }
 
@@ -162,7 +168,10 @@ async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, Co
             let domain_ref = u.domain.as_ref().ok_or_else(|| {
                 CoreError::invalid(
                     "auth.identity.password.user.domain",
-                    "a user named by name needs its domain",
+                    Reason::new(
+                        "a user named by name needs its domain",
+                        "按名称指定用户时必须指定其所属账号",
+                    ),
                 )
             })?;
             match find_domain(state, domain_ref).await? {
@@ -173,7 +182,7 @@ async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, Co
         (None, None) => {
             return Err(CoreError::invalid(
                 "auth.identity.password.user",
-                "give the user's id or name",
+                Reason::new("give the user's id or name", "请提供用户的ID或名称"),
             ))
         }
     };
@@ -193,9 +202,10 @@ async fn create_token(
     let methods = auth.identity.methods.clone();
     let (user, not_after) = match methods.first().map(String::as_str) {
         Some("password") => {
-            let body = auth.identity.password.as_ref().ok_or_else(|| {
-                CoreError::invalid("auth.identity.password", "required by the password method")
-            })?;
+            let body =
+                auth.identity.password.as_ref().ok_or_else(|| {
+                    CoreError::invalid("auth.identity.password", Reason::required())
+                })?;
             (password_user(&state, body).await?, None)
         }
         Some("token") => {
@@ -205,9 +215,7 @@ async fn create_token(
                 .as_ref()
                 .map(|t| t.id.clone())
                 .or_else(|| header_str(&headers, &X_AUTH_TOKEN))
-                .ok_or_else(|| {
-                    CoreError::invalid("auth.identity.token.id", "required by the token method")
-                })?;
+                .ok_or_else(|| CoreError::invalid("auth.identity.token.id", Reason::required()))?;
             let principal = state.identity.validate(&token).await?;
             let expires = principal.token.expires_at;
             (principal.user, Some(expires))
@@ -215,7 +223,7 @@ async fn create_token(
         Some(other) => {
             return Err(CoreError::invalid(
                 "auth.identity.methods",
-                format!("unsupported method {other:?}; use password or token"),
+                Reason::one_of(&["password", "token"], other),
             )
             .into())
         }
@@ -284,7 +292,7 @@ async fn resolve_scope(
                 (None, None) => {
                     return Err(CoreError::invalid(
                         "auth.scope.project",
-                        "give its id or name",
+                        Reason::new("give its id or name", "请提供其ID或名称"),
                     ))
                 }
             };
@@ -306,7 +314,7 @@ async fn resolve_scope(
         },
         Some(_) => Err(CoreError::invalid(
             "auth.scope",
-            "give a project or a domain",
+            Reason::new("give a project or a domain", "请指定项目或账号"),
         )),
     }
 }
@@ -396,7 +404,7 @@ async fn subject(
     headers: &HeaderMap,
 ) -> Result<(String, Principal), CoreError> {
     let token = header_str(headers, &X_SUBJECT_TOKEN)
-        .ok_or_else(|| CoreError::invalid("X-Subject-Token", "the header is required"))?;
+        .ok_or_else(|| CoreError::invalid("X-Subject-Token", Reason::required()))?;
     let subject = state.identity.validate(&token).await.map_err(|e| match e {
         AuthError::Store(e) => CoreError::Internal(e),
         e => CoreError::NotFound {

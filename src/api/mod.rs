@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use crate::auth::{AuthError, Identity, Principal};
 use crate::core::admin::Admin;
 use crate::core::tagging::Tagging;
-use crate::core::CoreError;
+use crate::core::{CoreError, Reason};
 use crate::store::Store;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -80,7 +80,9 @@ pub fn status(err: &CoreError) -> StatusCode {
         | CoreError::InvalidTagValue { .. }
         | CoreError::DuplicateTagKey { .. }
         | CoreError::UnknownResourceType { .. }
-        | CoreError::ProjectRequired { .. } => StatusCode::BAD_REQUEST,
+        | CoreError::ProjectRequired { .. }
+        | CoreError::TagLimitExceeded { .. } => StatusCode::BAD_REQUEST,
+        CoreError::Timeout { .. } => StatusCode::REQUEST_TIMEOUT,
         CoreError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         CoreError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
         CoreError::Forbidden { .. } => StatusCode::FORBIDDEN,
@@ -250,6 +252,24 @@ fn hex_val(b: u8) -> Option<u8> {
         b'a'..=b'f' => Some(b - b'a' + 10),
         b'A'..=b'F' => Some(b - b'A' + 10),
         _ => None,
+    }
+}
+
+/// An integer query parameter from `min` to `max`, `default` when absent.
+pub fn query_number(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, CoreError> {
+    match query.get(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| CoreError::invalid(name, Reason::integer(min as u64, max as u64, raw))),
     }
 }
 

@@ -16,15 +16,16 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
+    json_response, message, query_number, status, ApiError, AppState, Authed, Dialect, JsonBody,
+    QueryMap,
 };
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
 use crate::core::model::ResourceRef;
 use crate::core::providers::{self, PROVIDERS};
 use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
-use crate::core::tags::TagRules;
-use crate::core::CoreError;
+use crate::core::tags::{Letters, TagRules, TextRule};
+use crate::core::{CoreError, Reason};
 
 /// Resources one batch may name.
 pub const MAX_RESOURCES_PER_REQUEST: usize = 50;
@@ -32,10 +33,22 @@ pub const MAX_RESOURCES_PER_REQUEST: usize = 50;
 /// The seed page's rules: keys of letters, digits, `-` and `_` up to 36 characters;
 /// values also allow `.`, up to 43 characters, and may be empty; 10 tags per call.
 pub const RULES: TagRules = TagRules {
-    key_max_chars: 36,
-    value_max_chars: 43,
-    key_extra_chars: "-_",
-    value_extra_chars: ".-_",
+    key: TextRule {
+        min_chars: 1,
+        max_chars: 36,
+        letters: Letters::Unicode,
+        extra: "-_",
+        trimmed: false,
+        reserved_prefix: None,
+    },
+    value: TextRule {
+        min_chars: 0,
+        max_chars: 43,
+        letters: Letters::Unicode,
+        extra: ".-_",
+        trimmed: false,
+        reserved_prefix: None,
+    },
     max_tags_per_request: 10,
 };
 
@@ -69,7 +82,8 @@ fn code(err: &CoreError) -> &'static str {
         CoreError::Unauthenticated { .. } => "TMS.0003",
         CoreError::Forbidden { .. } => "TMS.0004",
         CoreError::NotFound { .. } => "TMS.0005",
-        CoreError::Conflict { .. } => "TMS.0014",
+        CoreError::Conflict { .. } | CoreError::TagLimitExceeded { .. } => "TMS.0014",
+        CoreError::Timeout { .. } => "TMS.0001",
         CoreError::Internal(_) => "TMS.0001",
     }
 }
@@ -218,9 +232,7 @@ async fn targets(
     let mut targets = Vec::with_capacity(resources.len());
     for (i, r) in resources.iter().enumerate() {
         let rt = known_type(&r.resource_type)?;
-        validate_resource_id(&r.resource_id).map_err(|e| {
-            CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string())
-        })?;
+        validate_resource_id(&format!("resources[{i}].resource_id"), &r.resource_id)?;
         targets.push(locate(
             &principal.domain.id,
             project_id,
@@ -252,9 +264,9 @@ async fn resource_tags(
     let type_name = query
         .get("resource_type")
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| CoreError::invalid("resource_type", "the query parameter is required"))?;
+        .ok_or_else(|| CoreError::invalid("resource_type", Reason::required()))?;
     let rt = known_type(type_name)?;
-    validate_resource_id(&resource_id)?;
+    validate_resource_id("resource_id", &resource_id)?;
     let project_id = query
         .get("project_id")
         .map(String::as_str)
@@ -277,42 +289,20 @@ async fn resource_tags(
     Ok(json_response(StatusCode::OK, &json!({ "tags": tags })))
 }
 
-fn parse_bounded(
-    query: &HashMap<String, String>,
-    name: &str,
-    default: usize,
-    min: usize,
-    max: usize,
-) -> Result<usize, CoreError> {
-    match query.get(name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| {
-                CoreError::invalid(
-                    name,
-                    format!("must be an integer from {min} to {max}, got {raw:?}"),
-                )
-            }),
-    }
-}
-
 async fn list_providers(
     State(state): State<AppState>,
     Authed(principal, ..): Authed<Tms>,
     QueryMap(query): QueryMap,
 ) -> Result<Response, TmsError> {
-    let limit = parse_bounded(&query, "limit", 10, 1, 200)?;
-    let offset = parse_bounded(&query, "offset", 0, 0, usize::MAX)?;
+    let limit = query_number(&query, "limit", 10, 1, 200)?;
+    let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
     // Display names are English only; zh-cn is accepted so SDK calls that set it work.
     if let Some(other) = query
         .get("locale")
         .filter(|l| !matches!(l.as_str(), "zh-cn" | "en-us"))
     {
         return Err(
-            CoreError::invalid("locale", format!("must be zh-cn or en-us, got {other:?}")).into(),
+            CoreError::invalid("locale", Reason::one_of(&["zh-cn", "en-us"], other)).into(),
         );
     }
     // Regional types are available in the regions the caller has projects in.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::model::{new_id, Domain, Project, Resource, ResourceRef, User};
 use super::tagging::{known_type, locate};
-use super::CoreError;
+use super::{CoreError, Reason};
 use crate::auth::password;
 use crate::store::{ResourceFilter, Store, StoreError};
 
@@ -20,20 +20,15 @@ pub struct ResourceSpec {
     pub name: Option<String>,
 }
 
-/// Resource ids are opaque to tagd, but they travel in URL paths and logs.
-pub fn validate_resource_id(id: &str) -> Result<(), CoreError> {
+/// Resource ids are opaque to tagd, but they travel in URL paths and logs. `field`
+/// names the id in errors (`resources[3].resource_id`, `instance_id`).
+pub fn validate_resource_id(field: &str, id: &str) -> Result<(), CoreError> {
     let chars = id.chars().count();
     if chars == 0 || chars > 128 {
-        return Err(CoreError::invalid(
-            "resource_id",
-            format!("must be 1 to 128 characters, got {chars}"),
-        ));
+        return Err(CoreError::invalid(field, Reason::length(1, 128, chars)));
     }
     if let Some(c) = id.chars().find(|c| c.is_control() || *c == '/') {
-        return Err(CoreError::invalid(
-            "resource_id",
-            format!("must not contain {c:?}"),
-        ));
+        return Err(CoreError::invalid(field, Reason::forbidden_char(c)));
     }
     Ok(())
 }
@@ -42,8 +37,11 @@ fn validate_name(field: &str, name: &str) -> Result<(), CoreError> {
     let chars = name.chars().count();
     if chars == 0 || chars > 64 || name.chars().any(char::is_control) || name.trim() != name {
         return Err(CoreError::invalid(
-            field.to_owned(),
-            "must be 1 to 64 characters with no control characters or surrounding spaces",
+            field,
+            Reason::new(
+                "must be 1 to 64 characters with no control characters or surrounding spaces",
+                "长度必须为1到64个字符，且不能包含控制字符或首尾空格",
+            ),
         ));
     }
     Ok(())
@@ -210,9 +208,7 @@ impl Admin {
             .enumerate()
             .map(|(i, spec)| {
                 let rt = known_type(&spec.resource_type)?;
-                validate_resource_id(&spec.resource_id).map_err(|e| {
-                    CoreError::invalid(format!("resources[{i}].resource_id"), e.to_string())
-                })?;
+                validate_resource_id(&format!("resources[{i}].resource_id"), &spec.resource_id)?;
                 if let Some(pid) = spec.project_id.as_deref().filter(|p| !p.is_empty()) {
                     if !rt.global && !projects.iter().any(|p| p.id == pid) {
                         return Err(CoreError::NotFound {
@@ -289,7 +285,7 @@ fn validate_password(password: &str) -> Result<(), CoreError> {
     if !(8..=128).contains(&chars) {
         return Err(CoreError::invalid(
             "password",
-            format!("must be 8 to 128 characters, got {chars}"),
+            Reason::length(8, 128, chars),
         ));
     }
     Ok(())

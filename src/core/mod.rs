@@ -11,6 +11,7 @@ pub mod tagging;
 pub mod tags;
 
 use crate::store::StoreError;
+use tags::TextProblem;
 
 /// Everything that can go wrong in a request, independent of the wire dialect.
 #[derive(Debug, thiserror::Error)]
@@ -19,8 +20,8 @@ pub enum CoreError {
     MalformedBody { detail: String },
     #[error("the request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
-    #[error("{field}: {reason}")]
-    InvalidField { field: String, reason: String },
+    #[error("{field}: {}", reason.en)]
+    InvalidField { field: String, reason: Reason },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
     #[error("{field} has {got} entries; at most {max} are allowed")]
@@ -29,10 +30,10 @@ pub enum CoreError {
         max: usize,
         got: usize,
     },
-    #[error("tag key {key:?} is invalid: {reason}")]
-    InvalidTagKey { key: String, reason: String },
-    #[error("the value of tag {key:?} is invalid: {reason}")]
-    InvalidTagValue { key: String, reason: String },
+    #[error("tag key {key:?} is invalid: it {}", problem.en())]
+    InvalidTagKey { key: String, problem: TextProblem },
+    #[error("the value of tag {key:?} is invalid: it {}", problem.en())]
+    InvalidTagValue { key: String, problem: TextProblem },
     #[error("tag key {key:?} appears more than once in the request")]
     DuplicateTagKey { key: String },
     #[error("resource_type {name:?} is not a resource type tagd knows (see GET /v1.0/tms/providers; names are case-sensitive)")]
@@ -43,6 +44,14 @@ pub enum CoreError {
     Unauthenticated { reason: String },
     #[error("forbidden: {reason}")]
     Forbidden { reason: String },
+    #[error("resource {resource_id} would have {would_have} tags; at most {limit} are allowed")]
+    TagLimitExceeded {
+        resource_id: String,
+        limit: usize,
+        would_have: usize,
+    },
+    #[error("the request was not completed within {seconds} seconds")]
+    Timeout { seconds: u64 },
     #[error("{what} was not found")]
     NotFound { what: String },
     #[error("method {method} is not allowed on {path}")]
@@ -54,10 +63,60 @@ pub enum CoreError {
 }
 
 impl CoreError {
-    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// A field that breaks a rule, with the reason in every language tagd speaks.
+    pub fn invalid(field: impl Into<String>, reason: Reason) -> Self {
         Self::InvalidField {
             field: field.into(),
-            reason: reason.into(),
+            reason,
         }
+    }
+}
+
+/// Why a field was refused, worded in English and in Chinese (RDS answers in the
+/// language of `X-Language`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason {
+    pub en: String,
+    pub zh: String,
+}
+
+impl Reason {
+    pub fn new(en: impl Into<String>, zh: impl Into<String>) -> Self {
+        Self {
+            en: en.into(),
+            zh: zh.into(),
+        }
+    }
+
+    pub fn required() -> Self {
+        Self::new("is required", "为必填项")
+    }
+
+    pub fn length(min: usize, max: usize, got: usize) -> Self {
+        Self::new(
+            format!("must be {min} to {max} characters, got {got}"),
+            format!("长度必须为{min}到{max}个字符，实际为{got}个"),
+        )
+    }
+
+    pub fn forbidden_char(c: char) -> Self {
+        Self::new(
+            format!("must not contain {c:?}"),
+            format!("不能包含字符{c:?}"),
+        )
+    }
+
+    pub fn one_of(allowed: &[&str], got: &str) -> Self {
+        Self::new(
+            format!("must be one of {}, got {got:?}", allowed.join(", ")),
+            format!("取值必须为{}之一，实际为{got:?}", allowed.join("、")),
+        )
+    }
+
+    pub fn integer(min: u64, max: u64, got: &str) -> Self {
+        Self::new(
+            format!("must be an integer from {min} to {max}, got {got:?}"),
+            format!("必须是{min}到{max}之间的整数，实际为{got:?}"),
+        )
     }
 }

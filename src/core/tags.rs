@@ -2,7 +2,9 @@
 //!
 //! Every API documents its own character set and lengths, so a [`TagRules`] value holds
 //! one dialect's rules and is the only way to build a [`TagKey`] or [`TagValue`]. Lengths
-//! are counted in Unicode scalar values, never bytes: "标签" is two characters.
+//! are counted in Unicode scalar values, never bytes: "标签" is two characters. A refusal
+//! says exactly what broke the rule ([`TextProblem`]), so every dialect can word it, in
+//! every language it speaks.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -57,61 +59,199 @@ pub struct TagSelector {
     pub value: Option<TagValue>,
 }
 
+/// Which letters a rule admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Letters {
+    /// Letters and digits of any script (`char::is_alphanumeric`).
+    Unicode,
+    /// `A-Z`, `a-z`, `0-9` and the CJK Unified Ideographs U+4E00 to U+9FFF (DIS).
+    AsciiAndCjk,
+}
+
+impl Letters {
+    fn admits(self, c: char) -> bool {
+        match self {
+            Letters::Unicode => c.is_alphanumeric(),
+            Letters::AsciiAndCjk => {
+                c.is_ascii_alphanumeric() || ('\u{4E00}'..='\u{9FFF}').contains(&c)
+            }
+        }
+    }
+}
+
+/// The rule for one text field (a key or a value) in one dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct TextRule {
+    pub min_chars: usize,
+    pub max_chars: usize,
+    pub letters: Letters,
+    /// Characters admitted besides letters and digits.
+    pub extra: &'static str,
+    /// Refuse leading or trailing white space.
+    pub trimmed: bool,
+    /// A prefix reserved for the system (`_sys_`).
+    pub reserved_prefix: Option<&'static str>,
+}
+
+impl TextRule {
+    /// What is wrong with `raw`, if anything.
+    pub fn problem(&self, raw: &str) -> Option<TextProblem> {
+        let chars = raw.chars().count();
+        if chars == 0 && self.min_chars > 0 {
+            return Some(TextProblem::Empty);
+        }
+        if chars > self.max_chars {
+            return Some(TextProblem::TooLong {
+                chars,
+                max: self.max_chars,
+            });
+        }
+        if chars > 0 && raw.trim().is_empty() {
+            return Some(TextProblem::OnlySpace);
+        }
+        if let Some(c) = raw
+            .chars()
+            .find(|&c| !(self.letters.admits(c) || self.extra.contains(c)))
+        {
+            return Some(TextProblem::BadChar {
+                c,
+                letters: self.letters,
+                extra: self.extra,
+            });
+        }
+        if self.trimmed && raw.trim() != raw {
+            return Some(TextProblem::EdgeSpace);
+        }
+        if let Some(prefix) = self.reserved_prefix.filter(|p| raw.starts_with(p)) {
+            return Some(TextProblem::ReservedPrefix(prefix));
+        }
+        None
+    }
+}
+
+/// Why a key or value was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextProblem {
+    Empty,
+    TooLong {
+        chars: usize,
+        max: usize,
+    },
+    OnlySpace,
+    BadChar {
+        c: char,
+        letters: Letters,
+        extra: &'static str,
+    },
+    EdgeSpace,
+    ReservedPrefix(&'static str),
+}
+
+fn describe_extra(extra: &str, space: &str, tab: &str) -> Vec<String> {
+    extra
+        .chars()
+        .map(|c| match c {
+            ' ' => space.to_owned(),
+            '\t' => tab.to_owned(),
+            c => format!("'{c}'"),
+        })
+        .collect()
+}
+
+impl TextProblem {
+    /// English wording.
+    pub fn en(&self) -> String {
+        match self {
+            TextProblem::Empty => "must not be empty".to_owned(),
+            TextProblem::TooLong { chars, max } => {
+                format!("has {chars} characters; at most {max} are allowed")
+            }
+            TextProblem::OnlySpace => "must not be only white space".to_owned(),
+            TextProblem::BadChar { c, letters, extra } => {
+                let letters = match letters {
+                    Letters::Unicode => "letters, digits",
+                    Letters::AsciiAndCjk => "A-Z, a-z, 0-9, CJK characters (U+4E00 to U+9FFF)",
+                };
+                let mut allowed = vec![letters.to_owned()];
+                allowed.extend(describe_extra(extra, "space", "tab"));
+                format!(
+                    "contains {c:?}, which is not allowed; allowed are {}",
+                    allowed.join(", ")
+                )
+            }
+            TextProblem::EdgeSpace => "must not start or end with white space".to_owned(),
+            TextProblem::ReservedPrefix(p) => {
+                format!("must not start with {p:?}, which is reserved")
+            }
+        }
+    }
+
+    /// Chinese wording.
+    pub fn zh(&self) -> String {
+        match self {
+            TextProblem::Empty => "不能为空".to_owned(),
+            TextProblem::TooLong { chars, max } => {
+                format!("长度为{chars}个字符，最多允许{max}个字符")
+            }
+            TextProblem::OnlySpace => "不能只包含空白字符".to_owned(),
+            TextProblem::BadChar { c, letters, extra } => {
+                let letters = match letters {
+                    Letters::Unicode => "字母、数字",
+                    Letters::AsciiAndCjk => "A-Z、a-z、0-9、中文字符（U+4E00至U+9FFF）",
+                };
+                let mut allowed = vec![letters.to_owned()];
+                allowed.extend(describe_extra(extra, "空格", "制表符"));
+                format!(
+                    "包含不允许的字符{c:?}；允许的字符为：{}",
+                    allowed.join("、")
+                )
+            }
+            TextProblem::EdgeSpace => "不能以空白字符开头或结尾".to_owned(),
+            TextProblem::ReservedPrefix(p) => format!("不能以系统保留的前缀{p:?}开头"),
+        }
+    }
+}
+
 /// One dialect's rules for keys and values.
 #[derive(Debug, Clone, Copy)]
 pub struct TagRules {
-    pub key_max_chars: usize,
-    pub value_max_chars: usize,
-    /// Which characters a key may hold, besides letters and digits.
-    pub key_extra_chars: &'static str,
-    /// Which characters a value may hold, besides letters and digits.
-    pub value_extra_chars: &'static str,
-    /// Most tags in one request for one resource.
+    pub key: TextRule,
+    pub value: TextRule,
+    /// Most tags one request may carry for one resource.
     pub max_tags_per_request: usize,
-}
-
-fn char_allowed(c: char, extra: &str) -> bool {
-    // "Letters" in the cloud's docs include non-Latin scripts (the console accepts
-    // Chinese keys), so Unicode alphanumerics count, not only ASCII.
-    c.is_alphanumeric() || extra.contains(c)
 }
 
 impl TagRules {
     /// Validates a raw key.
     pub fn key(&self, raw: &str) -> Result<TagKey, CoreError> {
-        let reason = if raw.is_empty() {
-            Some("the key must not be empty".to_owned())
-        } else {
-            text_problem("key", raw, self.key_max_chars, self.key_extra_chars)
-        };
-        match reason {
+        match self.key.problem(raw) {
             None => Ok(TagKey(raw.to_owned())),
-            Some(reason) => Err(CoreError::InvalidTagKey {
+            Some(problem) => Err(CoreError::InvalidTagKey {
                 key: raw.to_owned(),
-                reason,
+                problem,
             }),
         }
     }
 
     /// Validates a raw value belonging to `key` (named in errors).
     pub fn value(&self, key: &str, raw: &str) -> Result<TagValue, CoreError> {
-        match text_problem("value", raw, self.value_max_chars, self.value_extra_chars) {
+        match self.value.problem(raw) {
             None => Ok(TagValue(raw.to_owned())),
-            Some(reason) => Err(CoreError::InvalidTagValue {
+            Some(problem) => Err(CoreError::InvalidTagValue {
                 key: key.to_owned(),
-                reason,
+                problem,
             }),
         }
     }
 
     /// Refuses an empty list or one longer than a request may carry.
-    fn check_count(&self, len: usize) -> Result<(), CoreError> {
+    pub fn check_count(&self, field: &'static str, len: usize) -> Result<(), CoreError> {
         if len == 0 {
-            return Err(CoreError::Empty { field: "tags" });
+            return Err(CoreError::Empty { field });
         }
         if len > self.max_tags_per_request {
             return Err(CoreError::TooMany {
-                field: "tags",
+                field,
                 max: self.max_tags_per_request,
                 got: len,
             });
@@ -124,7 +264,7 @@ impl TagRules {
         &self,
         raw: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Vec<Tag>, CoreError> {
-        self.check_count(raw.len())?;
+        self.check_count("tags", raw.len())?;
         let mut seen = HashSet::new();
         raw.map(|(k, v)| {
             let key = self.key(k)?;
@@ -142,7 +282,7 @@ impl TagRules {
         &self,
         raw: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
     ) -> Result<Vec<TagSelector>, CoreError> {
-        self.check_count(raw.len())?;
+        self.check_count("tags", raw.len())?;
         raw.map(|(k, v)| {
             Ok(TagSelector {
                 key: self.key(k)?,
@@ -151,37 +291,28 @@ impl TagRules {
         })
         .collect()
     }
-}
 
-/// Why `raw` breaks a length or character rule, if it does.
-fn text_problem(what: &str, raw: &str, max_chars: usize, extra: &str) -> Option<String> {
-    let chars = raw.chars().count();
-    if chars > max_chars {
-        return Some(format!(
-            "the {what} has {chars} characters; at most {max_chars} are allowed"
-        ));
-    }
-    raw.chars().find(|&c| !char_allowed(c, extra)).map(|c| {
-        format!(
-            "the character {c:?} is not allowed; use letters, digits{}",
-            describe_extra(extra)
-        )
-    })
-}
-
-fn describe_extra(extra: &str) -> String {
-    let names: Vec<String> = extra
-        .chars()
-        .map(|c| match c {
-            ' ' => "space".to_owned(),
-            '\t' => "tab".to_owned(),
-            c => format!("'{c}'"),
+    /// Builds delete selectors checking only that keys are present and not too long:
+    /// for APIs that document no character check on delete (DIS), so a tag stored under
+    /// older rules can still be removed.
+    pub fn lenient_selectors<'a>(
+        &self,
+        raw: impl ExactSizeIterator<Item = (&'a str, Option<&'a str>)>,
+    ) -> Result<Vec<TagSelector>, CoreError> {
+        self.check_count("tags", raw.len())?;
+        raw.map(|(k, v)| {
+            if k.is_empty() {
+                return Err(CoreError::InvalidTagKey {
+                    key: String::new(),
+                    problem: TextProblem::Empty,
+                });
+            }
+            Ok(TagSelector {
+                key: TagKey(k.to_owned()),
+                value: v.map(|v| TagValue(v.to_owned())),
+            })
         })
-        .collect();
-    if names.is_empty() {
-        String::new()
-    } else {
-        format!(" and {}", names.join(", "))
+        .collect()
     }
 }
 
@@ -190,10 +321,22 @@ mod tests {
     use super::*;
 
     const RULES: TagRules = TagRules {
-        key_max_chars: 36,
-        value_max_chars: 43,
-        key_extra_chars: "-_",
-        value_extra_chars: ".-_",
+        key: TextRule {
+            min_chars: 1,
+            max_chars: 36,
+            letters: Letters::Unicode,
+            extra: "-_",
+            trimmed: false,
+            reserved_prefix: None,
+        },
+        value: TextRule {
+            min_chars: 0,
+            max_chars: 43,
+            letters: Letters::Unicode,
+            extra: ".-_",
+            trimmed: false,
+            reserved_prefix: None,
+        },
         max_tags_per_request: 10,
     };
 
@@ -214,6 +357,41 @@ mod tests {
         assert!(RULES.value("k", "1.2-3_x").is_ok());
         assert!(RULES.value("k", "").is_ok());
         assert!(RULES.value("k", "a b").is_err());
+    }
+
+    #[test]
+    fn ascii_and_cjk_letters_stop_at_the_range_ends() {
+        let rule = TextRule {
+            letters: Letters::AsciiAndCjk,
+            ..RULES.key
+        };
+        assert_eq!(rule.problem("\u{4E00}\u{9FFF}aZ9"), None);
+        assert!(rule.problem("\u{4DFF}").is_some());
+        assert!(rule.problem("\u{A000}").is_some());
+        assert!(
+            rule.problem("é").is_some(),
+            "Latin letters beyond ASCII are not admitted"
+        );
+    }
+
+    #[test]
+    fn spaces_prefixes_and_their_wording() {
+        let rule = TextRule {
+            extra: " _",
+            trimmed: true,
+            reserved_prefix: Some("_sys_"),
+            ..RULES.key
+        };
+        assert_eq!(rule.problem(" "), Some(TextProblem::OnlySpace));
+        assert_eq!(rule.problem(" a"), Some(TextProblem::EdgeSpace));
+        assert_eq!(rule.problem("a b"), None);
+        assert_eq!(
+            rule.problem("_sys_x"),
+            Some(TextProblem::ReservedPrefix("_sys_"))
+        );
+        let p = rule.problem("a=b").expect("refused");
+        assert!(p.en().contains("'='"), "{}", p.en());
+        assert!(p.zh().contains("不允许"), "{}", p.zh());
     }
 
     #[test]
