@@ -5,8 +5,6 @@
 //! cannot be tagged does not fail the request: it is listed in `failed_resources` with
 //! its own code while the others are applied, and the answer is 200.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
