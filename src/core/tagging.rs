@@ -28,11 +28,41 @@ pub struct BatchTarget {
     pub tag_limit: usize,
 }
 
+/// How a batch treats a resource that cannot take the change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// Each resource succeeds or fails alone (TMS's `failed_resources`).
+    PerResource,
+    /// One failure undoes the whole batch. With `skip_unknown`, resources that are not
+    /// registered are left out instead (Workspace filters unknown desktop ids).
+    AllOrNothing { skip_unknown: bool },
+}
+
+impl BatchMode {
+    /// The first outcome that makes the whole batch fail, if the mode says so.
+    pub fn rejection(self, outcomes: &[ItemOutcome]) -> Option<(usize, ItemOutcome)> {
+        match self {
+            BatchMode::PerResource => None,
+            BatchMode::AllOrNothing { skip_unknown } => {
+                outcomes.iter().copied().enumerate().find(|(_, o)| match o {
+                    ItemOutcome::Applied => false,
+                    ItemOutcome::NotFound => !skip_unknown,
+                    ItemOutcome::LimitExceeded { .. } => true,
+                })
+            }
+        }
+    }
+}
+
 /// A validated batch, ready for the store.
 #[derive(Debug, Clone)]
 pub struct TagBatch {
     pub targets: Vec<BatchTarget>,
     pub change: TagChange,
+    /// A change to system tags (`_sys_enterprise_project_id`), which do not count
+    /// against the tag limit and are not listed with the resource's tags.
+    pub sys_change: Option<TagChange>,
+    pub mode: BatchMode,
     /// Emulator mode: a resource that is not registered is registered on first write.
     pub auto_register: bool,
 }
@@ -72,6 +102,20 @@ pub fn check_set<'a>(
         ItemOutcome::LimitExceeded { limit, would_have }
     } else {
         ItemOutcome::Applied
+    }
+}
+
+/// The error an all-or-nothing batch fails with.
+fn rejection_error(at: &ResourceRef, outcome: ItemOutcome) -> CoreError {
+    match outcome {
+        ItemOutcome::LimitExceeded { limit, would_have } => CoreError::TagLimitExceeded {
+            resource_id: at.resource_id.clone(),
+            limit,
+            would_have,
+        },
+        ItemOutcome::NotFound | ItemOutcome::Applied => CoreError::NotFound {
+            what: format!("{} {}", at.resource_type, at.resource_id),
+        },
     }
 }
 
@@ -127,12 +171,42 @@ impl Tagging {
         }
     }
 
-    /// Applies `change` to `targets` atomically and reports each target's outcome, in
-    /// request order. A target named twice is applied once and reported once.
+    /// Applies `change` to `targets` in one transaction and reports each target's
+    /// outcome, in request order; each target succeeds or fails alone. A target named
+    /// twice is applied once and reported once.
     pub async fn apply(
+        &self,
+        targets: Vec<BatchTarget>,
+        change: TagChange,
+    ) -> Result<Vec<(ResourceRef, ItemOutcome)>, CoreError> {
+        self.run(targets, change, None, BatchMode::PerResource)
+            .await
+    }
+
+    /// Applies `change` (and `sys_change`) to every target or to none: the first target
+    /// that is unknown (unless `skip_unknown`) or would pass its limit fails the request.
+    pub async fn apply_all(
+        &self,
+        targets: Vec<BatchTarget>,
+        change: TagChange,
+        sys_change: Option<TagChange>,
+        skip_unknown: bool,
+    ) -> Result<(), CoreError> {
+        let mode = BatchMode::AllOrNothing { skip_unknown };
+        let outcomes = self.run(targets, change, sys_change, mode).await?;
+        let statuses: Vec<ItemOutcome> = outcomes.iter().map(|(_, o)| *o).collect();
+        match mode.rejection(&statuses) {
+            None => Ok(()),
+            Some((i, outcome)) => Err(rejection_error(&outcomes[i].0, outcome)),
+        }
+    }
+
+    async fn run(
         &self,
         mut targets: Vec<BatchTarget>,
         change: TagChange,
+        sys_change: Option<TagChange>,
+        mode: BatchMode,
     ) -> Result<Vec<(ResourceRef, ItemOutcome)>, CoreError> {
         let mut seen = std::collections::HashSet::new();
         targets.retain(|t| seen.insert(t.at.clone()));
@@ -142,10 +216,20 @@ impl Tagging {
             .apply_tags(TagBatch {
                 targets,
                 change,
+                sys_change,
+                mode,
                 auto_register: self.auto_register,
             })
             .await?;
         Ok(refs.into_iter().zip(outcomes).collect())
+    }
+
+    /// The system tags of one resource; `None` when it is not registered.
+    pub async fn sys_tags_of(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, CoreError> {
+        match self.store.resource_sys_tags(at).await? {
+            None if self.auto_register => Ok(Some(Vec::new())),
+            found => Ok(found),
+        }
     }
 
     /// The tags of one resource, sorted by key; `None` when it is not registered (in

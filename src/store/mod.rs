@@ -78,8 +78,11 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_resources(&self, at: &[ResourceRef]) -> Result<usize, StoreError>;
 
     // --- tags
-    /// Applies a batch in one transaction; one outcome per target, in order.
+    /// Applies a batch in one transaction; one outcome per target, in order. When the
+    /// batch's mode rejects the outcomes, nothing of the batch is written.
     async fn apply_tags(&self, batch: TagBatch) -> Result<Vec<ItemOutcome>, StoreError>;
+    /// A resource's system tags sorted by key, or `None` if it is not registered.
+    async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
     /// A resource's tags sorted by key, or `None` if it is not registered.
     async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
 }

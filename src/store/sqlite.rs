@@ -23,7 +23,10 @@ use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_sys_tags.sql"),
+];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
 const MAX_GROUP: usize = 512;
@@ -322,7 +325,7 @@ fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>
     .optional()
 }
 
-fn apply_batch(conn: &Connection, batch: TagBatch) -> rusqlite::Result<Vec<ItemOutcome>> {
+fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<ItemOutcome>> {
     let mut outcomes = Vec::with_capacity(batch.targets.len());
     for target in &batch.targets {
         let rid = match find_rid(conn, &target.at)? {
@@ -361,42 +364,83 @@ fn apply_batch(conn: &Connection, batch: TagBatch) -> rusqlite::Result<Vec<ItemO
                 continue;
             }
         };
-        let outcome = match &batch.change {
-            TagChange::Set(tags) => {
-                let existing: Vec<String> = conn
-                    .prepare_cached("SELECT key FROM tags WHERE rid = ?1")?
-                    .query_map([rid], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let outcome =
-                    check_set(existing.iter().map(String::as_str), tags, target.tag_limit);
-                if outcome == ItemOutcome::Applied {
-                    let mut upsert = conn.prepare_cached(
-                        "INSERT INTO tags (rid, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value",
-                    )?;
-                    for tag in tags {
-                        upsert.execute(params![rid, tag.key.as_str(), tag.value.as_str()])?;
-                    }
-                }
-                outcome
+        let outcome = apply_change(conn, "tags", rid, &batch.change, Some(target.tag_limit))?;
+        if outcome == ItemOutcome::Applied {
+            if let Some(sys) = &batch.sys_change {
+                apply_change(conn, "sys_tags", rid, sys, None)?;
             }
-            TagChange::Remove(selectors) => {
-                let mut delete = conn.prepare_cached(
-                    "DELETE FROM tags WHERE rid = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)",
-                )?;
-                for s in selectors {
-                    delete.execute(params![
-                        rid,
-                        s.key.as_str(),
-                        s.value.as_ref().map(TagValue::as_str)
-                    ])?;
-                }
-                ItemOutcome::Applied
-            }
-        };
+        }
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Applies one change to one resource's rows in `table` (`tags` or `sys_tags`); a set
+/// is refused when `limit` is given and would be passed.
+fn apply_change(
+    conn: &Connection,
+    table: &str,
+    rid: i64,
+    change: &TagChange,
+    limit: Option<usize>,
+) -> rusqlite::Result<ItemOutcome> {
+    match change {
+        TagChange::Set(tags) => {
+            if let Some(limit) = limit {
+                let existing: Vec<String> = conn
+                    .prepare_cached(&format!("SELECT key FROM {table} WHERE rid = ?1"))?
+                    .query_map([rid], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let outcome = check_set(existing.iter().map(String::as_str), tags, limit);
+                if outcome != ItemOutcome::Applied {
+                    return Ok(outcome);
+                }
+            }
+            let mut upsert = conn.prepare_cached(&format!(
+                "INSERT INTO {table} (rid, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value"
+            ))?;
+            for tag in tags {
+                upsert.execute(params![rid, tag.key.as_str(), tag.value.as_str()])?;
+            }
+        }
+        TagChange::Remove(selectors) => {
+            let mut delete = conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE rid = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)"
+            ))?;
+            for s in selectors {
+                delete.execute(params![
+                    rid,
+                    s.key.as_str(),
+                    s.value.as_ref().map(TagValue::as_str)
+                ])?;
+            }
+        }
+    }
+    Ok(ItemOutcome::Applied)
+}
+
+/// Reads one resource's rows of `table`, sorted by key; `None` if it is not registered.
+fn read_tags(
+    conn: &Connection,
+    table: &str,
+    at: &ResourceRef,
+) -> rusqlite::Result<Option<Vec<Tag>>> {
+    let Some(rid) = find_rid(conn, at)? else {
+        return Ok(None);
+    };
+    let tags = conn
+        .prepare_cached(&format!(
+            "SELECT key, value FROM {table} WHERE rid = ?1 ORDER BY key"
+        ))?
+        .query_map([rid], |r| {
+            Ok(Tag {
+                key: TagKey::from_stored(r.get(0)?),
+                value: TagValue::from_stored(r.get(1)?),
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(tags))
 }
 
 #[async_trait]
@@ -761,26 +805,36 @@ impl Store for SqliteStore {
     }
 
     async fn apply_tags(&self, batch: TagBatch) -> Result<Vec<ItemOutcome>, StoreError> {
-        self.write(move |c| apply_batch(c, batch).map_err(db)).await
+        self.write(move |c| {
+            // A nested savepoint lets an all-or-nothing batch undo itself while still
+            // reporting its outcomes.
+            c.execute_batch("SAVEPOINT batch").map_err(db)?;
+            let outcomes = match apply_batch(c, &batch) {
+                Ok(outcomes) => outcomes,
+                Err(e) => {
+                    let _ = c.execute_batch("ROLLBACK TO batch; RELEASE batch");
+                    return Err(db(e));
+                }
+            };
+            let undo = batch.mode.rejection(&outcomes).is_some();
+            c.execute_batch(if undo {
+                "ROLLBACK TO batch; RELEASE batch"
+            } else {
+                "RELEASE batch"
+            })
+            .map_err(db)?;
+            Ok(outcomes)
+        })
+        .await
     }
 
     async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
         let at = at.clone();
-        self.read(move |c| {
-            let Some(rid) = find_rid(c, &at)? else {
-                return Ok(None);
-            };
-            let tags = c
-                .prepare_cached("SELECT key, value FROM tags WHERE rid = ?1 ORDER BY key")?
-                .query_map([rid], |r| {
-                    Ok(Tag {
-                        key: TagKey::from_stored(r.get(0)?),
-                        value: TagValue::from_stored(r.get(1)?),
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(Some(tags))
-        })
-        .await
+        self.read(move |c| read_tags(c, "tags", &at)).await
+    }
+
+    async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
+        let at = at.clone();
+        self.read(move |c| read_tags(c, "sys_tags", &at)).await
     }
 }

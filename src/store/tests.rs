@@ -18,7 +18,7 @@ use super::{ResourceFilter, Store, StoreError};
 use crate::core::model::{
     new_id, now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
 };
-use crate::core::tagging::{BatchTarget, ItemOutcome, TagBatch, TagChange};
+use crate::core::tagging::{BatchMode, BatchTarget, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagSelector, TagValue};
 
 // ---------------------------------------------------------------------------------------
@@ -238,6 +238,8 @@ async fn apply_one(
             targets: vec![target(at, tag_limit)],
             change,
             auto_register,
+            sys_change: None,
+            mode: BatchMode::PerResource,
         })
         .await
         .expect("apply_tags");
@@ -1224,6 +1226,8 @@ async fn set_on_unregistered_resources(store: Arc<dyn Store>) {
             ],
             change: TagChange::Set(vec![tag("env", "prod")]),
             auto_register: false,
+            sys_change: None,
+            mode: BatchMode::PerResource,
         })
         .await
         .expect("apply_tags");
@@ -1284,6 +1288,8 @@ async fn set_over_the_limit_writes_nothing_of_that_item(store: Arc<dyn Store>) {
             targets: vec![target(&full, 4), target(&roomy, 4), target(&missing, 4)],
             change,
             auto_register: false,
+            sys_change: None,
+            mode: BatchMode::PerResource,
         })
         .await
         .expect("apply_tags");
@@ -1502,6 +1508,8 @@ async fn remove_by_key_and_value(store: Arc<dyn Store>) {
                 by_pair("app", "y"),
             ]),
             auto_register: false,
+            sys_change: None,
+            mode: BatchMode::PerResource,
         })
         .await
         .expect("apply_tags");
@@ -1554,6 +1562,8 @@ async fn concurrent_writes_are_all_kept(store: Arc<dyn Store>) {
                     targets: vec![target(&at, WRITERS)],
                     change: TagChange::Set(vec![tag(&format!("k{i:03}"), &format!("v{i}"))]),
                     auto_register: false,
+                    sys_change: None,
+                    mode: BatchMode::PerResource,
                 })
                 .await;
             (i, outcomes)
@@ -1597,6 +1607,8 @@ async fn concurrent_sets_respect_the_limit(store: Arc<dyn Store>) {
                     targets: vec![target(&bucket, LIMIT)],
                     change: TagChange::Set(vec![tag(&format!("k{i:02}"), "v")]),
                     auto_register: false,
+                    sys_change: None,
+                    mode: BatchMode::PerResource,
                 })
                 .await
                 .unwrap_or_else(|e| panic!("writer {i} failed: {e}"));
@@ -1696,6 +1708,8 @@ async fn group_commit_isolates_failures(store: Arc<dyn Store>) {
                         targets: vec![target(&bucket, REQUESTS)],
                         change: TagChange::Set(vec![tag(&format!("k{i:03}"), "v")]),
                         auto_register: false,
+                        sys_change: None,
+                        mode: BatchMode::PerResource,
                     })
                     .await
                     .map(|outcomes| assert_eq!(outcomes, vec![ItemOutcome::Applied])),
@@ -1983,6 +1997,8 @@ async fn durable_across_reopen(backend: &dyn Backend) {
                     targets: vec![target(&vm, WRITERS)],
                     change: TagChange::Set(vec![tag(&format!("k{i:02}"), "标签")]),
                     auto_register: false,
+                    sys_change: None,
+                    mode: BatchMode::PerResource,
                 })
                 .await
         }));
