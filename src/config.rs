@@ -22,8 +22,15 @@ pub struct ServeArgs {
     /// TOML configuration file; its keys are these options' long names with `_`.
     #[arg(long, env = "TAGD_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Emulator mode: treat any well-formed resource id as existing (registers it on first tag).
-    #[arg(long, env = "TAGD_AUTO_REGISTER")]
+    /// Emulator mode: treat any well-formed resource id as existing (registers it on
+    /// first tag). `--auto-register` alone means true; also takes true/false/1/0/yes/no.
+    #[arg(
+        long,
+        env = "TAGD_AUTO_REGISTER",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub auto_register: Option<bool>,
     /// Lifetime of issued tokens, in seconds [default: 86400].
     #[arg(long, env = "TAGD_TOKEN_LIFETIME_SECS")]
@@ -32,6 +39,10 @@ pub struct ServeArgs {
     #[arg(long, env = "TAGD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
 }
+
+/// Tokens live at most a year: long enough for any test rig, short enough that expiry
+/// arithmetic never overflows.
+pub const MAX_TOKEN_LIFETIME_SECS: i64 = 366 * 24 * 3600;
 
 /// The same options as read from a TOML file.
 #[derive(Debug, Default, Deserialize)]
@@ -93,10 +104,10 @@ impl Config {
             .token_lifetime_secs
             .or(file.token_lifetime_secs)
             .unwrap_or(24 * 3600);
-        if token_lifetime_secs < 1 {
-            return Err(ConfigError::Invalid(
-                "token_lifetime_secs must be at least 1".into(),
-            ));
+        if !(1..=MAX_TOKEN_LIFETIME_SECS).contains(&token_lifetime_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "token_lifetime_secs must be from 1 to {MAX_TOKEN_LIFETIME_SECS} (one year), got {token_lifetime_secs}"
+            )));
         }
         let max_body_bytes = args
             .max_body_bytes

@@ -2,7 +2,7 @@
 //! the shutdown future resolves, then let in-flight requests finish.
 
 use std::future::Future;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,15 +13,20 @@ use crate::config::Config;
 use crate::core::admin::{Admin, FirstRun};
 use crate::store::{self, Store};
 
-/// Opens the configured store, creating the data directory for the embedded default.
+/// Opens the configured store, creating the data directory for the embedded default
+/// (mode 0700: it holds password hashes and every tag).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if config.database_url.starts_with("sqlite://") {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot create the data directory {}: {e}",
-                config.data_dir.display()
-            )
-        })?;
+    if config.database_url.starts_with("sqlite://") && !config.data_dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&config.data_dir)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create the data directory {}: {e}",
+                    config.data_dir.display()
+                )
+            })?;
     }
     Ok(store::open(&config.database_url).await?)
 }
@@ -33,11 +38,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    if let Some(first) = Admin::new(store.clone()).bootstrap().await? {
-        let addr = listener.local_addr()?;
-        let path = write_credentials(&config.data_dir, &first)?;
-        print_welcome(&first, &path, &addr.to_string());
-    }
+    first_run(
+        &store,
+        &config.data_dir,
+        &listener.local_addr()?.to_string(),
+    )
+    .await?;
     let state = AppState::new(
         store,
         config.token_lifetime_secs,
@@ -52,24 +58,62 @@ pub async fn run(
     Ok(())
 }
 
-/// Writes the first-run credentials where only the owner can read them.
-fn write_credentials(dir: &Path, first: &FirstRun) -> anyhow::Result<std::path::PathBuf> {
+/// Initialises an empty store so that its administrator can never be locked out: the
+/// credentials are on disk (as `credentials.new`) before the identity is committed, and
+/// renamed to `credentials` after. A start that finds `credentials.new` finishes or
+/// discards the interrupted first run.
+async fn first_run(store: &Arc<dyn Store>, dir: &Path, addr: &str) -> anyhow::Result<()> {
+    let pending = dir.join("credentials.new");
+    let done = dir.join("credentials");
+    if pending.exists() {
+        let text = std::fs::read_to_string(&pending)?;
+        let domain_id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("domain_id = \""))
+            .and_then(|r| r.strip_suffix('"'))
+            .unwrap_or_default();
+        if !domain_id.is_empty() && store.domain(domain_id).await?.is_some() && !done.exists() {
+            std::fs::rename(&pending, &done)?;
+            tracing::warn!(path = %done.display(), "finished an interrupted first start");
+        } else {
+            std::fs::remove_file(&pending)?;
+        }
+    }
+    let admin = Admin::new(store.clone());
+    let Some(first) = admin.prepare_first_run().await? else {
+        return Ok(());
+    };
+    write_private_file(&pending, &credentials_text(&first))?;
+    if admin.commit_first_run(&first).await? {
+        std::fs::rename(&pending, &done)?;
+        std::fs::File::open(dir)?.sync_all()?;
+        print_welcome(&first, &done, addr);
+    } else {
+        // Another process sharing the store initialised it first.
+        std::fs::remove_file(&pending)?;
+    }
+    Ok(())
+}
+
+fn credentials_text(first: &FirstRun) -> String {
+    format!(
+        "# Created by tagd on first start. Keep it secret.\ndomain_name = \"{}\"\ndomain_id = \"{}\"\nproject_name = \"{}\"\nproject_id = \"{}\"\nuser_name = \"{}\"\npassword = \"{}\"\n",
+        first.domain.name, first.domain.id, first.project.name, first.project.id, first.user.name, first.password
+    )
+}
+
+/// Writes a file only the owner can read, and syncs it to disk.
+fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    std::fs::create_dir_all(dir)?;
-    let path = dir.join("credentials");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(&path)?;
+        .open(path)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    writeln!(
-        file,
-        "# Created by tagd on first start. Keep it secret.\ndomain_name = \"{}\"\ndomain_id = \"{}\"\nproject_name = \"{}\"\nproject_id = \"{}\"\nuser_name = \"{}\"\npassword = \"{}\"",
-        first.domain.name, first.domain.id, first.project.name, first.project.id, first.user.name, first.password
-    )?;
-    Ok(path)
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 fn print_welcome(first: &FirstRun, credentials: &Path, addr: &str) {
@@ -82,7 +126,7 @@ Get a token:
   TOKEN=$(curl -si http://{addr}/v3/auth/tokens -H 'Content-Type: application/json' -d '{{"auth":{{"identity":{{"methods":["password"],"password":{{"user":{{"name":"{user}","password":"'"$(sed -n 's/^password = "\(.*\)"/\1/p' {credentials})"'","domain":{{"name":"{domain}"}}}}}}}},"scope":{{"domain":{{"name":"{domain}"}}}}}}}}' | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
 
 Register a disk and tag it through TMS:
-  {exe} admin resource add --data-dir {data_dir} --project {project_id} --type disk --id disk-1   (or start with --auto-register)
+  {exe} admin --data-dir {data_dir} resource add --project {project_id} --type disk --id disk-1   (or start with --auto-register)
   curl -s http://{addr}/v1.0/resource-tags/batch-create -H "X-Auth-Token: $TOKEN" -H 'Content-Type: application/json' -d '{{"project_id":"{project_id}","resources":[{{"resource_id":"disk-1","resource_type":"disk"}}],"tags":[{{"key":"ENV","value":"dev"}}]}}'
   curl -s "http://{addr}/v2.0/resources/disk-1/tags?project_id={project_id}&resource_type=disk" -H "X-Auth-Token: $TOKEN"
 "#,

@@ -50,7 +50,7 @@ fn code(err: &CoreError) -> &'static str {
         CoreError::NotFound { .. } => "TAGD.0404",
         CoreError::MethodNotAllowed { .. } => "TAGD.0405",
         CoreError::Conflict { .. } => "TAGD.0409",
-        CoreError::Internal(_) => "TAGD.0500",
+        CoreError::Internal(_) | CoreError::Unexpected { .. } => "TAGD.0500",
     }
 }
 

@@ -63,7 +63,9 @@ fn code(err: &CoreError) -> &'static str {
         CoreError::Forbidden { .. } => "IAM.0003",
         CoreError::NotFound { .. } => "IAM.0004",
         CoreError::Conflict { .. } => "IAM.0005",
-        CoreError::Internal(_) | CoreError::Timeout { .. } => "IAM.0006",
+        CoreError::Internal(_) | CoreError::Unexpected { .. } | CoreError::Timeout { .. } => {
+            "IAM.0006"
+        }
     }
 }
 
@@ -406,7 +408,7 @@ async fn subject(
     let token = header_str(headers, &X_SUBJECT_TOKEN)
         .ok_or_else(|| CoreError::invalid("X-Subject-Token", Reason::required()))?;
     let subject = state.identity.validate(&token).await.map_err(|e| match e {
-        AuthError::Store(e) => CoreError::Internal(e),
+        e @ (AuthError::Store(_) | AuthError::Unexpected(_)) => e.into(),
         e => CoreError::NotFound {
             what: format!("the subject token ({e})"),
         },

@@ -19,6 +19,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use crate::auth::{AuthError, Identity, Principal};
 use crate::core::admin::Admin;
@@ -89,14 +90,16 @@ pub fn status(err: &CoreError) -> StatusCode {
         CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
         CoreError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         CoreError::Conflict { .. } => StatusCode::CONFLICT,
-        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        CoreError::Internal(_) | CoreError::Unexpected { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 /// The message a client sees; internal causes stay in the log.
 pub fn message(err: &CoreError) -> String {
     match err {
-        CoreError::Internal(_) => "internal error; see the server log".to_owned(),
+        CoreError::Internal(_) | CoreError::Unexpected { .. } => {
+            "internal error; see the server log".to_owned()
+        }
         e => e.to_string(),
     }
 }
@@ -129,8 +132,10 @@ impl<D: Dialect> From<AuthError> for ApiError<D> {
 
 impl<D: Dialect> IntoResponse for ApiError<D> {
     fn into_response(self) -> Response {
-        if let CoreError::Internal(cause) = &self.0 {
-            tracing::error!(error = %cause, "request failed");
+        match &self.0 {
+            CoreError::Internal(cause) => tracing::error!(error = %cause, "request failed"),
+            CoreError::Unexpected { what } => tracing::error!(error = %what, "request failed"),
+            _ => {}
         }
         D::error_response(&self.0)
     }
@@ -303,8 +308,7 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         });
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
     let span = tracing::info_span!("request", request_id = ?id, method = %req.method(), path = %req.uri().path());
-    let _enter = span.enter();
-    let mut response = next.run(req).await;
+    let mut response = next.run(req).instrument(span).await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response
 }

@@ -82,7 +82,7 @@ fn code(err: &CoreError) -> &'static str {
         CoreError::NotFound { .. } => "TMS.0005",
         CoreError::Conflict { .. } | CoreError::TagLimitExceeded { .. } => "TMS.0014",
         CoreError::Timeout { .. } => "TMS.0001",
-        CoreError::Internal(_) => "TMS.0001",
+        CoreError::Internal(_) | CoreError::Unexpected { .. } => "TMS.0001",
     }
 }
 

@@ -5,14 +5,13 @@
 //! restarts. A [`Principal`] is what a valid token resolves to; the `require_*` methods
 //! are the one place that decides whether it may act on a project or domain.
 
-pub mod password;
-
 use std::sync::Arc;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::core::model::{now_unix, Domain, Project, Scope, TokenRecord, User};
+use crate::core::password;
 use crate::core::CoreError;
 use crate::store::{Store, StoreError};
 
@@ -33,12 +32,15 @@ pub enum AuthError {
     WrongCredentials,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Unexpected(String),
 }
 
 impl From<AuthError> for CoreError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(e) => CoreError::Internal(e),
+            AuthError::Unexpected(what) => CoreError::Unexpected { what },
             e => CoreError::Unauthenticated {
                 reason: e.to_string(),
             },
@@ -115,6 +117,7 @@ impl Principal {
 pub struct Identity {
     store: Arc<dyn Store>,
     token_lifetime_secs: i64,
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 /// The SHA-256 of a token, as stored.
@@ -124,9 +127,11 @@ pub fn token_digest(token: &str) -> String {
 
 impl Identity {
     pub fn new(store: Arc<dyn Store>, token_lifetime_secs: i64) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
             token_lifetime_secs,
+            password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
         }
     }
 
@@ -135,11 +140,19 @@ impl Identity {
     }
 
     /// Checks a user's password. Unknown users cost the same time as wrong passwords.
+    /// At most one check per core runs at once: each takes argon2's 19 MiB, and the
+    /// endpoint needs no authentication, so unbounded checks would let anyone exhaust
+    /// memory. Others wait their turn.
     pub async fn check_password(
         &self,
         user: Option<User>,
         password: String,
     ) -> Result<User, AuthError> {
+        let _permit = self
+            .password_checks
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Unexpected(e.to_string()))?;
         let (ok, user) = tokio::task::spawn_blocking(move || match user {
             Some(u) => (password::verify(&password, &u.password_hash), Some(u)),
             None => {
@@ -148,7 +161,7 @@ impl Identity {
             }
         })
         .await
-        .map_err(|e| StoreError::Database(e.to_string()))?;
+        .map_err(|e| AuthError::Unexpected(e.to_string()))?;
         match user {
             Some(u) if ok && u.enabled => Ok(u),
             Some(_) if ok => Err(AuthError::Disabled),
@@ -168,7 +181,7 @@ impl Identity {
         rand::rngs::OsRng.fill_bytes(&mut raw);
         let token = hex::encode(raw);
         let issued_at = now_unix();
-        let mut expires_at = issued_at + self.token_lifetime_secs;
+        let mut expires_at = issued_at.saturating_add(self.token_lifetime_secs);
         if let Some(limit) = not_after {
             // A token made from another token never outlives it.
             expires_at = expires_at.min(limit);

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::model::{new_id, Domain, Project, Resource, ResourceRef, User};
+use super::password;
 use super::tagging::{known_type, locate};
 use super::{CoreError, Reason};
-use crate::auth::password;
 use crate::store::{ResourceFilter, Store, StoreError};
 
 /// A resource as an administrator describes it, before validation.
@@ -54,13 +54,24 @@ fn conflict(e: StoreError) -> CoreError {
     }
 }
 
-/// What the first start created, to tell the operator.
-#[derive(Debug, Clone)]
+/// What the first start creates, to tell the operator.
+#[derive(Clone)]
 pub struct FirstRun {
     pub domain: Domain,
     pub project: Project,
     pub user: User,
     pub password: String,
+}
+
+impl std::fmt::Debug for FirstRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FirstRun")
+            .field("domain", &self.domain)
+            .field("project", &self.project)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The name of the project a fresh data directory gets: a region id, as the cloud
@@ -174,7 +185,7 @@ impl Admin {
         validate_password(&password)?;
         let password_hash = password::hash_async(password)
             .await
-            .map_err(|e| CoreError::Internal(StoreError::Database(e)))?;
+            .map_err(|e| CoreError::Unexpected { what: e })?;
         let user = User {
             id: new_id(),
             domain_id: domain.id.clone(),
@@ -191,7 +202,7 @@ impl Admin {
         validate_password(&password)?;
         let hash = password::hash_async(password)
             .await
-            .map_err(|e| CoreError::Internal(StoreError::Database(e)))?;
+            .map_err(|e| CoreError::Unexpected { what: e })?;
         self.store.set_password_hash(&user.id, &hash).await?;
         Ok(())
     }
@@ -259,24 +270,49 @@ impl Admin {
         Ok(self.store.list_resources(filter).await?)
     }
 
-    /// On an empty store, creates a default domain, project and admin user with a
-    /// random password. Returns `None` when the store already holds a domain.
-    pub async fn bootstrap(&self) -> Result<Option<FirstRun>, CoreError> {
+    /// On an empty store, prepares a default domain, project and administrator with a
+    /// random password, writing nothing yet; `None` when the store holds a domain.
+    pub async fn prepare_first_run(&self) -> Result<Option<FirstRun>, CoreError> {
         if !self.store.list_domains().await?.is_empty() {
             return Ok(None);
         }
-        let domain = self.create_domain("tagd").await?;
-        let project = self.create_project(&domain, DEFAULT_PROJECT).await?;
+        let domain = Domain {
+            id: new_id(),
+            name: "tagd".to_owned(),
+            enabled: true,
+        };
+        let project = Project {
+            id: new_id(),
+            domain_id: domain.id.clone(),
+            name: DEFAULT_PROJECT.to_owned(),
+            enabled: true,
+        };
         let password = random_password();
-        let user = self
-            .create_user(&domain, "admin", password.clone(), true)
-            .await?;
+        let user = User {
+            id: new_id(),
+            domain_id: domain.id.clone(),
+            name: "admin".to_owned(),
+            password_hash: password::hash_async(password.clone())
+                .await
+                .map_err(|e| CoreError::Unexpected { what: e })?,
+            is_admin: true,
+            enabled: true,
+        };
         Ok(Some(FirstRun {
             domain,
             project,
             user,
             password,
         }))
+    }
+
+    /// Stores a prepared first identity in one transaction; `false` when another
+    /// process initialised the store first (nothing is written then).
+    pub async fn commit_first_run(&self, first: &FirstRun) -> Result<bool, CoreError> {
+        Ok(self
+            .store
+            .insert_first_identity(&first.domain, &first.project, &first.user)
+            .await?)
     }
 }
 

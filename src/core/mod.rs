@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod model;
+pub mod password;
 pub mod providers;
 pub mod tagging;
 pub mod tags;
@@ -60,6 +61,9 @@ pub enum CoreError {
     Conflict { what: String },
     #[error("internal error")]
     Internal(#[from] StoreError),
+    /// A failure outside the store (a worker thread lost, hashing failed).
+    #[error("internal error")]
+    Unexpected { what: String },
 }
 
 impl CoreError {

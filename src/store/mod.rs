@@ -52,6 +52,15 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a domain with its projects, users, tokens, resources and tags.
     async fn delete_domain(&self, id: &str) -> Result<bool, StoreError>;
 
+    /// Inserts the first domain with a project and user in one transaction, only if the
+    /// store holds no domain yet; returns whether it did.
+    async fn insert_first_identity(
+        &self,
+        domain: &Domain,
+        project: &Project,
+        user: &User,
+    ) -> Result<bool, StoreError>;
+
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
     async fn project(&self, id: &str) -> Result<Option<Project>, StoreError>;
     async fn list_projects(&self, domain_id: Option<&str>) -> Result<Vec<Project>, StoreError>;

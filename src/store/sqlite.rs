@@ -505,6 +505,42 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn insert_first_identity(
+        &self,
+        domain: &Domain,
+        project: &Project,
+        user: &User,
+    ) -> Result<bool, StoreError> {
+        let (d, p, u) = (domain.clone(), project.clone(), user.clone());
+        self.write(move |c| {
+            let any: bool = c
+                .query_row("SELECT EXISTS (SELECT 1 FROM domains)", [], |r| r.get(0))
+                .map_err(db)?;
+            if any {
+                return Ok(false);
+            }
+            let now = now_unix();
+            c.execute(
+                "INSERT INTO domains (id, name, enabled, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![d.id, d.name, d.enabled, now],
+            )
+            .map_err(db)?;
+            c.execute(
+                "INSERT INTO projects (id, domain_id, name, enabled, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![p.id, p.domain_id, p.name, p.enabled, now],
+            )
+            .map_err(db)?;
+            c.execute(
+                "INSERT INTO users (id, domain_id, name, password_hash, is_admin, enabled, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, now],
+            )
+            .map_err(db)?;
+            Ok(true)
+        })
+        .await
+    }
+
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
         let p = project.clone();
         self.write(move |c| {
