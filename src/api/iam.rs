@@ -15,8 +15,9 @@ use super::{
     json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
     X_AUTH_TOKEN,
 };
+use crate::auth::login::{DomainSelector, ScopeRequest, UserSelector};
 use crate::auth::{AuthError, Principal};
-use crate::core::model::{Domain, Project, Scope, TokenRecord, User};
+use crate::core::model::{Domain, Project, TokenRecord, User};
 use crate::core::{CoreError, Reason};
 
 pub static X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
@@ -148,26 +149,22 @@ struct ProjectScope {
     domain: Option<NamedRef>,
 }
 
-async fn find_domain(state: &AppState, r: &NamedRef) -> Result<Option<Domain>, CoreError> {
-    Ok(match (&r.id, &r.name) {
-        (Some(id), _) => state.store.domain(id).await?,
-        (None, Some(name)) => state.store.domain_by_name(name).await?,
-        (None, None) => {
-            return Err(CoreError::invalid(
-                "domain",
-                Reason::new("give its id or name", "请提供其ID或名称"),
-            ))
-        }
-    })
+fn domain_selector(field: &str, r: &NamedRef) -> Result<DomainSelector, CoreError> {
+    match (&r.id, &r.name) {
+        (Some(id), _) => Ok(DomainSelector::Id(id.clone())),
+        (None, Some(name)) => Ok(DomainSelector::Name(name.clone())),
+        (None, None) => Err(CoreError::invalid(
+            field,
+            Reason::new("give its id or name", "请提供其ID或名称"),
+        )),
+    }
 }
 
-/// Authenticates the password method; unknown users and wrong passwords look alike.
-async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, CoreError> {
-    let u = &body.user;
-    let user = match (&u.id, &u.name) {
-        (Some(id), _) => state.store.user(id).await?,
+fn user_selector(u: &UserRef) -> Result<UserSelector, CoreError> {
+    match (&u.id, &u.name) {
+        (Some(id), _) => Ok(UserSelector::Id(id.clone())),
         (None, Some(name)) => {
-            let domain_ref = u.domain.as_ref().ok_or_else(|| {
+            let domain = u.domain.as_ref().ok_or_else(|| {
                 CoreError::invalid(
                     "auth.identity.password.user.domain",
                     Reason::new(
@@ -176,22 +173,50 @@ async fn password_user(state: &AppState, body: &PasswordBody) -> Result<User, Co
                     ),
                 )
             })?;
-            match find_domain(state, domain_ref).await? {
-                Some(d) if d.enabled => state.store.user_by_name(&d.id, name).await?,
-                _ => None,
-            }
+            Ok(UserSelector::Name {
+                name: name.clone(),
+                domain: domain_selector("auth.identity.password.user.domain", domain)?,
+            })
         }
-        (None, None) => {
+        (None, None) => Err(CoreError::invalid(
+            "auth.identity.password.user",
+            Reason::new("give the user's id or name", "请提供用户的ID或名称"),
+        )),
+    }
+}
+
+fn scope_request(scope: Option<&ScopeBody>) -> Result<ScopeRequest, CoreError> {
+    Ok(match scope {
+        None => ScopeRequest::Default,
+        Some(ScopeBody {
+            project: Some(p), ..
+        }) => match (&p.id, &p.name) {
+            (Some(id), _) => ScopeRequest::ProjectId(id.clone()),
+            (None, Some(name)) => ScopeRequest::ProjectName {
+                name: name.clone(),
+                domain: p
+                    .domain
+                    .as_ref()
+                    .map(|d| domain_selector("auth.scope.project.domain", d))
+                    .transpose()?,
+            },
+            (None, None) => {
+                return Err(CoreError::invalid(
+                    "auth.scope.project",
+                    Reason::new("give its id or name", "请提供其ID或名称"),
+                ))
+            }
+        },
+        Some(ScopeBody {
+            domain: Some(d), ..
+        }) => ScopeRequest::Domain(domain_selector("auth.scope.domain", d)?),
+        Some(_) => {
             return Err(CoreError::invalid(
-                "auth.identity.password.user",
-                Reason::new("give the user's id or name", "请提供用户的ID或名称"),
+                "auth.scope",
+                Reason::new("give a project or a domain", "请指定项目或账号"),
             ))
         }
-    };
-    Ok(state
-        .identity
-        .check_password(user, u.password.clone())
-        .await?)
+    })
 }
 
 async fn create_token(
@@ -201,16 +226,41 @@ async fn create_token(
     JsonBody(req, ..): JsonBody<Iam, TokenRequest>,
 ) -> Result<Response, IamError> {
     let auth = req.auth;
+    let scope = scope_request(auth.scope.as_ref())?;
     let methods = auth.identity.methods.clone();
-    let (user, not_after) = match methods.first().map(String::as_str) {
-        Some("password") => {
+    let method = match methods.as_slice() {
+        [one] => one.as_str(),
+        [] => {
+            return Err(CoreError::Empty {
+                field: "auth.identity.methods",
+            }
+            .into())
+        }
+        _ => {
+            return Err(CoreError::invalid(
+                "auth.identity.methods",
+                Reason::new(
+                    "give exactly one method, password or token",
+                    "必须且只能指定一种认证方式：password或token",
+                ),
+            )
+            .into())
+        }
+    };
+    let (user, from) = match method {
+        "password" => {
             let body =
                 auth.identity.password.as_ref().ok_or_else(|| {
                     CoreError::invalid("auth.identity.password", Reason::required())
                 })?;
-            (password_user(&state, body).await?, None)
+            let selector = user_selector(&body.user)?;
+            let user = state
+                .identity
+                .login_password(&selector, body.user.password.clone())
+                .await?;
+            (user, None)
         }
-        Some("token") => {
+        "token" => {
             let token = auth
                 .identity
                 .token
@@ -219,38 +269,27 @@ async fn create_token(
                 .or_else(|| header_str(&headers, &X_AUTH_TOKEN))
                 .ok_or_else(|| CoreError::invalid("auth.identity.token.id", Reason::required()))?;
             let principal = state.identity.validate(&token).await?;
-            let expires = principal.token.expires_at;
-            (principal.user, Some(expires))
+            (principal.user.clone(), Some(principal))
         }
-        Some(other) => {
+        other => {
             return Err(CoreError::invalid(
                 "auth.identity.methods",
                 Reason::one_of(&["password", "token"], other),
             )
             .into())
         }
-        None => {
-            return Err(CoreError::Empty {
-                field: "auth.identity.methods",
-            }
-            .into())
-        }
     };
-    let domain = state
-        .store
-        .domain(&user.domain_id)
-        .await?
-        .filter(|d| d.enabled)
-        .ok_or(AuthError::Disabled)?;
-    let (scope, project) = resolve_scope(&state, &domain, auth.scope.as_ref()).await?;
+    let granted = state.identity.grant(&user, from.as_ref(), &scope).await?;
+    // A token made from another token never outlives it.
+    let not_after = from.as_ref().map(|p| p.token.expires_at);
     let (token, record) = state
         .identity
-        .issue(&user, scope, methods, not_after)
+        .issue(&user, granted.scope, methods, not_after)
         .await?;
     let body = token_body(
         &user,
-        &domain,
-        project.as_ref(),
+        &granted.domain,
+        granted.project.as_ref(),
         &record,
         !query.contains_key("nocatalog"),
         &headers,
@@ -260,65 +299,6 @@ async fn create_token(
         response.headers_mut().insert(X_SUBJECT_TOKEN.clone(), v);
     }
     Ok(response)
-}
-
-/// A token may be scoped to the user's own domain or one of its projects only.
-async fn resolve_scope(
-    state: &AppState,
-    domain: &Domain,
-    scope: Option<&ScopeBody>,
-) -> Result<(Scope, Option<Project>), CoreError> {
-    let denied = || CoreError::Unauthenticated {
-        reason: "the requested scope is not available to this user".to_owned(),
-    };
-    match scope {
-        None => Ok((Scope::Domain, None)),
-        Some(ScopeBody {
-            project: Some(p), ..
-        }) => {
-            let project = match (&p.id, &p.name) {
-                (Some(id), _) => state.store.project(id).await?,
-                (None, Some(name)) => {
-                    if let Some(d) = &p.domain {
-                        if find_domain(state, d).await?.map(|d| d.id) != Some(domain.id.clone()) {
-                            return Err(denied());
-                        }
-                    }
-                    state
-                        .store
-                        .list_projects(Some(&domain.id))
-                        .await?
-                        .into_iter()
-                        .find(|pr| &pr.name == name)
-                }
-                (None, None) => {
-                    return Err(CoreError::invalid(
-                        "auth.scope.project",
-                        Reason::new("give its id or name", "请提供其ID或名称"),
-                    ))
-                }
-            };
-            let project = project
-                .filter(|pr| pr.domain_id == domain.id && pr.enabled)
-                .ok_or_else(denied)?;
-            Ok((
-                Scope::Project {
-                    id: project.id.clone(),
-                },
-                Some(project),
-            ))
-        }
-        Some(ScopeBody {
-            domain: Some(d), ..
-        }) => match find_domain(state, d).await? {
-            Some(found) if found.id == domain.id => Ok((Scope::Domain, None)),
-            _ => Err(denied()),
-        },
-        Some(_) => Err(CoreError::invalid(
-            "auth.scope",
-            Reason::new("give a project or a domain", "请指定项目或账号"),
-        )),
-    }
 }
 
 fn header_str(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
@@ -482,8 +462,8 @@ async fn list_projects(
 ) -> Result<Response, IamError> {
     let base = base_url(&headers);
     let projects: Vec<Value> = state
-        .store
-        .list_projects(Some(&caller.domain.id))
+        .identity
+        .visible_projects(&caller)
         .await?
         .iter()
         .filter(|p| query.get("name").is_none_or(|n| &p.name == n))
@@ -494,7 +474,6 @@ async fn list_projects(
                 .get("enabled")
                 .is_none_or(|e| e == if p.enabled { "true" } else { "false" })
         })
-        .filter(|p| caller.project.as_ref().is_none_or(|own| own.id == p.id))
         .map(|p| project_json(p, &base))
         .collect();
     Ok(json_response(
@@ -510,8 +489,8 @@ async fn list_auth_projects(
 ) -> Result<Response, IamError> {
     let base = base_url(&headers);
     let projects: Vec<Value> = state
-        .store
-        .list_projects(Some(&caller.domain.id))
+        .identity
+        .visible_projects(&caller)
         .await?
         .iter()
         .filter(|p| p.enabled)

@@ -189,6 +189,31 @@ impl<D: Dialect, T: DeserializeOwned> FromRequest<AppState> for JsonBody<D, T> {
     }
 }
 
+/// Path parameters of type `T`; a path that does not decode (invalid UTF-8 after
+/// percent-decoding, say) gets `D`'s 400 body instead of axum's plain text.
+pub struct PathParams<D, T>(pub T, PhantomData<D>);
+
+impl<D: Dialect, T: DeserializeOwned + Send> FromRequestParts<AppState> for PathParams<D, T> {
+    type Rejection = ApiError<D>;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value, PhantomData)),
+            Err(rejection) => Err(CoreError::invalid(
+                "path",
+                Reason::new(
+                    rejection.body_text(),
+                    format!("路径参数无效：{}", rejection.body_text()),
+                ),
+            )
+            .into()),
+        }
+    }
+}
+
 /// Parses JSON, reporting the path of the field that did not fit (`resources[1].resource_id`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);

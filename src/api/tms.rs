@@ -5,7 +5,7 @@
 //! cannot be tagged does not fail the request: it is listed in `failed_resources` with
 //! its own code while the others are applied, and the answer is 200.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::{
     json_response, message, query_number, status, ApiError, AppState, Authed, Dialect, JsonBody,
-    QueryMap,
+    PathParams, QueryMap,
 };
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
@@ -229,7 +229,7 @@ async fn targets(
     let project_id = project_id.filter(|p| !p.is_empty());
     let mut targets = Vec::with_capacity(resources.len());
     for (i, r) in resources.iter().enumerate() {
-        let rt = known_type(&r.resource_type)?;
+        let rt = known_type(&format!("resources[{i}].resource_type"), &r.resource_type)?;
         validate_resource_id(&format!("resources[{i}].resource_id"), &r.resource_id)?;
         targets.push(locate(
             &principal.domain.id,
@@ -238,41 +238,35 @@ async fn targets(
             &r.resource_id,
         )?);
     }
-    if let Some(pid) = project_id {
-        authorize_project(state, principal, pid).await?;
-    }
+    let projects: Vec<&str> = targets.iter().map(|t| t.at.project_id.as_str()).collect();
+    state
+        .identity
+        .authorize_resources(principal, &projects)
+        .await?;
     Ok(targets)
-}
-
-async fn authorize_project(
-    state: &AppState,
-    principal: &Principal,
-    project_id: &str,
-) -> Result<(), CoreError> {
-    let project = state.store.project(project_id).await?;
-    principal.require_project_in_domain(project.as_ref(), project_id)
 }
 
 async fn resource_tags(
     State(state): State<AppState>,
     Authed(principal, ..): Authed<Tms>,
-    Path(resource_id): Path<String>,
+    PathParams(resource_id, ..): PathParams<Tms, String>,
     QueryMap(query): QueryMap,
 ) -> Result<Response, TmsError> {
     let type_name = query
         .get("resource_type")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| CoreError::invalid("resource_type", Reason::required()))?;
-    let rt = known_type(type_name)?;
+    let rt = known_type("resource_type", type_name)?;
     validate_resource_id("resource_id", &resource_id)?;
     let project_id = query
         .get("project_id")
         .map(String::as_str)
         .filter(|p| !p.is_empty());
     let target = locate(&principal.domain.id, project_id, rt, &resource_id)?;
-    if let Some(pid) = project_id.filter(|_| !rt.global) {
-        authorize_project(&state, &principal, pid).await?;
-    }
+    state
+        .identity
+        .authorize_resources(&principal, &[target.at.project_id.as_str()])
+        .await?;
     let tags = state
         .tagging
         .tags_of(&target.at)
@@ -304,13 +298,7 @@ async fn list_providers(
         );
     }
     // Regional types are available in the regions the caller has projects in.
-    let regions: Vec<String> = state
-        .store
-        .list_projects(Some(&principal.domain.id))
-        .await?
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
+    let regions = state.identity.regions(&principal).await?;
     let selected: Vec<_> = match query.get("provider").filter(|p| !p.is_empty()) {
         Some(name) => providers::provider(name).into_iter().collect(),
         None => PROVIDERS.iter().collect(),

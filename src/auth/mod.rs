@@ -5,6 +5,8 @@
 //! restarts. A [`Principal`] is what a valid token resolves to; the `require_*` methods
 //! are the one place that decides whether it may act on a project or domain.
 
+pub mod login;
+
 use std::sync::Arc;
 
 use rand::RngCore;
@@ -92,6 +94,19 @@ impl Principal {
                 reason: format!(
                     "project {project_id} is not a project of domain {}",
                     self.domain.id
+                ),
+            }),
+        }
+    }
+
+    /// Allows acting on domain-level (global) resources: a project-scoped token may not.
+    pub fn require_domain_scope(&self) -> Result<(), CoreError> {
+        match &self.project {
+            None => Ok(()),
+            Some(p) => Err(CoreError::Forbidden {
+                reason: format!(
+                    "the token is scoped to project {}; resources of global types need a domain-scoped token",
+                    p.id
                 ),
             }),
         }

@@ -218,7 +218,10 @@ impl Admin {
             .iter()
             .enumerate()
             .map(|(i, spec)| {
-                let rt = known_type(&spec.resource_type)?;
+                let rt = known_type(
+                    &format!("resources[{i}].resource_type"),
+                    &spec.resource_type,
+                )?;
                 validate_resource_id(&format!("resources[{i}].resource_id"), &spec.resource_id)?;
                 if let Some(pid) = spec.project_id.as_deref().filter(|p| !p.is_empty()) {
                     if !rt.global && !projects.iter().any(|p| p.id == pid) {

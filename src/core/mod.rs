@@ -37,8 +37,8 @@ pub enum CoreError {
     InvalidTagValue { key: String, problem: TextProblem },
     #[error("tag key {key:?} appears more than once in the request")]
     DuplicateTagKey { key: String },
-    #[error("resource_type {name:?} is not a resource type tagd knows (see GET /v1.0/tms/providers; names are case-sensitive)")]
-    UnknownResourceType { name: String },
+    #[error("{field}: {name:?} is not a resource type tagd knows (see GET /v1.0/tms/providers; names are case-sensitive)")]
+    UnknownResourceType { field: String, name: String },
     #[error("project_id is required for the regional resource type {resource_type:?}")]
     ProjectRequired { resource_type: String },
     #[error("authentication failed: {reason}")]

@@ -82,6 +82,8 @@ pub static PROVIDERS: &[Provider] = &[
         display_name: "Virtual Private Cloud",
         resource_types: &[
             regional("vpcs", "VPC"),
+            // The TMS page's own example request tags a "vpc"; accept that name too.
+            regional("vpc", "VPC (as named in the TMS examples)"),
             regional("security-groups", "Security Group"),
             regional("shared_bandwidth", "Shared Bandwidth"),
             regional("eip", "Elastic IP"),

@@ -120,8 +120,9 @@ fn rejection_error(at: &ResourceRef, outcome: ItemOutcome) -> CoreError {
 }
 
 /// Finds a resource type in the catalogue, or says which name was wrong.
-pub fn known_type(name: &str) -> Result<&'static ResourceType, CoreError> {
+pub fn known_type(field: &str, name: &str) -> Result<&'static ResourceType, CoreError> {
     providers::resource_type(name).ok_or_else(|| CoreError::UnknownResourceType {
+        field: field.to_owned(),
         name: name.to_owned(),
     })
 }

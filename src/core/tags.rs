@@ -24,7 +24,7 @@ impl TagKey {
         &self.0
     }
     /// Wraps a key read back from the store, which only ever holds validated keys.
-    pub fn from_stored(key: String) -> Self {
+    pub(crate) fn from_stored(key: String) -> Self {
         Self(key)
     }
 }
@@ -34,7 +34,7 @@ impl TagValue {
         &self.0
     }
     /// Wraps a value read back from the store, which only ever holds validated values.
-    pub fn from_stored(value: String) -> Self {
+    pub(crate) fn from_stored(value: String) -> Self {
         Self(value)
     }
 }
