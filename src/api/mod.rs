@@ -216,6 +216,14 @@ impl<D: Dialect, T: DeserializeOwned + Send> FromRequestParts<AppState> for Path
 
 /// Parses JSON, reporting the path of the field that did not fit (`resources[1].resource_id`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
+    // serde would read a struct from an array of its fields in order; every body of
+    // these APIs is an object, so anything else is refused up front.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b) if *b != b'{') {
+        return Err(CoreError::MalformedBody {
+            detail: "the body must be a JSON object".to_owned(),
+        });
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

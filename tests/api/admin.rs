@@ -113,7 +113,11 @@ async fn the_cli_imports_csv_and_json_and_reads_passwords_from_stdin() {
         .cli(&["resource", "import", csv.to_str().expect("path")], None)
         .await;
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tape"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("tape") && stderr.contains("resources[1].resource_type"),
+        "{stderr}"
+    );
     let out = s.cli(&["resource", "list", "--type", "disk"], None).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
 

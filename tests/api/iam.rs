@@ -185,3 +185,55 @@ async fn projects_and_domains_are_listed_for_the_caller() {
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error_code"], "IAM.0002");
 }
+
+#[tokio::test]
+async fn a_project_token_cannot_be_traded_for_a_wider_one() {
+    let s = TestServer::start().await;
+    let project = s.project_token().await;
+    for scope in [
+        json!({"domain": {"name": s.creds.domain_name}}),
+        json!(null),
+    ] {
+        let mut auth = json!({"identity": {"methods": ["token"], "token": {"id": project}}});
+        if !scope.is_null() {
+            auth["scope"] = scope.clone();
+        }
+        let r = s
+            .post("/v3/auth/tokens", None, &json!({ "auth": auth }))
+            .await;
+        assert_eq!(r.status, 401, "{scope}: {}", r.text);
+    }
+    // The same project is fine.
+    let r = s
+        .post(
+            "/v3/auth/tokens",
+            None,
+            &json!({"auth": {"identity": {"methods": ["token"], "token": {"id": project}},
+        "scope": {"project": {"id": s.creds.project_id}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
+async fn exactly_one_login_method() {
+    let s = TestServer::start().await;
+    let password = json!({"user": {"name": s.creds.user_name, "password": s.creds.password, "domain": {"name": s.creds.domain_name}}});
+    for methods in [json!([]), json!(["password", "token"]), json!(["totp"])] {
+        let r = s
+            .post(
+                "/v3/auth/tokens",
+                None,
+                &json!({"auth": {"identity": {"methods": methods, "password": password}}}),
+            )
+            .await;
+        assert_eq!(r.status, 400, "{methods}: {}", r.text);
+        assert!(
+            r.body["error_msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("auth.identity.methods")),
+            "{}",
+            r.text
+        );
+    }
+}

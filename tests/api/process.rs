@@ -18,6 +18,10 @@ fn free_port() -> u16 {
 }
 
 async fn spawn(dir: &Path, port: u16) -> Child {
+    spawn_with(dir, port, &[], &[]).await
+}
+
+async fn spawn_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
         .args([
             "serve",
@@ -26,6 +30,8 @@ async fn spawn(dir: &Path, port: u16) -> Child {
             "--data-dir",
         ])
         .arg(dir)
+        .args(args)
+        .envs(env.iter().copied())
         .env_remove("TAGD_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -192,4 +198,84 @@ async fn acknowledged_writes_survive_sigkill() {
             "{id} w{w}: acknowledged {n}, found {value:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_commands_printed_on_first_start_work_as_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut child = spawn(dir.path(), port).await;
+    let mut stdout = child.stdout.take().expect("stdout");
+    // The welcome text is printed before the server starts answering; read what is there.
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stdout.read(&mut buf))
+        .await
+        .expect("output")
+        .expect("read");
+    let out = String::from_utf8_lossy(&buf[..n]).to_string();
+    let script: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(script.len(), 4, "token, register, tag, read: {out}");
+    let script = script
+        .join("\n")
+        .replace("   (or start with --auto-register)", "");
+    let run = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .output()
+        .expect("bash");
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{script}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(printed.contains(r#"{"failed_resources":[]}"#), "{printed}");
+    assert!(
+        printed.contains(r#"{"tags":[{"key":"ENV","value":"dev"}]}"#),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn auto_register_works_as_a_bare_flag_and_as_an_environment_variable() {
+    let cases: [(&[&str], &[(&str, &str)]); 2] = [
+        (&["--auto-register"], &[]),
+        (&[], &[("TAGD_AUTO_REGISTER", "1")]),
+    ];
+    for (args, env) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let _child = spawn_with(dir.path(), port, args, env).await;
+        let token = token(port, dir.path()).await;
+        let project = credential(dir.path(), "project_id");
+        let r = reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{port}/v1.0/resource-tags/batch-create"
+            ))
+            .header("X-Auth-Token", &token)
+            .json(&json!({"project_id": project, "resources": [{"resource_id": "unregistered", "resource_type": "disk"}],
+                "tags": [{"key": "k", "value": "v"}]}))
+            .send()
+            .await
+            .expect("post");
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(body, json!({"failed_resources": []}), "{args:?} {env:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let _child = spawn(&data, port).await;
+    let mode = std::fs::metadata(&data)
+        .expect("data dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(!data.join("credentials.new").exists());
 }

@@ -404,8 +404,8 @@ async fn malformed_bodies_get_a_nested_400_naming_the_field() {
         (br#"{"project_id": "p", "resources": [{"resource_id": 7, "resource_type": "disk"}], "tags": []}"#.to_vec(), "resources[0].resource_id"),
         (br#"{"project_id": "p", "resources": [{"resource_id": "d", "resource_type": "disk"}]}"#.to_vec(), "tags"),
         (br#"{"project_id": "p", "resources": [{"resource_id": "d", "resource_type": "disk"}], "tags": [{"key": "k"}]}"#.to_vec(), "value"),
-        (b"\xff\xfe".to_vec(), "JSON"),
-        (b"[1,2]".to_vec(), "JSON"),
+        (b"\xff\xfe".to_vec(), "must be a JSON object"),
+        (b"[1,2]".to_vec(), "must be a JSON object"),
     ];
     for (body, needle) in cases {
         let r = s
@@ -698,4 +698,169 @@ async fn reading_one_resource_needs_its_type() {
         .get("/v2.0/resources/d/tags?resource_type=disk", Some(&token))
         .await;
     assert_eq!((r.status, r.tms_code()), (400, "TMS.2011"));
+}
+
+#[tokio::test]
+async fn project_tokens_stay_inside_their_project() {
+    let s = TestServer::start().await;
+    s.register(json!([{"resource_type": "cdn", "resource_id": "site"}]))
+        .await;
+    s.register_disks(&["d"]).await;
+    let project = s.project_token().await;
+    // Global resources belong to the domain: a project token may neither write nor read them.
+    let r = s.post(CREATE, Some(&project), &json!({"resources": [{"resource_id": "site", "resource_type": "cdn"}], "tags": tags(1)})).await;
+    assert_eq!((r.status, r.tms_code()), (403, "TMS.0004"), "{}", r.text);
+    let r = s
+        .get(
+            "/v2.0/resources/site/tags?resource_type=cdn",
+            Some(&project),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (403, "TMS.0004"));
+    // Mixed with one of its own resources, the whole request is refused.
+    let r = s.post(CREATE, Some(&project), &json!({"project_id": s.creds.project_id, "resources": [
+        {"resource_id": "d", "resource_type": "disk"}, {"resource_id": "site", "resource_type": "cdn"}], "tags": tags(1)})).await;
+    assert_eq!(r.status, 403);
+    let domain = s.domain_token().await;
+    assert!(s.disk_tags(&domain, "d").await.is_empty());
+    let r = s
+        .get("/v2.0/resources/site/tags?resource_type=cdn", Some(&domain))
+        .await;
+    assert_eq!(r.body["tags"], json!([]));
+}
+
+#[tokio::test]
+async fn reading_another_projects_resource_is_forbidden() {
+    let s = TestServer::start().await;
+    s.register_disks(&["d"]).await;
+    assert!(s
+        .cli(&["project", "create", "cn-east-3"], None)
+        .await
+        .status
+        .success());
+    let east = s.token(json!({"project": {"name": "cn-east-3"}})).await;
+    let r = s
+        .get(
+            &format!(
+                "/v2.0/resources/d/tags?project_id={}&resource_type=disk",
+                s.creds.project_id
+            ),
+            Some(&east),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (403, "TMS.0004"));
+}
+
+#[tokio::test]
+async fn undecodable_paths_get_the_tms_body() {
+    let s = TestServer::start().await;
+    let token = s.domain_token().await;
+    let r = s
+        .get(
+            &format!(
+                "/v2.0/resources/%FF%FE/tags?project_id={}&resource_type=disk",
+                s.creds.project_id
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.tms_code(), "TMS.0002");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
+}
+
+#[tokio::test]
+async fn batch_delete_follows_the_same_limits_and_rules() {
+    let s = TestServer::start().await;
+    let ids: Vec<String> = (0..51).map(|i| format!("disk-{i}")).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.register_disks(&ids).await;
+    let token = s.domain_token().await;
+    let r = s
+        .post(CREATE, Some(&token), &create_body(&s, &ids[..50], tags(10)))
+        .await;
+    assert_eq!(r.body["failed_resources"], json!([]));
+
+    let keys = |n: usize| Value::Array((0..n).map(|i| json!({"key": format!("k{i}")})).collect());
+    for (body, code) in [
+        (create_body(&s, &ids, keys(1)), "TMS.0002"),
+        (create_body(&s, &ids[..1], keys(11)), "TMS.0002"),
+        (create_body(&s, &ids[..1], json!([])), "TMS.0012"),
+        (
+            create_body(&s, &ids[..1], json!([{"key": "bad key"}])),
+            "TMS.0009",
+        ),
+        (
+            create_body(&s, &ids[..1], json!([{"key": "k0", "value": "bad value"}])),
+            "TMS.0010",
+        ),
+    ] {
+        let r = s.post(DELETE, Some(&token), &body).await;
+        assert_eq!((r.status, r.tms_code()), (400, code), "{}", r.text);
+    }
+    let r = s
+        .post(DELETE, None, &create_body(&s, &ids[..1], keys(1)))
+        .await;
+    assert_eq!((r.status, r.tms_code()), (401, "TMS.0003"));
+    let r = s
+        .send(
+            reqwest::Method::POST,
+            DELETE,
+            Some(&token),
+            Some(b"{\"resources\": 1}".to_vec()),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"));
+    assert_eq!(
+        s.disk_tags(&token, "disk-0").await.len(),
+        10,
+        "rejected deletes removed nothing"
+    );
+
+    let r = s
+        .post(DELETE, Some(&token), &create_body(&s, &ids[..50], keys(10)))
+        .await;
+    assert_eq!(r.body["failed_resources"], json!([]), "{}", r.text);
+    assert!(s.disk_tags(&token, "disk-49").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_pages_example_request_is_accepted() {
+    let s = TestServer::start().await;
+    s.register(json!([
+        {"project_id": s.creds.project_id, "resource_type": "disk", "resource_id": "a28531fa-a8d5-468e-8417-86a80962ee5e"},
+        {"project_id": s.creds.project_id, "resource_type": "vpc", "resource_id": "a28531fa-a8d5-468e-8417-86a8096ddddd"}
+    ])).await;
+    let token = s.domain_token().await;
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &json!({
+        "project_id": s.creds.project_id,
+        "resources": [
+            {"resource_id": "a28531fa-a8d5-468e-8417-86a80962ee5e", "resource_type": "disk"},
+            {"resource_id": "a28531fa-a8d5-468e-8417-86a8096ddddd", "resource_type": "vpc"}],
+        "tags": [{"key": "ENV", "value": "dev"}, {"key": "DEPT", "value": "pdd"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body, json!({"failed_resources": []}));
+    let r = s
+        .post(
+            CREATE,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id,
+        "resources": [{"resource_id": "x", "resource_type": "floppy"}], "tags": tags(1)}),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.5027"));
+    assert!(
+        r.tms_msg().contains("resources[0].resource_type"),
+        "{}",
+        r.tms_msg()
+    );
 }
