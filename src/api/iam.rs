@@ -390,12 +390,12 @@ async fn subject(
     let subject = state.identity.validate(&token).await.map_err(|e| match e {
         e @ (AuthError::Store(_) | AuthError::Unexpected(_)) => e.into(),
         e => CoreError::NotFound {
-            what: format!("the subject token ({e})"),
+            what: Reason::new(format!("the subject token ({e})"), "待校验的令牌"),
         },
     })?;
     if subject.domain.id != caller.domain.id {
         return Err(CoreError::NotFound {
-            what: "the subject token".to_owned(),
+            what: Reason::new("the subject token", "待校验的令牌"),
         });
     }
     Ok((token, subject))

@@ -372,7 +372,10 @@ async fn unknown_route(uri: Uri) -> Response {
     error_for_path(
         uri.path(),
         CoreError::NotFound {
-            what: format!("the API {}", uri.path()),
+            what: Reason::new(
+                format!("the API {}", uri.path()),
+                format!("接口{}", uri.path()),
+            ),
         },
     )
 }

@@ -272,7 +272,10 @@ async fn resource_tags(
         .tags_of(&target.at)
         .await?
         .ok_or_else(|| CoreError::NotFound {
-            what: format!("resource {resource_id} of type {}", rt.name),
+            what: Reason::new(
+                format!("resource {resource_id} of type {}", rt.name),
+                format!("类型为{}的资源{resource_id}", rt.name),
+            ),
         })?;
     let tags: Vec<_> = tags
         .iter()

@@ -4,7 +4,7 @@
 //! every rule about scope lives here, so no handler touches the store.
 
 use crate::core::model::{Domain, Project, Scope, User};
-use crate::core::CoreError;
+use crate::core::{CoreError, Reason};
 
 use super::{AuthError, Identity, Principal};
 
@@ -47,7 +47,10 @@ pub struct Granted {
 
 fn denied() -> CoreError {
     CoreError::Unauthenticated {
-        reason: "the requested scope is not available to this user".to_owned(),
+        reason: Reason::new(
+            "the requested scope is not available to this user",
+            "该用户无法获取所请求作用范围的令牌",
+        ),
     }
 }
 
@@ -126,9 +129,12 @@ impl Identity {
         if let Some(own) = from.and_then(|p| p.project.as_ref()) {
             if project.as_ref().map(|p| &p.id) != Some(&own.id) {
                 return Err(CoreError::Unauthenticated {
-                    reason: format!(
-                        "a token scoped to project {} can only be rescoped to that project",
-                        own.id
+                    reason: Reason::new(
+                        format!(
+                            "a token scoped to project {} can only be rescoped to that project",
+                            own.id
+                        ),
+                        format!("项目{}的令牌只能重新获取为该项目的令牌", own.id),
                     ),
                 });
             }

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::core::model::{now_unix, Domain, Project, Scope, TokenRecord, User};
 use crate::core::password;
-use crate::core::CoreError;
+use crate::core::{CoreError, Reason};
 use crate::store::{Store, StoreError};
 
 /// Why a credential was refused. Rendered as 401 by every dialect.
@@ -38,14 +38,28 @@ pub enum AuthError {
     Unexpected(String),
 }
 
+impl AuthError {
+    /// The refusal in every language tagd speaks.
+    pub fn reason(&self) -> Reason {
+        let zh = match self {
+            AuthError::MissingToken => "请求未携带X-Auth-Token头",
+            AuthError::InvalidToken => "令牌无效",
+            AuthError::Expired => "令牌已过期",
+            AuthError::Revoked => "令牌已被撤销",
+            AuthError::Disabled => "用户、其所属账号或令牌作用的项目已被禁用或删除",
+            AuthError::WrongCredentials => "用户名或密码错误",
+            AuthError::Store(_) | AuthError::Unexpected(_) => "内部错误",
+        };
+        Reason::new(self.to_string(), zh)
+    }
+}
+
 impl From<AuthError> for CoreError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(e) => CoreError::Internal(e),
             AuthError::Unexpected(what) => CoreError::Unexpected { what },
-            e => CoreError::Unauthenticated {
-                reason: e.to_string(),
-            },
+            e => CoreError::Unauthenticated { reason: e.reason() },
         }
     }
 }
@@ -66,13 +80,16 @@ impl Principal {
         match &self.project {
             Some(p) if p.id == project_id => Ok(()),
             Some(p) => Err(CoreError::Forbidden {
-                reason: format!(
-                    "the token is scoped to project {}, not to project {project_id}",
-                    p.id
+                reason: Reason::new(
+                    format!("the token is scoped to project {}, not to project {project_id}", p.id),
+                    format!("令牌的作用范围是项目{}，而不是项目{project_id}", p.id),
                 ),
             }),
             None => Err(CoreError::Forbidden {
-                reason: format!("a domain-scoped token cannot act on project {project_id}; request a token scoped to the project"),
+                reason: Reason::new(
+                    format!("a domain-scoped token cannot act on project {project_id}; request a token scoped to the project"),
+                    format!("账号级令牌不能操作项目{project_id}，请获取该项目的令牌"),
+                ),
             }),
         }
     }
@@ -91,9 +108,12 @@ impl Principal {
         match project {
             Some(p) if p.domain_id == self.domain.id => Ok(()),
             _ => Err(CoreError::Forbidden {
-                reason: format!(
-                    "project {project_id} is not a project of domain {}",
-                    self.domain.id
+                reason: Reason::new(
+                    format!(
+                        "project {project_id} is not a project of domain {}",
+                        self.domain.id
+                    ),
+                    format!("项目{project_id}不属于账号{}", self.domain.id),
                 ),
             }),
         }
@@ -104,9 +124,9 @@ impl Principal {
         match &self.project {
             None => Ok(()),
             Some(p) => Err(CoreError::Forbidden {
-                reason: format!(
-                    "the token is scoped to project {}; resources of global types need a domain-scoped token",
-                    p.id
+                reason: Reason::new(
+                    format!("the token is scoped to project {}; resources of global types need a domain-scoped token", p.id),
+                    format!("令牌的作用范围是项目{}；全局资源需要账号级令牌", p.id),
                 ),
             }),
         }
@@ -118,9 +138,12 @@ impl Principal {
             Ok(())
         } else {
             Err(CoreError::Forbidden {
-                reason: format!(
-                    "user {} is not an administrator of its domain",
-                    self.user.name
+                reason: Reason::new(
+                    format!(
+                        "user {} is not an administrator of its domain",
+                        self.user.name
+                    ),
+                    format!("用户{}不是其账号的管理员", self.user.name),
                 ),
             })
         }

@@ -97,7 +97,10 @@ impl Admin {
             .domain_by_name(id_or_name)
             .await?
             .ok_or_else(|| CoreError::NotFound {
-                what: format!("domain {id_or_name:?}"),
+                what: Reason::new(
+                    format!("domain {id_or_name:?}"),
+                    format!("账号{id_or_name:?}"),
+                ),
             })
     }
 
@@ -108,7 +111,10 @@ impl Admin {
             .into_iter()
             .find(|p| p.id == id_or_name || p.name == id_or_name)
             .ok_or_else(|| CoreError::NotFound {
-                what: format!("project {id_or_name:?} in domain {:?}", domain.name),
+                what: Reason::new(
+                    format!("project {id_or_name:?} in domain {:?}", domain.name),
+                    format!("账号{:?}中的项目{id_or_name:?}", domain.name),
+                ),
             })
     }
 
@@ -135,7 +141,10 @@ impl Admin {
             .user_by_name(&domain.id, name)
             .await?
             .ok_or_else(|| CoreError::NotFound {
-                what: format!("user {name:?} in domain {:?}", domain.name),
+                what: Reason::new(
+                    format!("user {name:?} in domain {:?}", domain.name),
+                    format!("账号{:?}中的用户{name:?}", domain.name),
+                ),
             })
     }
 
@@ -226,7 +235,10 @@ impl Admin {
                 if let Some(pid) = spec.project_id.as_deref().filter(|p| !p.is_empty()) {
                     if !rt.global && !projects.iter().any(|p| p.id == pid) {
                         return Err(CoreError::NotFound {
-                            what: format!("project {pid} in domain {:?}", domain.name),
+                            what: Reason::new(
+                                format!("project {pid} in domain {:?}", domain.name),
+                                format!("账号{:?}中的项目{pid}", domain.name),
+                            ),
                         });
                     }
                 }

@@ -41,10 +41,10 @@ pub enum CoreError {
     UnknownResourceType { field: String, name: String },
     #[error("project_id is required for the regional resource type {resource_type:?}")]
     ProjectRequired { resource_type: String },
-    #[error("authentication failed: {reason}")]
-    Unauthenticated { reason: String },
-    #[error("forbidden: {reason}")]
-    Forbidden { reason: String },
+    #[error("authentication failed: {}", reason.en)]
+    Unauthenticated { reason: Reason },
+    #[error("forbidden: {}", reason.en)]
+    Forbidden { reason: Reason },
     #[error("resource {resource_id} would have {would_have} tags; at most {limit} are allowed")]
     TagLimitExceeded {
         resource_id: String,
@@ -53,8 +53,8 @@ pub enum CoreError {
     },
     #[error("the request was not completed within {seconds} seconds")]
     Timeout { seconds: u64 },
-    #[error("{what} was not found")]
-    NotFound { what: String },
+    #[error("{} was not found", what.en)]
+    NotFound { what: Reason },
     #[error("method {method} is not allowed on {path}")]
     MethodNotAllowed { method: String, path: String },
     #[error("{what} already exists")]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::model::ResourceRef;
 use super::providers::{self, ResourceType};
 use super::tags::{Tag, TagSelector};
-use super::CoreError;
+use super::{CoreError, Reason};
 use crate::store::Store;
 
 /// The change a batch makes to each of its resources.
@@ -114,7 +114,10 @@ fn rejection_error(at: &ResourceRef, outcome: ItemOutcome) -> CoreError {
             would_have,
         },
         ItemOutcome::NotFound | ItemOutcome::Applied => CoreError::NotFound {
-            what: format!("{} {}", at.resource_type, at.resource_id),
+            what: Reason::new(
+                format!("{} {}", at.resource_type, at.resource_id),
+                format!("{}资源{}", at.resource_type, at.resource_id),
+            ),
         },
     }
 }
