@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod iam;
+pub mod language;
 pub mod tms;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use crate::core::admin::Admin;
 use crate::core::tagging::Tagging;
 use crate::core::{CoreError, Reason};
 use crate::store::Store;
+use language::Language;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
@@ -94,14 +96,9 @@ pub fn status(err: &CoreError) -> StatusCode {
     }
 }
 
-/// The message a client sees; internal causes stay in the log.
+/// The English message a client sees; internal causes stay in the log.
 pub fn message(err: &CoreError) -> String {
-    match err {
-        CoreError::Internal(_) | CoreError::Unexpected { .. } => {
-            "internal error; see the server log".to_owned()
-        }
-        e => e.to_string(),
-    }
+    Language::English.message(err)
 }
 
 /// One API's error body.
