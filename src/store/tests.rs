@@ -74,8 +74,15 @@ macro_rules! backend_suite {
                 set_exactly_to_the_limit_is_applied,
                 rejected_auto_register_leaves_no_trace,
                 remove_by_key_and_value,
+                all_or_nothing_failure_writes_nothing,
+                all_or_nothing_skips_unknown_targets,
+                sys_tags_are_kept_apart_from_user_tags,
+                sys_tags_remove_by_key_and_value,
+                sys_change_rides_with_the_user_change,
+                sys_tags_of_unknown_and_removed_resources,
                 concurrent_writes_are_all_kept,
                 concurrent_sets_respect_the_limit,
+                concurrent_all_or_nothing_batches_respect_the_limit,
                 group_commit_isolates_failures,
                 unicode_round_trips_byte_exactly,
                 delete_project_cascades,
@@ -270,6 +277,54 @@ async fn is_registered(store: &dyn Store, at: &ResourceRef) -> bool {
         .await
         .expect("resource_tags")
         .is_some()
+}
+
+/// All-or-nothing, unknown resources included: one failure undoes the batch.
+const ALL_OR_NOTHING: BatchMode = BatchMode::AllOrNothing {
+    skip_unknown: false,
+};
+
+/// All-or-nothing, but unknown resources are left out instead of failing the batch.
+const SKIP_UNKNOWN: BatchMode = BatchMode::AllOrNothing { skip_unknown: true };
+
+fn set_of(tags: &[(&str, &str)]) -> TagChange {
+    TagChange::Set(tags.iter().map(|(k, v)| tag(k, v)).collect())
+}
+
+/// Applies one batch (without auto-registration) and returns its outcomes.
+async fn apply_batch(
+    store: &dyn Store,
+    targets: Vec<BatchTarget>,
+    change: TagChange,
+    sys_change: Option<TagChange>,
+    mode: BatchMode,
+) -> Vec<ItemOutcome> {
+    let count = targets.len();
+    let outcomes = store
+        .apply_tags(TagBatch {
+            targets,
+            change,
+            sys_change,
+            mode,
+            auto_register: false,
+        })
+        .await
+        .expect("apply_tags");
+    assert_eq!(outcomes.len(), count, "one outcome per target");
+    outcomes
+}
+
+/// The system tags of a registered resource, as `(key, value)` pairs in the order
+/// returned.
+async fn sys_tags_of(store: &dyn Store, at: &ResourceRef) -> Vec<(String, String)> {
+    store
+        .resource_sys_tags(at)
+        .await
+        .expect("resource_sys_tags")
+        .unwrap_or_else(|| panic!("{at:?} should be registered"))
+        .into_iter()
+        .map(|t| (t.key.as_str().to_owned(), t.value.as_str().to_owned()))
+        .collect()
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
@@ -1537,6 +1592,777 @@ async fn remove_by_key_and_value(store: Arc<dyn Store>) {
 }
 
 // ---------------------------------------------------------------------------------------
+// All-or-nothing batches
+
+/// An all-or-nothing batch that one target cannot take (over its limit, or unknown)
+/// writes nothing for any target, those before the failing one included, yet still
+/// reports every target's own outcome.
+async fn all_or_nothing_failure_writes_nothing(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let first = at(&acme, &prod.id, "ecs.cloudservers", "first");
+    let full = at(&acme, &prod.id, "ecs.cloudservers", "full");
+    let last = at(&acme, &prod.id, "ecs.cloudservers", "last");
+    let missing = at(&acme, &prod.id, "ecs.cloudservers", "missing");
+    register(
+        store,
+        &[
+            resource(&first, ""),
+            resource(&full, ""),
+            resource(&last, ""),
+        ],
+    )
+    .await;
+    assert_eq!(
+        set_tags(store, &first, &[("a", "1")]).await,
+        ItemOutcome::Applied
+    );
+    assert_eq!(
+        set_tags(store, &full, &[("a", "1"), ("b", "1"), ("c", "1")]).await,
+        ItemOutcome::Applied
+    );
+    let first_before = pairs(&[("a", "1")]);
+    let full_before = pairs(&[("a", "1"), ("b", "1"), ("c", "1")]);
+    let unchanged = || async {
+        assert_eq!(
+            tags_of(store, &first).await,
+            first_before,
+            "a target before the failing one was written"
+        );
+        assert_eq!(
+            tags_of(store, &full).await,
+            full_before,
+            "the failing target was written"
+        );
+        assert_eq!(
+            tags_of(store, &last).await,
+            pairs(&[]),
+            "a target after the failing one was written"
+        );
+        assert!(!is_registered(store, &missing).await);
+    };
+
+    // `full` would have 5 > 4 tags; `first` (overwriting `a`) and `last` could take it.
+    let change = set_of(&[("a", "2"), ("d", "2"), ("e", "2")]);
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&first, 4), target(&full, 4), target(&last, 4)],
+            change.clone(),
+            None,
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![
+            ItemOutcome::Applied,
+            ItemOutcome::LimitExceeded {
+                limit: 4,
+                would_have: 5
+            },
+            ItemOutcome::Applied,
+        ]
+    );
+    unchanged().await;
+
+    // An unregistered target fails the batch just the same.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&first, 4), target(&missing, 4), target(&last, 4)],
+            change.clone(),
+            None,
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![
+            ItemOutcome::Applied,
+            ItemOutcome::NotFound,
+            ItemOutcome::Applied
+        ]
+    );
+    unchanged().await;
+
+    // Two failures in one batch are each reported.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![
+                target(&missing, 4),
+                target(&first, 4),
+                target(&full, 4),
+                target(&last, 4),
+            ],
+            change.clone(),
+            None,
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![
+            ItemOutcome::NotFound,
+            ItemOutcome::Applied,
+            ItemOutcome::LimitExceeded {
+                limit: 4,
+                would_have: 5
+            },
+            ItemOutcome::Applied,
+        ]
+    );
+    unchanged().await;
+
+    // A removal is undone too.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&first, 4), target(&full, 4), target(&missing, 4)],
+            TagChange::Remove(vec![by_key("a")]),
+            None,
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![
+            ItemOutcome::Applied,
+            ItemOutcome::Applied,
+            ItemOutcome::NotFound
+        ]
+    );
+    unchanged().await;
+
+    // In emulator mode, a resource the rejected batch would have registered is not.
+    let fresh = at(&acme, &prod.id, "ecs.cloudservers", "fresh");
+    let outcomes = store
+        .apply_tags(TagBatch {
+            targets: vec![target(&fresh, 4), target(&full, 4)],
+            change: set_of(&[("d", "3"), ("e", "3")]),
+            sys_change: None,
+            mode: ALL_OR_NOTHING,
+            auto_register: true,
+        })
+        .await
+        .expect("apply_tags");
+    assert_eq!(
+        outcomes,
+        vec![
+            ItemOutcome::Applied,
+            ItemOutcome::LimitExceeded {
+                limit: 4,
+                would_have: 5
+            },
+        ]
+    );
+    assert!(
+        !is_registered(store, &fresh).await,
+        "a rejected batch registered a resource"
+    );
+    unchanged().await;
+
+    // The rejected batches left the store usable: a batch every target can take is
+    // written to all of them.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&first, 4), target(&last, 4)],
+            change,
+            None,
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::Applied, ItemOutcome::Applied]
+    );
+    let written = pairs(&[("a", "2"), ("d", "2"), ("e", "2")]);
+    assert_eq!(tags_of(store, &first).await, written);
+    assert_eq!(tags_of(store, &last).await, written);
+    assert_eq!(tags_of(store, &full).await, full_before);
+}
+
+/// With `skip_unknown`, unregistered targets are reported and left out while the others
+/// are written; a target over its limit still undoes the whole batch.
+async fn all_or_nothing_skips_unknown_targets(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let first = at(&acme, &prod.id, "ecs.cloudservers", "first");
+    let second = at(&acme, &prod.id, "ecs.cloudservers", "second");
+    let full = at(&acme, &prod.id, "ecs.cloudservers", "full");
+    let missing = at(&acme, &prod.id, "ecs.cloudservers", "missing");
+    register(
+        store,
+        &[
+            resource(&first, ""),
+            resource(&second, ""),
+            resource(&full, ""),
+        ],
+    )
+    .await;
+    assert_eq!(
+        set_tags(store, &full, &[("a", "1"), ("b", "1"), ("c", "1")]).await,
+        ItemOutcome::Applied
+    );
+
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&first, 3), target(&missing, 3), target(&second, 3)],
+            set_of(&[("env", "prod")]),
+            None,
+            SKIP_UNKNOWN
+        )
+        .await,
+        vec![
+            ItemOutcome::Applied,
+            ItemOutcome::NotFound,
+            ItemOutcome::Applied
+        ]
+    );
+    assert_eq!(tags_of(store, &first).await, pairs(&[("env", "prod")]));
+    assert_eq!(tags_of(store, &second).await, pairs(&[("env", "prod")]));
+    assert!(
+        !is_registered(store, &missing).await,
+        "a skipped target was registered"
+    );
+
+    // A limit failure is not skipped: it undoes the writes to the known targets.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![
+                target(&first, 3),
+                target(&missing, 3),
+                target(&second, 3),
+                target(&full, 3),
+            ],
+            set_of(&[("env", "dev"), ("team", "a")]),
+            None,
+            SKIP_UNKNOWN
+        )
+        .await,
+        vec![
+            ItemOutcome::Applied,
+            ItemOutcome::NotFound,
+            ItemOutcome::Applied,
+            ItemOutcome::LimitExceeded {
+                limit: 3,
+                would_have: 5
+            },
+        ]
+    );
+    assert_eq!(tags_of(store, &first).await, pairs(&[("env", "prod")]));
+    assert_eq!(tags_of(store, &second).await, pairs(&[("env", "prod")]));
+    assert_eq!(
+        tags_of(store, &full).await,
+        pairs(&[("a", "1"), ("b", "1"), ("c", "1")])
+    );
+    assert!(!is_registered(store, &missing).await);
+
+    // Removals skip unknown targets the same way.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&missing, 3), target(&second, 3)],
+            TagChange::Remove(vec![by_key("env")]),
+            None,
+            SKIP_UNKNOWN
+        )
+        .await,
+        vec![ItemOutcome::NotFound, ItemOutcome::Applied]
+    );
+    assert_eq!(tags_of(store, &second).await, pairs(&[]));
+    assert_eq!(tags_of(store, &first).await, pairs(&[("env", "prod")]));
+
+    // Nothing but unknown targets: nothing to write, nothing fails.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&missing, 3)],
+            set_of(&[("env", "prod")]),
+            None,
+            SKIP_UNKNOWN
+        )
+        .await,
+        vec![ItemOutcome::NotFound]
+    );
+    assert!(!is_registered(store, &missing).await);
+}
+
+// ---------------------------------------------------------------------------------------
+// System tags
+
+/// System tags are stored apart: listed by `resource_sys_tags` (sorted by key), never by
+/// `resource_tags`, and they neither count against the tag limit nor take room from
+/// user tags.
+async fn sys_tags_are_kept_apart_from_user_tags(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let vm = at(&acme, &prod.id, "ecs.cloudservers", "vm");
+    let other = at(&acme, &prod.id, "ecs.cloudservers", "other");
+    register(store, &[resource(&vm, ""), resource(&other, "")]).await;
+
+    // `vm` is at its limit of 2 user tags...
+    assert_eq!(
+        apply_one(store, &vm, 2, set_of(&[("a", "1"), ("b", "1")]), false).await,
+        ItemOutcome::Applied
+    );
+    // ...and still takes system tags, along a user change that adds no key, in either
+    // mode.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 2)],
+            TagChange::Remove(vec![]),
+            Some(set_of(&[
+                ("_sys_enterprise_project_id", "0"),
+                ("_sys_b", "x")
+            ])),
+            BatchMode::PerResource
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 2)],
+            TagChange::Set(vec![]),
+            Some(set_of(&[("_sys_a", "y")])),
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    assert_eq!(
+        sys_tags_of(store, &vm).await,
+        pairs(&[
+            ("_sys_a", "y"),
+            ("_sys_b", "x"),
+            ("_sys_enterprise_project_id", "0")
+        ]),
+        "system tags are listed sorted by key"
+    );
+    assert_eq!(
+        tags_of(store, &vm).await,
+        pairs(&[("a", "1"), ("b", "1")]),
+        "system tags must not be listed as user tags"
+    );
+
+    // With 3 system tags, one more user key makes 3 (not 6), over the limit of 2; an
+    // overwrite of a user key is still fine.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 2)],
+            set_of(&[("c", "1")]),
+            None,
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::LimitExceeded {
+            limit: 2,
+            would_have: 3
+        }]
+    );
+    assert_eq!(
+        apply_one(store, &vm, 2, set_of(&[("a", "2")]), false).await,
+        ItemOutcome::Applied
+    );
+    assert_eq!(tags_of(store, &vm).await, pairs(&[("a", "2"), ("b", "1")]));
+
+    // A set overwrites a system tag's value.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 2)],
+            TagChange::Set(vec![]),
+            Some(set_of(&[("_sys_enterprise_project_id", "42")])),
+            BatchMode::PerResource
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    assert_eq!(
+        sys_tags_of(store, &vm).await,
+        pairs(&[
+            ("_sys_a", "y"),
+            ("_sys_b", "x"),
+            ("_sys_enterprise_project_id", "42")
+        ])
+    );
+
+    // System tags take no room from user tags: with 3 of them, `other` still takes its
+    // full 2 user tags, in the same batch as a system tag.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&other, 2)],
+            TagChange::Set(vec![]),
+            Some(set_of(&[("s1", "1"), ("s2", "1"), ("s3", "1")])),
+            BatchMode::PerResource
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&other, 2)],
+            set_of(&[("a", "user"), ("b", "user")]),
+            Some(set_of(&[("a", "sys")])),
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    // The same key in both namespaces keeps two independent values.
+    assert_eq!(
+        tags_of(store, &other).await,
+        pairs(&[("a", "user"), ("b", "user")])
+    );
+    assert_eq!(
+        sys_tags_of(store, &other).await,
+        pairs(&[("a", "sys"), ("s1", "1"), ("s2", "1"), ("s3", "1")])
+    );
+
+    // In emulator mode, a resource registered by its first write takes the system tags
+    // of that write.
+    let fresh = at(&acme, &prod.id, "ecs.cloudservers", "fresh");
+    let outcomes = store
+        .apply_tags(TagBatch {
+            targets: vec![target(&fresh, 1)],
+            change: set_of(&[("a", "1")]),
+            sys_change: Some(set_of(&[("_sys_enterprise_project_id", "0")])),
+            mode: BatchMode::PerResource,
+            auto_register: true,
+        })
+        .await
+        .expect("apply_tags");
+    assert_eq!(outcomes, vec![ItemOutcome::Applied]);
+    assert_eq!(tags_of(store, &fresh).await, pairs(&[("a", "1")]));
+    assert_eq!(
+        sys_tags_of(store, &fresh).await,
+        pairs(&[("_sys_enterprise_project_id", "0")])
+    );
+}
+
+/// A system-tag removal matches by key, or by key and value only when the value is equal;
+/// user-tag and system-tag removals never reach into each other's namespace.
+async fn sys_tags_remove_by_key_and_value(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let vm = at(&acme, "", "obs.buckets", "bucket");
+    register(store, &[resource(&vm, "")]).await;
+    let same = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "")];
+    assert_eq!(set_tags(store, &vm, &same).await, ItemOutcome::Applied);
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 10)],
+            TagChange::Set(vec![]),
+            Some(set_of(&same)),
+            BatchMode::PerResource
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 10)],
+            TagChange::Remove(vec![]),
+            Some(TagChange::Remove(vec![
+                by_key("a"),
+                by_pair("b", "wrong"),
+                by_pair("c", "3"),
+                by_pair("d", ""),
+                by_key("absent"),
+            ])),
+            BatchMode::PerResource
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    assert_eq!(sys_tags_of(store, &vm).await, pairs(&[("b", "2")]));
+    assert_eq!(
+        tags_of(store, &vm).await,
+        pairs(&same),
+        "a system-tag removal removed user tags"
+    );
+
+    // A user-tag removal leaves the system tag of the same key alone.
+    assert_eq!(
+        apply_one(store, &vm, 10, TagChange::Remove(vec![by_key("b")]), false).await,
+        ItemOutcome::Applied
+    );
+    assert_eq!(
+        tags_of(store, &vm).await,
+        pairs(&[("a", "1"), ("c", "3"), ("d", "")])
+    );
+    assert_eq!(sys_tags_of(store, &vm).await, pairs(&[("b", "2")]));
+
+    // The matching value removes it, in an all-or-nothing batch too.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&vm, 10)],
+            TagChange::Remove(vec![]),
+            Some(TagChange::Remove(vec![by_pair("b", "2")])),
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::Applied]
+    );
+    assert_eq!(sys_tags_of(store, &vm).await, pairs(&[]));
+    assert_eq!(
+        tags_of(store, &vm).await,
+        pairs(&[("a", "1"), ("c", "3"), ("d", "")])
+    );
+}
+
+/// A system-tag change is part of its target's change: it is applied exactly when the
+/// user-tag change is, and undone with the rest of a rejected all-or-nothing batch.
+async fn sys_change_rides_with_the_user_change(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let roomy = at(&acme, &prod.id, "ecs.cloudservers", "roomy");
+    let full = at(&acme, &prod.id, "ecs.cloudservers", "full");
+    let other = at(&acme, &prod.id, "ecs.cloudservers", "other");
+    let missing = at(&acme, &prod.id, "ecs.cloudservers", "missing");
+    register(
+        store,
+        &[
+            resource(&roomy, ""),
+            resource(&full, ""),
+            resource(&other, ""),
+        ],
+    )
+    .await;
+    let full_tags = [("a", "1"), ("b", "1"), ("c", "1")];
+    assert_eq!(
+        set_tags(store, &full, &full_tags).await,
+        ItemOutcome::Applied
+    );
+    let over = ItemOutcome::LimitExceeded {
+        limit: 3,
+        would_have: 4,
+    };
+
+    // Per resource: the refused target takes neither change, its neighbours take both.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&full, 3), target(&roomy, 3), target(&missing, 3)],
+            set_of(&[("d", "1")]),
+            Some(set_of(&[("_sys_p", "1")])),
+            BatchMode::PerResource
+        )
+        .await,
+        vec![over, ItemOutcome::Applied, ItemOutcome::NotFound]
+    );
+    assert_eq!(
+        sys_tags_of(store, &full).await,
+        pairs(&[]),
+        "a refused target took the system change"
+    );
+    assert_eq!(tags_of(store, &full).await, pairs(&full_tags));
+    assert_eq!(sys_tags_of(store, &roomy).await, pairs(&[("_sys_p", "1")]));
+    assert_eq!(tags_of(store, &roomy).await, pairs(&[("d", "1")]));
+    assert_eq!(
+        store
+            .resource_sys_tags(&missing)
+            .await
+            .expect("resource_sys_tags"),
+        None
+    );
+
+    // All or nothing: a failure elsewhere undoes the system change of targets that
+    // could take it, whether a new tag, an overwrite or a removal.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&other, 3), target(&roomy, 3), target(&full, 3)],
+            set_of(&[("e", "1")]),
+            Some(set_of(&[("_sys_p", "2")])),
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::Applied, ItemOutcome::Applied, over]
+    );
+    assert_eq!(sys_tags_of(store, &other).await, pairs(&[]));
+    assert_eq!(tags_of(store, &other).await, pairs(&[]));
+    assert_eq!(sys_tags_of(store, &roomy).await, pairs(&[("_sys_p", "1")]));
+    assert_eq!(tags_of(store, &roomy).await, pairs(&[("d", "1")]));
+    assert_eq!(sys_tags_of(store, &full).await, pairs(&[]));
+
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&roomy, 3), target(&missing, 3)],
+            TagChange::Remove(vec![]),
+            Some(TagChange::Remove(vec![by_key("_sys_p")])),
+            ALL_OR_NOTHING
+        )
+        .await,
+        vec![ItemOutcome::Applied, ItemOutcome::NotFound]
+    );
+    assert_eq!(
+        sys_tags_of(store, &roomy).await,
+        pairs(&[("_sys_p", "1")]),
+        "a rejected batch removed a system tag"
+    );
+
+    // Skipping unknown targets: the known ones take both changes...
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&missing, 3), target(&other, 3)],
+            set_of(&[("e", "1")]),
+            Some(set_of(&[("_sys_p", "4")])),
+            SKIP_UNKNOWN
+        )
+        .await,
+        vec![ItemOutcome::NotFound, ItemOutcome::Applied]
+    );
+    assert_eq!(tags_of(store, &other).await, pairs(&[("e", "1")]));
+    assert_eq!(sys_tags_of(store, &other).await, pairs(&[("_sys_p", "4")]));
+    assert_eq!(
+        store
+            .resource_sys_tags(&missing)
+            .await
+            .expect("resource_sys_tags"),
+        None
+    );
+
+    // ...but a limit failure still undoes both.
+    assert_eq!(
+        apply_batch(
+            store,
+            vec![target(&missing, 3), target(&other, 3), target(&full, 3)],
+            set_of(&[("f", "1")]),
+            Some(TagChange::Remove(vec![by_key("_sys_p")])),
+            SKIP_UNKNOWN
+        )
+        .await,
+        vec![ItemOutcome::NotFound, ItemOutcome::Applied, over]
+    );
+    assert_eq!(tags_of(store, &other).await, pairs(&[("e", "1")]));
+    assert_eq!(sys_tags_of(store, &other).await, pairs(&[("_sys_p", "4")]));
+
+    // In emulator mode, a refused item with a system change leaves no trace either.
+    let fresh = at(&acme, &prod.id, "ecs.cloudservers", "fresh");
+    let outcomes = store
+        .apply_tags(TagBatch {
+            targets: vec![target(&fresh, 1)],
+            change: set_of(&[("a", "1"), ("b", "1")]),
+            sys_change: Some(set_of(&[("_sys_p", "5")])),
+            mode: BatchMode::PerResource,
+            auto_register: true,
+        })
+        .await
+        .expect("apply_tags");
+    assert_eq!(
+        outcomes,
+        vec![ItemOutcome::LimitExceeded {
+            limit: 1,
+            would_have: 2
+        }]
+    );
+    assert_eq!(
+        store
+            .resource_sys_tags(&fresh)
+            .await
+            .expect("resource_sys_tags"),
+        None
+    );
+}
+
+/// `resource_sys_tags` tells unknown resources (`None`) from ones without system tags,
+/// and removing a resource or its project drops its system tags with it. The resource
+/// dropped is always the newest one, so a backend that reuses its internal id on the
+/// next registration would show any system tag left behind.
+async fn sys_tags_of_unknown_and_removed_resources(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let p1 = new_project(store, &acme, "p1").await;
+    let p2 = new_project(store, &acme, "p2").await;
+    let vm1 = at(&acme, &p1.id, "ecs.cloudservers", "vm-1");
+    let vm2 = at(&acme, &p2.id, "ecs.cloudservers", "vm-1");
+    let bucket = at(&acme, "", "obs.buckets", "bucket");
+    let sys_tags = |at: ResourceRef| async move {
+        store
+            .resource_sys_tags(&at)
+            .await
+            .expect("resource_sys_tags")
+    };
+    let sys = pairs(&[("_sys_enterprise_project_id", "0")]);
+    let set_sys = |targets: Vec<BatchTarget>| async move {
+        let count = targets.len();
+        assert_eq!(
+            apply_batch(
+                store,
+                targets,
+                set_of(&[("env", "prod")]),
+                Some(set_of(&[("_sys_enterprise_project_id", "0")])),
+                ALL_OR_NOTHING
+            )
+            .await,
+            vec![ItemOutcome::Applied; count]
+        );
+    };
+
+    assert_eq!(sys_tags(vm1.clone()).await, None);
+    register(store, &[resource(&vm2, ""), resource(&bucket, "")]).await;
+    register(store, &[resource(&vm1, "")]).await;
+    assert_eq!(sys_tags(vm1.clone()).await, Some(vec![]));
+    assert_eq!(
+        sys_tags(at(&acme, &p1.id, "ecs.cloudservers", "never")).await,
+        None
+    );
+
+    set_sys(vec![
+        target(&vm2, 10),
+        target(&bucket, 10),
+        target(&vm1, 10),
+    ])
+    .await;
+    assert_eq!(
+        sys_tags(vm1.clone()).await,
+        Some(vec![tag("_sys_enterprise_project_id", "0")])
+    );
+
+    // Registering a known resource again (a rename) keeps its system tags.
+    assert_eq!(register(store, &[resource(&vm1, "renamed")]).await, 0);
+    assert_eq!(sys_tags_of(store, &vm1).await, sys);
+
+    // delete_project drops them, for its own resources only; registered again, the
+    // resource has none.
+    assert!(store.delete_project(&p1.id).await.expect("delete_project"));
+    assert_eq!(sys_tags(vm1.clone()).await, None);
+    assert_eq!(register(store, &[resource(&vm1, "")]).await, 1);
+    assert_eq!(sys_tags_of(store, &vm1).await, pairs(&[]));
+    assert_eq!(tags_of(store, &vm1).await, pairs(&[]));
+    assert_eq!(sys_tags_of(store, &vm2).await, sys);
+    assert_eq!(sys_tags_of(store, &bucket).await, sys);
+
+    // So does remove_resources.
+    set_sys(vec![target(&vm1, 10)]).await;
+    assert_eq!(sys_tags_of(store, &vm1).await, sys);
+    assert_eq!(
+        store
+            .remove_resources(std::slice::from_ref(&vm1))
+            .await
+            .expect("remove_resources"),
+        1
+    );
+    assert_eq!(sys_tags(vm1.clone()).await, None);
+    assert_eq!(register(store, &[resource(&vm1, "")]).await, 1);
+    assert_eq!(sys_tags_of(store, &vm1).await, pairs(&[]));
+    assert_eq!(tags_of(store, &vm1).await, pairs(&[]));
+    assert_eq!(sys_tags_of(store, &vm2).await, sys);
+    assert_eq!(tags_of(store, &vm2).await, pairs(&[("env", "prod")]));
+}
+
+// ---------------------------------------------------------------------------------------
 // Concurrency and group commit
 
 /// 200 concurrent writers over 20 resources, each writing its own key: every write that
@@ -1640,6 +2466,82 @@ async fn concurrent_sets_respect_the_limit(store: Arc<dyn Store>) {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(stored, applied);
+}
+
+/// Concurrent all-or-nothing batches on one resource: exactly the limit's worth
+/// succeed, the rest are refused and undone, and what is stored (user and system tags
+/// alike) is exactly what the successful batches wrote. Each batch first writes its key
+/// to a roomy witness resource, which a refused batch must take back even while batches
+/// committed alongside it keep theirs.
+async fn concurrent_all_or_nothing_batches_respect_the_limit(store: Arc<dyn Store>) {
+    const LIMIT: usize = 10;
+    const WRITERS: usize = 100;
+    let acme = new_domain(&*store, "acme").await;
+    let bucket = at(&acme, "", "obs.buckets", "contended");
+    let witness = at(&acme, "", "obs.buckets", "witness");
+    register(&*store, &[resource(&bucket, ""), resource(&witness, "")]).await;
+
+    let mut tasks = Vec::with_capacity(WRITERS);
+    for i in 0..WRITERS {
+        let store = store.clone();
+        let bucket = bucket.clone();
+        let witness = witness.clone();
+        tasks.push(tokio::spawn(async move {
+            let outcomes = store
+                .apply_tags(TagBatch {
+                    targets: vec![target(&witness, WRITERS), target(&bucket, LIMIT)],
+                    change: TagChange::Set(vec![tag(&format!("k{i:03}"), "v")]),
+                    auto_register: false,
+                    sys_change: Some(TagChange::Set(vec![tag(&format!("s{i:03}"), "v")])),
+                    mode: ALL_OR_NOTHING,
+                })
+                .await
+                .unwrap_or_else(|e| panic!("writer {i} failed: {e}"));
+            (i, outcomes)
+        }));
+    }
+    let mut applied = BTreeSet::new();
+    let mut refused = 0;
+    for task in tasks {
+        let (i, outcomes) = task.await.expect("a writer task panicked");
+        match outcomes.as_slice() {
+            [ItemOutcome::Applied, ItemOutcome::Applied] => {
+                applied.insert(i);
+            }
+            [ItemOutcome::Applied, ItemOutcome::LimitExceeded {
+                limit: LIMIT,
+                would_have,
+            }] => {
+                assert_eq!(*would_have, LIMIT + 1, "writer {i}");
+                refused += 1;
+            }
+            other => panic!("writer {i} got {other:?}"),
+        }
+    }
+    assert_eq!(
+        applied.len(),
+        LIMIT,
+        "exactly the limit's worth of batches succeed"
+    );
+    assert_eq!(refused, WRITERS - LIMIT);
+
+    let keys = |tags: Vec<(String, String)>| -> BTreeSet<String> {
+        tags.into_iter().map(|(k, _)| k).collect()
+    };
+    let expected: BTreeSet<String> = applied.iter().map(|i| format!("k{i:03}")).collect();
+    let expected_sys: BTreeSet<String> = applied.iter().map(|i| format!("s{i:03}")).collect();
+    assert_eq!(keys(tags_of(&*store, &bucket).await), expected);
+    assert_eq!(
+        keys(sys_tags_of(&*store, &bucket).await),
+        expected_sys,
+        "a refused batch's system tags were kept"
+    );
+    assert_eq!(
+        keys(tags_of(&*store, &witness).await),
+        expected,
+        "a refused batch's write to another target was kept"
+    );
+    assert_eq!(keys(sys_tags_of(&*store, &witness).await), expected_sys);
 }
 
 /// Requests that fail must fail alone: the writes of requests committed alongside them

@@ -241,7 +241,8 @@ async fn the_commands_printed_on_first_start_work_as_printed() {
 
 #[tokio::test]
 async fn auto_register_works_as_a_bare_flag_and_as_an_environment_variable() {
-    let cases: [(&[&str], &[(&str, &str)]); 2] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 2] = [
         (&["--auto-register"], &[]),
         (&[], &[("TAGD_AUTO_REGISTER", "1")]),
     ];
