@@ -54,17 +54,52 @@ impl BatchMode {
     }
 }
 
-/// A validated batch, ready for the store.
+/// One resource of a batch and what happens to its tags.
 #[derive(Debug, Clone)]
-pub struct TagBatch {
-    pub targets: Vec<BatchTarget>,
+pub struct BatchItem {
+    pub target: BatchTarget,
     pub change: TagChange,
     /// A change to system tags (`_sys_enterprise_project_id`), which do not count
-    /// against the tag limit and are not listed with the resource's tags.
+    /// against the tag limit and are not listed with the resource's tags. Applied only
+    /// when `change` is.
     pub sys_change: Option<TagChange>,
+}
+
+/// A validated batch, ready for the store: items are applied in order.
+#[derive(Debug, Clone)]
+pub struct TagBatch {
+    pub items: Vec<BatchItem>,
     pub mode: BatchMode,
     /// Emulator mode: a resource that is not registered is registered on first write.
     pub auto_register: bool,
+}
+
+/// A batch that makes the same change to every target (TMS's shape).
+#[derive(Debug, Clone)]
+pub struct UniformBatch {
+    pub targets: Vec<BatchTarget>,
+    pub change: TagChange,
+    pub sys_change: Option<TagChange>,
+    pub mode: BatchMode,
+    pub auto_register: bool,
+}
+
+impl From<UniformBatch> for TagBatch {
+    fn from(b: UniformBatch) -> Self {
+        TagBatch {
+            items: b
+                .targets
+                .into_iter()
+                .map(|target| BatchItem {
+                    target,
+                    change: b.change.clone(),
+                    sys_change: b.sys_change.clone(),
+                })
+                .collect(),
+            mode: b.mode,
+            auto_register: b.auto_register,
+        }
+    }
 }
 
 /// What happened to one resource of a batch.
@@ -180,52 +215,44 @@ impl Tagging {
     /// twice is applied once and reported once.
     pub async fn apply(
         &self,
-        targets: Vec<BatchTarget>,
-        change: TagChange,
-    ) -> Result<Vec<(ResourceRef, ItemOutcome)>, CoreError> {
-        self.run(targets, change, None, BatchMode::PerResource)
-            .await
-    }
-
-    /// Applies `change` (and `sys_change`) to every target or to none: the first target
-    /// that is unknown (unless `skip_unknown`) or would pass its limit fails the request.
-    pub async fn apply_all(
-        &self,
-        targets: Vec<BatchTarget>,
-        change: TagChange,
-        sys_change: Option<TagChange>,
-        skip_unknown: bool,
-    ) -> Result<(), CoreError> {
-        let mode = BatchMode::AllOrNothing { skip_unknown };
-        let outcomes = self.run(targets, change, sys_change, mode).await?;
-        let statuses: Vec<ItemOutcome> = outcomes.iter().map(|(_, o)| *o).collect();
-        match mode.rejection(&statuses) {
-            None => Ok(()),
-            Some((i, outcome)) => Err(rejection_error(&outcomes[i].0, outcome)),
-        }
-    }
-
-    async fn run(
-        &self,
         mut targets: Vec<BatchTarget>,
         change: TagChange,
-        sys_change: Option<TagChange>,
-        mode: BatchMode,
     ) -> Result<Vec<(ResourceRef, ItemOutcome)>, CoreError> {
         let mut seen = std::collections::HashSet::new();
         targets.retain(|t| seen.insert(t.at.clone()));
-        let refs: Vec<ResourceRef> = targets.iter().map(|t| t.at.clone()).collect();
+        let batch = TagBatch::from(UniformBatch {
+            targets,
+            change,
+            sys_change: None,
+            mode: BatchMode::PerResource,
+            auto_register: self.auto_register,
+        });
+        let refs: Vec<ResourceRef> = batch.items.iter().map(|i| i.target.at.clone()).collect();
+        let outcomes = self.store.apply_tags(batch).await?;
+        Ok(refs.into_iter().zip(outcomes).collect())
+    }
+
+    /// Applies every item or none, in order: the first item whose resource is unknown
+    /// (unless `skip_unknown`) or would pass its limit fails the request.
+    pub async fn apply_all(
+        &self,
+        items: Vec<BatchItem>,
+        skip_unknown: bool,
+    ) -> Result<(), CoreError> {
+        let mode = BatchMode::AllOrNothing { skip_unknown };
+        let refs: Vec<ResourceRef> = items.iter().map(|i| i.target.at.clone()).collect();
         let outcomes = self
             .store
             .apply_tags(TagBatch {
-                targets,
-                change,
-                sys_change,
+                items,
                 mode,
                 auto_register: self.auto_register,
             })
             .await?;
-        Ok(refs.into_iter().zip(outcomes).collect())
+        match mode.rejection(&outcomes) {
+            None => Ok(()),
+            Some((i, outcome)) => Err(rejection_error(&refs[i], outcome)),
+        }
     }
 
     /// The system tags of one resource; `None` when it is not registered.

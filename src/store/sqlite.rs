@@ -326,21 +326,23 @@ fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>
 }
 
 fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<ItemOutcome>> {
-    let mut outcomes = Vec::with_capacity(batch.targets.len());
-    for target in &batch.targets {
+    let mut outcomes = Vec::with_capacity(batch.items.len());
+    for item in &batch.items {
+        let target = &item.target;
+        let sets_something = matches!(item.change, TagChange::Set(_))
+            || matches!(item.sys_change, Some(TagChange::Set(_)));
         let rid = match find_rid(conn, &target.at)? {
             Some(rid) => rid,
-            None if batch.auto_register && matches!(batch.change, TagChange::Set(_)) => {
+            None if batch.auto_register && sets_something => {
                 // Register only what will be tagged: a rejected item leaves no trace.
-                if let TagChange::Set(tags) = &batch.change {
+                if let TagChange::Set(tags) = &item.change {
                     let outcome = check_set(std::iter::empty(), tags, target.tag_limit);
                     if outcome != ItemOutcome::Applied {
                         outcomes.push(outcome);
                         continue;
                     }
                 }
-                conn
-                .prepare_cached(
+                conn.prepare_cached(
                     "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rid",
                 )?
@@ -355,6 +357,7 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
                     |r| r.get(0),
                 )?
             }
+            // Emulator mode: removing from a resource never written is a no-op.
             None if batch.auto_register => {
                 outcomes.push(ItemOutcome::Applied);
                 continue;
@@ -364,9 +367,9 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
                 continue;
             }
         };
-        let outcome = apply_change(conn, "tags", rid, &batch.change, Some(target.tag_limit))?;
+        let outcome = apply_change(conn, "tags", rid, &item.change, Some(target.tag_limit))?;
         if outcome == ItemOutcome::Applied {
-            if let Some(sys) = &batch.sys_change {
+            if let Some(sys) = &item.sys_change {
                 apply_change(conn, "sys_tags", rid, sys, None)?;
             }
         }

@@ -18,7 +18,9 @@ use super::{ResourceFilter, Store, StoreError};
 use crate::core::model::{
     new_id, now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
 };
-use crate::core::tagging::{BatchMode, BatchTarget, ItemOutcome, TagBatch, TagChange};
+use crate::core::tagging::{
+    BatchMode, BatchTarget, ItemOutcome, TagBatch, TagChange, UniformBatch,
+};
 use crate::core::tags::{Tag, TagKey, TagSelector, TagValue};
 
 // ---------------------------------------------------------------------------------------
@@ -241,13 +243,13 @@ async fn apply_one(
     auto_register: bool,
 ) -> ItemOutcome {
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![target(at, tag_limit)],
             change,
             auto_register,
             sys_change: None,
             mode: BatchMode::PerResource,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(outcomes.len(), 1, "one outcome per target");
@@ -301,13 +303,13 @@ async fn apply_batch(
 ) -> Vec<ItemOutcome> {
     let count = targets.len();
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets,
             change,
             sys_change,
             mode,
             auto_register: false,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(outcomes.len(), count, "one outcome per target");
@@ -1273,7 +1275,7 @@ async fn set_on_unregistered_resources(store: Arc<dyn Store>) {
 
     // One missing target does not stop the others; outcomes follow the request order.
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![
                 target(&known1, 10),
                 target(&unknown, 10),
@@ -1283,7 +1285,7 @@ async fn set_on_unregistered_resources(store: Arc<dyn Store>) {
             auto_register: false,
             sys_change: None,
             mode: BatchMode::PerResource,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(
@@ -1339,13 +1341,13 @@ async fn set_over_the_limit_writes_nothing_of_that_item(store: Arc<dyn Store>) {
     // take it. The refused item must keep its old values, including the overwritten `a`.
     let change = TagChange::Set(vec![tag("a", "2"), tag("d", "2"), tag("e", "2")]);
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![target(&full, 4), target(&roomy, 4), target(&missing, 4)],
             change,
             auto_register: false,
             sys_change: None,
             mode: BatchMode::PerResource,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(
@@ -1555,7 +1557,7 @@ async fn remove_by_key_and_value(store: Arc<dyn Store>) {
     // Several selectors over several targets, in one batch; vm1 is untouched by the
     // selectors that only match vm2's tags.
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![target(&vm2, 10), target(&unknown, 10), target(&vm1, 10)],
             change: remove(vec![
                 by_key("env"),
@@ -1565,7 +1567,7 @@ async fn remove_by_key_and_value(store: Arc<dyn Store>) {
             auto_register: false,
             sys_change: None,
             mode: BatchMode::PerResource,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(
@@ -1731,13 +1733,13 @@ async fn all_or_nothing_failure_writes_nothing(store: Arc<dyn Store>) {
     // In emulator mode, a resource the rejected batch would have registered is not.
     let fresh = at(&acme, &prod.id, "ecs.cloudservers", "fresh");
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![target(&fresh, 4), target(&full, 4)],
             change: set_of(&[("d", "3"), ("e", "3")]),
             sys_change: None,
             mode: ALL_OR_NOTHING,
             auto_register: true,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(
@@ -2026,13 +2028,13 @@ async fn sys_tags_are_kept_apart_from_user_tags(store: Arc<dyn Store>) {
     // of that write.
     let fresh = at(&acme, &prod.id, "ecs.cloudservers", "fresh");
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![target(&fresh, 1)],
             change: set_of(&[("a", "1")]),
             sys_change: Some(set_of(&[("_sys_enterprise_project_id", "0")])),
             mode: BatchMode::PerResource,
             auto_register: true,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(outcomes, vec![ItemOutcome::Applied]);
@@ -2251,13 +2253,13 @@ async fn sys_change_rides_with_the_user_change(store: Arc<dyn Store>) {
     // In emulator mode, a refused item with a system change leaves no trace either.
     let fresh = at(&acme, &prod.id, "ecs.cloudservers", "fresh");
     let outcomes = store
-        .apply_tags(TagBatch {
+        .apply_tags(TagBatch::from(UniformBatch {
             targets: vec![target(&fresh, 1)],
             change: set_of(&[("a", "1"), ("b", "1")]),
             sys_change: Some(set_of(&[("_sys_p", "5")])),
             mode: BatchMode::PerResource,
             auto_register: true,
-        })
+        }))
         .await
         .expect("apply_tags");
     assert_eq!(
@@ -2384,13 +2386,13 @@ async fn concurrent_writes_are_all_kept(store: Arc<dyn Store>) {
         let at = refs[i % RESOURCES].clone();
         tasks.push(tokio::spawn(async move {
             let outcomes = store
-                .apply_tags(TagBatch {
+                .apply_tags(TagBatch::from(UniformBatch {
                     targets: vec![target(&at, WRITERS)],
                     change: TagChange::Set(vec![tag(&format!("k{i:03}"), &format!("v{i}"))]),
                     auto_register: false,
                     sys_change: None,
                     mode: BatchMode::PerResource,
-                })
+                }))
                 .await;
             (i, outcomes)
         }));
@@ -2429,13 +2431,13 @@ async fn concurrent_sets_respect_the_limit(store: Arc<dyn Store>) {
         let bucket = bucket.clone();
         tasks.push(tokio::spawn(async move {
             let outcome = store
-                .apply_tags(TagBatch {
+                .apply_tags(TagBatch::from(UniformBatch {
                     targets: vec![target(&bucket, LIMIT)],
                     change: TagChange::Set(vec![tag(&format!("k{i:02}"), "v")]),
                     auto_register: false,
                     sys_change: None,
                     mode: BatchMode::PerResource,
-                })
+                }))
                 .await
                 .unwrap_or_else(|e| panic!("writer {i} failed: {e}"));
             (i, outcome)
@@ -2488,13 +2490,13 @@ async fn concurrent_all_or_nothing_batches_respect_the_limit(store: Arc<dyn Stor
         let witness = witness.clone();
         tasks.push(tokio::spawn(async move {
             let outcomes = store
-                .apply_tags(TagBatch {
+                .apply_tags(TagBatch::from(UniformBatch {
                     targets: vec![target(&witness, WRITERS), target(&bucket, LIMIT)],
                     change: TagChange::Set(vec![tag(&format!("k{i:03}"), "v")]),
                     auto_register: false,
                     sys_change: Some(TagChange::Set(vec![tag(&format!("s{i:03}"), "v")])),
                     mode: ALL_OR_NOTHING,
-                })
+                }))
                 .await
                 .unwrap_or_else(|e| panic!("writer {i} failed: {e}"));
             (i, outcomes)
@@ -2606,13 +2608,13 @@ async fn group_commit_isolates_failures(store: Arc<dyn Store>) {
                         .map(|_| ())
                 }
                 Kind::Tag => store
-                    .apply_tags(TagBatch {
+                    .apply_tags(TagBatch::from(UniformBatch {
                         targets: vec![target(&bucket, REQUESTS)],
                         change: TagChange::Set(vec![tag(&format!("k{i:03}"), "v")]),
                         auto_register: false,
                         sys_change: None,
                         mode: BatchMode::PerResource,
-                    })
+                    }))
                     .await
                     .map(|outcomes| assert_eq!(outcomes, vec![ItemOutcome::Applied])),
             };
@@ -2895,13 +2897,13 @@ async fn durable_across_reopen(backend: &dyn Backend) {
         let vm = vm.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .apply_tags(TagBatch {
+                .apply_tags(TagBatch::from(UniformBatch {
                     targets: vec![target(&vm, WRITERS)],
                     change: TagChange::Set(vec![tag(&format!("k{i:02}"), "标签")]),
                     auto_register: false,
                     sys_change: None,
                     mode: BatchMode::PerResource,
-                })
+                }))
                 .await
         }));
     }
