@@ -38,6 +38,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes [default: 1048576].
     #[arg(long, env = "TAGD_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// A request not answered within this many seconds gets 408 [default: 30].
+    #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
 }
 
 /// Tokens live at most a year: long enough for any test rig, short enough that expiry
@@ -54,6 +57,7 @@ struct FileConfig {
     auto_register: Option<bool>,
     token_lifetime_secs: Option<i64>,
     max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
 }
 
 /// The effective configuration of a server.
@@ -65,6 +69,7 @@ pub struct Config {
     pub auto_register: bool,
     pub token_lifetime_secs: i64,
     pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +123,17 @@ impl Config {
                 "max_body_bytes must be at least 1024".into(),
             ));
         }
+        let request_timeout_secs = args
+            .request_timeout_secs
+            .or(file.request_timeout_secs)
+            .unwrap_or(30);
+        if !(1..=3600).contains(&request_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "request_timeout_secs must be from 1 to 3600, got {request_timeout_secs}"
+            )));
+        }
         Ok(Self {
+            request_timeout_secs,
             listen: args
                 .listen
                 .or(file.listen)

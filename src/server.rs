@@ -44,12 +44,7 @@ pub async fn run(
         &listener.local_addr()?.to_string(),
     )
     .await?;
-    let state = AppState::new(
-        store,
-        config.token_lifetime_secs,
-        config.auto_register,
-        config.max_body_bytes,
-    );
+    let state = AppState::new(store, &config);
     tracing::info!(address = %listener.local_addr()?, "tagd is listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)

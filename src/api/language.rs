@@ -5,6 +5,20 @@ use axum::http::HeaderMap;
 
 use crate::core::CoreError;
 
+tokio::task_local! {
+    static CURRENT: Language;
+}
+
+/// Runs `f` with `language` as the language of error messages rendered inside it.
+pub async fn scope<F: std::future::Future>(language: Language, f: F) -> F::Output {
+    CURRENT.scope(language, f).await
+}
+
+/// The language of the request being answered (English outside any request).
+pub fn current() -> Language {
+    CURRENT.try_with(|l| *l).unwrap_or(Language::English)
+}
+
 /// A language of error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {

@@ -5,13 +5,18 @@
 //! [`Dialect`] trait. Every response carries `X-Request-Id`.
 
 pub mod admin;
+pub mod dis;
+pub mod fabric;
 pub mod iam;
 pub mod language;
+pub mod rds;
 pub mod tms;
+pub mod workspace;
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
@@ -23,8 +28,9 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::auth::{AuthError, Identity, Principal};
+use crate::config::Config;
 use crate::core::admin::Admin;
-use crate::core::tagging::Tagging;
+use crate::core::tagging::{known_type, locate, BatchItem, BatchTarget, Tagging};
 use crate::core::{CoreError, Reason};
 use crate::store::Store;
 use language::Language;
@@ -40,21 +46,18 @@ pub struct AppState {
     pub tagging: Tagging,
     pub admin: Admin,
     pub max_body_bytes: usize,
+    pub request_timeout: Duration,
 }
 
 impl AppState {
-    pub fn new(
-        store: Arc<dyn Store>,
-        token_lifetime_secs: i64,
-        auto_register: bool,
-        max_body_bytes: usize,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> Self {
         Self {
-            identity: Identity::new(store.clone(), token_lifetime_secs),
-            tagging: Tagging::new(store.clone(), auto_register),
+            identity: Identity::new(store.clone(), config.token_lifetime_secs),
+            tagging: Tagging::new(store.clone(), config.auto_register),
             admin: Admin::new(store.clone()),
             store,
-            max_body_bytes,
+            max_body_bytes: config.max_body_bytes,
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
         }
     }
 }
@@ -65,11 +68,43 @@ pub fn app(state: AppState) -> Router {
         .merge(tms::router())
         .merge(iam::router())
         .merge(admin::router())
+        .merge(workspace::router())
+        .merge(fabric::router())
+        .merge(rds::router())
+        .merge(dis::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            deadline_and_language,
+        ))
         .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Answers 408, in the body of the API the path belongs to, when a request runs past
+/// the configured timeout; and sets the language of error messages from `X-Language`
+/// for the rest of the request.
+async fn deadline_and_language(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let language = Language::from_headers(req.headers());
+    let path = req.uri().path().to_owned();
+    language::scope(language, async move {
+        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => error_for_path(
+                &path,
+                CoreError::Timeout {
+                    seconds: state.request_timeout.as_secs(),
+                },
+            ),
+        }
+    })
+    .await
 }
 
 /// The HTTP status of each error, the same in every dialect.
@@ -186,6 +221,116 @@ impl<D: Dialect, T: DeserializeOwned> FromRequest<AppState> for JsonBody<D, T> {
     }
 }
 
+/// A caller of a per-service API, authenticated and allowed to act on the project named
+/// in the path (`{project_id}`). Extracted before the body, so 401 and 403 come first.
+pub struct ProjectCaller<D> {
+    pub principal: Principal,
+    pub project_id: String,
+    dialect: PhantomData<D>,
+}
+
+impl<D: Dialect> FromRequestParts<AppState> for ProjectCaller<D> {
+    type Rejection = ApiError<D>;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authed(principal, ..) = Authed::<D>::from_request_parts(parts, state).await?;
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| path_error(&rejection.body_text()))?;
+        let project_id = params
+            .iter()
+            .find(|(name, _)| *name == "project_id")
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(|| CoreError::invalid("project_id", Reason::required()))?;
+        state
+            .identity
+            .authorize_project(&principal, &project_id)
+            .await?;
+        Ok(Self {
+            principal,
+            project_id,
+            dialect: PhantomData,
+        })
+    }
+}
+
+impl<D> ProjectCaller<D> {
+    /// Applies `change` to the one resource a path names, all or nothing; an unknown
+    /// resource is 404.
+    pub async fn apply_one(
+        &self,
+        state: &AppState,
+        resource_type: &str,
+        field: &str,
+        id: &str,
+        change: crate::core::tagging::TagChange,
+    ) -> Result<(), CoreError> {
+        let item = self.item(resource_type, field, id, change)?;
+        state.tagging.apply_all(vec![item], false).await
+    }
+
+    /// A resource of `resource_type` in the caller's project; `field` names the id in errors.
+    pub fn target(
+        &self,
+        resource_type: &str,
+        field: &str,
+        id: &str,
+    ) -> Result<BatchTarget, CoreError> {
+        crate::core::admin::validate_resource_id(field, id)?;
+        locate(
+            &self.principal.domain.id,
+            Some(&self.project_id),
+            known_type("resource_type", resource_type)?,
+            id,
+        )
+    }
+
+    /// A batch item: `change` to one resource of `resource_type`.
+    pub fn item(
+        &self,
+        resource_type: &str,
+        field: &str,
+        id: &str,
+        change: crate::core::tagging::TagChange,
+    ) -> Result<BatchItem, CoreError> {
+        Ok(BatchItem {
+            target: self.target(resource_type, field, id)?,
+            change,
+            sys_change: None,
+        })
+    }
+}
+
+/// A tag as the per-service APIs send it: `value` may be missing.
+#[derive(serde::Deserialize)]
+pub struct WireTag {
+    pub key: String,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+impl WireTag {
+    /// For a create: a missing value is an empty one.
+    pub fn pair(&self) -> (&str, &str) {
+        (&self.key, self.value.as_deref().unwrap_or(""))
+    }
+
+    /// For a delete: by key, or by key and value.
+    pub fn selector(&self) -> (&str, Option<&str>) {
+        (&self.key, self.value.as_deref())
+    }
+}
+
+fn path_error(detail: &str) -> CoreError {
+    CoreError::invalid(
+        "path",
+        Reason::new(detail.to_owned(), format!("路径参数无效：{detail}")),
+    )
+}
+
 /// Path parameters of type `T`; a path that does not decode (invalid UTF-8 after
 /// percent-decoding, say) gets `D`'s 400 body instead of axum's plain text.
 pub struct PathParams<D, T>(pub T, PhantomData<D>);
@@ -199,14 +344,7 @@ impl<D: Dialect, T: DeserializeOwned + Send> FromRequestParts<AppState> for Path
     ) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Self(value, PhantomData)),
-            Err(rejection) => Err(CoreError::invalid(
-                "path",
-                Reason::new(
-                    rejection.body_text(),
-                    format!("路径参数无效：{}", rejection.body_text()),
-                ),
-            )
-            .into()),
+            Err(rejection) => Err(path_error(&rejection.body_text()).into()),
         }
     }
 }
@@ -346,14 +484,16 @@ async fn request_id(mut req: Request, next: Next) -> Response {
 /// Which dialect owns a path, so that unknown routes and wrong methods answer in the
 /// body that API's clients parse.
 fn error_for_path(path: &str, err: CoreError) -> Response {
-    if path.starts_with("/v1.0/") || path.starts_with("/v2.0/") {
-        tms::Tms::error_response(&err)
-    } else if path.starts_with("/v3/auth") || path.starts_with("/v3/projects") {
-        iam::Iam::error_response(&err)
-    } else if path.starts_with("/tagd/") {
-        admin::TagdAdmin::error_response(&err)
-    } else {
-        gateway_error(&err)
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match segments.as_slice() {
+        ["v1.0" | "v2.0", ..] => tms::Tms::error_response(&err),
+        ["v3", "auth" | "projects", ..] => iam::Iam::error_response(&err),
+        ["tagd", ..] => admin::TagdAdmin::error_response(&err),
+        ["v2", _, "desktops", ..] => workspace::Workspace::error_response(&err),
+        ["v1", _, "fabric-workspace", ..] => fabric::Fabric::error_response(&err),
+        ["v3", _, "instances" | "tags", ..] => rds::Rds::error_response(&err),
+        ["v2", _, "stream", ..] => dis::Dis::error_response(&err),
+        _ => gateway_error(&err),
     }
 }
 

@@ -122,6 +122,12 @@ impl SqliteStore {
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
+            // A caller that stopped waiting (its request timed out and was answered 408)
+            // must not have its write applied after all.
+            if tx.is_closed() {
+                let reply: Reply = Box::new(|_| {});
+                return (true, reply);
+            }
             let result = f(conn);
             let failed = result.is_err();
             let reply: Reply = Box::new(move |commit| {

@@ -1,0 +1,328 @@
+//! DataArts Fabric workspaces (seed 001): batch create and delete of a workspace's tags,
+//! with the one system tag the page defines, `_sys_enterprise_project_id`.
+//!
+//! Errors carry `error_code`, `error_msg` and `solution_msg`; a 403 has the shape of the
+//! page's example (an `error` object beside a numeric `error_code`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{
+    json_response, message, query_number, status, ApiError, AppState, Dialect, JsonBody,
+    PathParams, ProjectCaller, QueryMap, WireTag,
+};
+use crate::core::providers::FABRIC_WORKSPACE;
+use crate::core::tagging::{BatchItem, TagChange};
+use crate::core::tags::{Letters, TagRules, TextRule};
+use crate::core::{CoreError, Reason};
+
+/// The page's character set for keys and values: letters, digits, space, tab and
+/// `_ . : \ = + - @`.
+const FABRIC_CHARS: &str = " \t_.:\\=+-@";
+
+/// The page's rules: keys 1 to 128 characters, values 0 to 255, 1 to 20 tags a call.
+pub const RULES: TagRules = TagRules {
+    key: TextRule {
+        min_chars: 1,
+        max_chars: 128,
+        letters: Letters::Unicode,
+        extra: FABRIC_CHARS,
+        trimmed: false,
+        reserved_prefix: None,
+    },
+    value: TextRule {
+        min_chars: 0,
+        max_chars: 255,
+        letters: Letters::Unicode,
+        extra: FABRIC_CHARS,
+        trimmed: false,
+        reserved_prefix: None,
+    },
+    max_tags_per_request: 20,
+};
+
+/// The only system tag key the page allows.
+pub const ENTERPRISE_PROJECT_KEY: &str = "_sys_enterprise_project_id";
+
+/// Rules for `sys_tags`: the fixed key, and an enterprise project id ("0" for the
+/// default project, otherwise a UUID) as its value.
+const SYS_RULES: TagRules = TagRules {
+    key: TextRule {
+        min_chars: 1,
+        max_chars: 128,
+        letters: Letters::Unicode,
+        extra: "_",
+        trimmed: true,
+        reserved_prefix: None,
+    },
+    value: TextRule {
+        min_chars: 1,
+        max_chars: 36,
+        letters: Letters::Unicode,
+        extra: "-",
+        trimmed: true,
+        reserved_prefix: None,
+    },
+    max_tags_per_request: 1,
+};
+
+pub struct Fabric;
+
+type FabricError = ApiError<Fabric>;
+
+impl Dialect for Fabric {
+    fn error_response(err: &CoreError) -> Response {
+        let status = status(err);
+        let msg = message(err);
+        let body = if status == StatusCode::FORBIDDEN {
+            json!({
+                "error": { "code": "403", "message": msg, "title": "Forbidden" },
+                "error_code": 403,
+                "error_msg": msg,
+                "title": "Forbidden",
+            })
+        } else {
+            json!({ "error_code": code(err), "error_msg": msg, "solution_msg": solution(err) })
+        };
+        json_response(status, &body)
+    }
+}
+
+/// Fabric's codes, from the page's examples; every variant named.
+fn code(err: &CoreError) -> &'static str {
+    match err {
+        CoreError::MalformedBody { .. }
+        | CoreError::BodyTooLarge { .. }
+        | CoreError::InvalidField { .. }
+        | CoreError::Empty { .. }
+        | CoreError::TooMany { .. }
+        | CoreError::InvalidTagKey { .. }
+        | CoreError::InvalidTagValue { .. }
+        | CoreError::DuplicateTagKey { .. }
+        | CoreError::UnknownResourceType { .. }
+        | CoreError::ProjectRequired { .. }
+        | CoreError::MethodNotAllowed { .. }
+        | CoreError::Conflict { .. }
+        | CoreError::TagLimitExceeded { .. }
+        | CoreError::NotFound { .. }
+        | CoreError::Forbidden { .. } => "common.01000001",
+        CoreError::Unauthenticated { .. } => "APIG.1002",
+        CoreError::Timeout { .. } => "common.00000408",
+        CoreError::Internal(_) | CoreError::Unexpected { .. } => "common.00000500",
+    }
+}
+
+fn solution(err: &CoreError) -> &'static str {
+    match err {
+        CoreError::MalformedBody { .. }
+        | CoreError::BodyTooLarge { .. }
+        | CoreError::InvalidField { .. }
+        | CoreError::Empty { .. }
+        | CoreError::TooMany { .. }
+        | CoreError::InvalidTagKey { .. }
+        | CoreError::InvalidTagValue { .. }
+        | CoreError::DuplicateTagKey { .. }
+        | CoreError::UnknownResourceType { .. }
+        | CoreError::ProjectRequired { .. }
+        | CoreError::MethodNotAllowed { .. }
+        | CoreError::Conflict { .. } => {
+            "Correct the request as the message says and send it again."
+        }
+        CoreError::TagLimitExceeded { .. } => {
+            "Delete tags the workspace no longer needs, or add fewer."
+        }
+        CoreError::NotFound { .. } => "Check the workspace id and the project id.",
+        CoreError::Forbidden { .. } => "Use a token scoped to the project in the path.",
+        CoreError::Unauthenticated { .. } => {
+            "Obtain a new token from IAM and send it in X-Auth-Token."
+        }
+        CoreError::Timeout { .. } => "Retry later.",
+        CoreError::Internal(_) | CoreError::Unexpected { .. } => "Contact the administrator.",
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/{project_id}/fabric-workspace/{workspace_id}/tags/create",
+            post(create_tags),
+        )
+        .route(
+            "/v1/{project_id}/fabric-workspace/{workspace_id}/tags/delete",
+            post(delete_tags),
+        )
+        .route(
+            "/v1/{project_id}/fabric-workspace/{workspace_id}/tags",
+            get(list_tags),
+        )
+}
+
+#[derive(Deserialize)]
+struct WorkspacePath {
+    workspace_id: String,
+}
+
+#[derive(Deserialize)]
+struct TagsBody {
+    #[serde(default)]
+    tags: Option<Vec<WireTag>>,
+    #[serde(default)]
+    sys_tags: Option<Vec<WireTag>>,
+}
+
+/// Workspace ids are 1 to 36 letters, digits and hyphens.
+fn check_workspace_id(id: &str) -> Result<(), CoreError> {
+    let chars = id.chars().count();
+    if !(1..=36).contains(&chars) {
+        return Err(CoreError::invalid(
+            "workspace_id",
+            Reason::length(1, 36, chars),
+        ));
+    }
+    if let Some(c) = id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(CoreError::invalid(
+            "workspace_id",
+            Reason::forbidden_char(c),
+        ));
+    }
+    Ok(())
+}
+
+/// The system tags of a request: at most one, with the fixed key.
+fn sys_tags(raw: &[WireTag]) -> Result<(), CoreError> {
+    SYS_RULES.check_count("sys_tags", raw.len())?;
+    match raw.iter().position(|t| t.key != ENTERPRISE_PROJECT_KEY) {
+        Some(i) => Err(CoreError::invalid(
+            format!("sys_tags[{i}].key"),
+            Reason::one_of(&[ENTERPRISE_PROJECT_KEY], &raw[i].key),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Builds the one item of a create or delete: the user-tag change and the system-tag
+/// change; at least one of `tags` and `sys_tags` must be given.
+fn item(
+    caller: &ProjectCaller<Fabric>,
+    workspace_id: &str,
+    body: &TagsBody,
+    user: impl Fn(&[WireTag]) -> Result<TagChange, CoreError>,
+    system: impl Fn(&[WireTag]) -> Result<TagChange, CoreError>,
+    nothing: TagChange,
+) -> Result<BatchItem, CoreError> {
+    check_workspace_id(workspace_id)?;
+    if body.tags.is_none() && body.sys_tags.is_none() {
+        return Err(CoreError::invalid(
+            "tags",
+            Reason::new("give tags, sys_tags or both", "请至少指定tags或sys_tags"),
+        ));
+    }
+    let change = match &body.tags {
+        Some(tags) => user(tags)?,
+        None => nothing,
+    };
+    let sys_change = match &body.sys_tags {
+        Some(raw) => {
+            sys_tags(raw)?;
+            Some(system(raw)?)
+        }
+        None => None,
+    };
+    let mut item = caller.item(FABRIC_WORKSPACE, "workspace_id", workspace_id, change)?;
+    item.sys_change = sys_change;
+    Ok(item)
+}
+
+async fn create_tags(
+    caller: ProjectCaller<Fabric>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Fabric, WorkspacePath>,
+    JsonBody(body, ..): JsonBody<Fabric, TagsBody>,
+) -> Result<Response, FabricError> {
+    let item = item(
+        &caller,
+        &path.workspace_id,
+        &body,
+        |tags| Ok(TagChange::Set(RULES.tags(tags.iter().map(WireTag::pair))?)),
+        |sys| {
+            Ok(TagChange::Set(
+                SYS_RULES.tags(sys.iter().map(WireTag::pair))?,
+            ))
+        },
+        TagChange::Set(Vec::new()),
+    )?;
+    state.tagging.apply_all(vec![item], false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_tags(
+    caller: ProjectCaller<Fabric>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Fabric, WorkspacePath>,
+    JsonBody(body, ..): JsonBody<Fabric, TagsBody>,
+) -> Result<Response, FabricError> {
+    let item = item(
+        &caller,
+        &path.workspace_id,
+        &body,
+        |tags| {
+            Ok(TagChange::Remove(
+                RULES.selectors(tags.iter().map(WireTag::selector))?,
+            ))
+        },
+        |sys| {
+            Ok(TagChange::Remove(
+                SYS_RULES.lenient_selectors(sys.iter().map(WireTag::selector))?,
+            ))
+        },
+        TagChange::Remove(Vec::new()),
+    )?;
+    state.tagging.apply_all(vec![item], false).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A workspace's tags and system tags, so that what was written can be read back.
+async fn list_tags(
+    caller: ProjectCaller<Fabric>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Fabric, WorkspacePath>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, FabricError> {
+    check_workspace_id(&path.workspace_id)?;
+    let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
+    let limit = query_number(&query, "limit", 1000, 1, 1000)?;
+    let target = caller.target(FABRIC_WORKSPACE, "workspace_id", &path.workspace_id)?;
+    let not_found = || CoreError::NotFound {
+        what: Reason::new(
+            format!("workspace {}", path.workspace_id),
+            format!("工作空间{}", path.workspace_id),
+        ),
+    };
+    let tags = state
+        .tagging
+        .tags_of(&target.at)
+        .await?
+        .ok_or_else(not_found)?;
+    let sys = state
+        .tagging
+        .sys_tags_of(&target.at)
+        .await?
+        .ok_or_else(not_found)?;
+    let kv =
+        |t: &crate::core::tags::Tag| json!({ "key": t.key.as_str(), "value": t.value.as_str() });
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "tags": tags.iter().skip(offset).take(limit).map(kv).collect::<Vec<_>>(),
+            "sys_tags": sys.iter().map(kv).collect::<Vec<_>>(),
+        }),
+    ))
+}
