@@ -211,7 +211,7 @@ impl<D: Dialect, T: DeserializeOwned> FromRequest<AppState> for JsonBody<D, T> {
                 }
             } else {
                 CoreError::MalformedBody {
-                    detail: rejection.body_text(),
+                    detail: Reason::new(rejection.body_text(), "读取请求体失败"),
                 }
             }
         })?;
@@ -356,17 +356,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     if matches!(first, Some(b) if *b != b'{') {
         return Err(CoreError::MalformedBody {
-            detail: "the body must be a JSON object".to_owned(),
+            detail: Reason::new("the body must be a JSON object", "请求体必须是JSON对象"),
         });
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        let (en, zh) = (inner.to_string(), language::json_error_in_chinese(&inner));
         let detail = if path == "." || path.is_empty() {
-            inner.to_string()
+            Reason::new(en, zh)
         } else {
-            format!("{path}: {inner}")
+            Reason::new(format!("{path}: {en}"), format!("{path}：{zh}"))
         };
         CoreError::MalformedBody { detail }
     })

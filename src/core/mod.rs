@@ -17,8 +17,8 @@ use tags::TextProblem;
 /// Everything that can go wrong in a request, independent of the wire dialect.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
-    #[error("the request body is not valid JSON for this API: {detail}")]
-    MalformedBody { detail: String },
+    #[error("the request body is not valid JSON for this API: {}", detail.en)]
+    MalformedBody { detail: Reason },
     #[error("the request body is larger than the limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
     #[error("{field}: {}", reason.en)]

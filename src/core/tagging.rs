@@ -148,12 +148,16 @@ fn rejection_error(at: &ResourceRef, outcome: ItemOutcome) -> CoreError {
             limit,
             would_have,
         },
-        ItemOutcome::NotFound | ItemOutcome::Applied => CoreError::NotFound {
-            what: Reason::new(
-                format!("{} {}", at.resource_type, at.resource_id),
-                format!("{}资源{}", at.resource_type, at.resource_id),
-            ),
-        },
+        ItemOutcome::NotFound | ItemOutcome::Applied => {
+            let kind = providers::resource_type(&at.resource_type)
+                .map_or(at.resource_type.as_str(), |t| t.display_name);
+            CoreError::NotFound {
+                what: Reason::new(
+                    format!("{kind} {}", at.resource_id),
+                    format!("{kind}资源{}", at.resource_id),
+                ),
+            }
+        }
     }
 }
 

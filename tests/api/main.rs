@@ -2,10 +2,15 @@
 //! data directory and talks HTTP to it.
 
 mod admin;
+mod dis;
+mod fabric;
 mod iam;
 mod persistence;
 mod process;
+mod rds;
+mod services;
 mod tms;
+mod workspace;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -230,6 +235,102 @@ impl TestServer {
             .map(|id| json!({"project_id": self.creds.project_id, "resource_type": "disk", "resource_id": id}))
             .collect();
         self.register(Value::Array(resources)).await;
+    }
+
+    /// Registers resources of `resource_type` with these ids in the default project.
+    pub async fn register_in(&self, resource_type: &str, ids: &[&str]) {
+        let resources: Vec<Value> = ids
+            .iter()
+            .map(|id| json!({"project_id": self.creds.project_id, "resource_type": resource_type, "resource_id": id}))
+            .collect();
+        self.register(Value::Array(resources)).await;
+    }
+
+    /// A resource's tags as (key, value) pairs, read through TMS with its resource type
+    /// (`workspace-desktop`, `fabric-workspace`, `rds`, `dis`, `disk`, ...).
+    pub async fn tms_tags(
+        &self,
+        token: &str,
+        resource_type: &str,
+        id: &str,
+    ) -> Vec<(String, String)> {
+        let resp = self
+            .get(
+                &format!(
+                    "/v2.0/resources/{id}/tags?project_id={}&resource_type={resource_type}",
+                    self.creds.project_id
+                ),
+                Some(token),
+            )
+            .await;
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.body["tags"]
+            .as_array()
+            .expect("tags array")
+            .iter()
+            .map(|t| {
+                (
+                    t["key"].as_str().expect("key").to_owned(),
+                    t["value"].as_str().expect("value").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Sends `body` with `method` and extra headers.
+    pub async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.header("X-Auth-Token", t);
+        }
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("Content-Type", "application/json")
+                .body(b.to_string());
+        }
+        Reply::from(req.send().await.expect("request")).await
+    }
+
+    /// Creates another project in the default domain and returns a token scoped to it.
+    pub async fn other_project_token(&self, name: &str) -> String {
+        let out = self
+            .cli(
+                &[
+                    "project",
+                    "create",
+                    "--domain",
+                    &self.creds.domain_name,
+                    name,
+                ],
+                None,
+            )
+            .await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.token(json!({"project": {"name": name}})).await
+    }
+
+    /// The keys of a JSON object, sorted: for asserting an error body's exact field set.
+    pub fn fields(body: &Value) -> Vec<String> {
+        let mut keys: Vec<String> = body
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        keys.sort();
+        keys
     }
 
     /// A disk's tags as (key, value) pairs, read through TMS.
