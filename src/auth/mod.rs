@@ -241,35 +241,31 @@ impl Identity {
     /// Resolves a token to its principal, checking expiry, revocation and that the
     /// user, domain and project still exist and are enabled.
     pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
-        let record = self
+        let found = self
             .store
-            .token(&token_digest(token))
+            .token_context(&token_digest(token))
             .await?
             .ok_or(AuthError::InvalidToken)?;
+        let record = found.token;
         if record.revoked {
             return Err(AuthError::Revoked);
         }
         if record.expires_at <= now_unix() {
             return Err(AuthError::Expired);
         }
-        let user = self
-            .store
-            .user(&record.user_id)
-            .await?
+        let user = found
+            .user
             .filter(|u| u.enabled)
             .ok_or(AuthError::Disabled)?;
-        let domain = self
-            .store
-            .domain(&record.domain_id)
-            .await?
+        let domain = found
+            .domain
             .filter(|d| d.enabled)
             .ok_or(AuthError::Disabled)?;
         let project = match &record.scope {
             Scope::Domain => None,
-            Scope::Project { id } => Some(
-                self.store
-                    .project(id)
-                    .await?
+            Scope::Project { .. } => Some(
+                found
+                    .project
                     .filter(|p| p.enabled)
                     .ok_or(AuthError::Disabled)?,
             ),

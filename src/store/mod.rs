@@ -31,6 +31,15 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+/// What a token hash resolves to; `None` members no longer exist.
+#[derive(Debug, Clone)]
+pub struct TokenContext {
+    pub token: TokenRecord,
+    pub user: Option<User>,
+    pub domain: Option<Domain>,
+    pub project: Option<Project>,
+}
+
 /// Filters for listing the inventory.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceFilter {
@@ -77,6 +86,9 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// A token with its user, domain and (for a project-scoped token) project, read
+    /// together: every authenticated request needs all four.
+    async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError>;
 
     // --- inventory
     /// Registers resources; one already registered keeps its tags and takes the new name.

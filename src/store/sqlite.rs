@@ -15,7 +15,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{ResourceFilter, Store, StoreError};
+use super::{ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
     now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
 };
@@ -289,13 +289,45 @@ fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
 }
 
 fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    user_row_at(r, 0)
+}
+
+/// A user from the six `USER_COLUMNS` starting at column `at`.
+fn user_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: r.get(0)?,
-        domain_id: r.get(1)?,
-        name: r.get(2)?,
-        password_hash: r.get(3)?,
-        is_admin: r.get(4)?,
-        enabled: r.get(5)?,
+        id: r.get(at)?,
+        domain_id: r.get(at + 1)?,
+        name: r.get(at + 2)?,
+        password_hash: r.get(at + 3)?,
+        is_admin: r.get(at + 4)?,
+        enabled: r.get(at + 5)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "t.token_hash, t.user_id, t.domain_id, t.project_id, t.methods, t.issued_at, t.expires_at, t.revoked";
+
+/// A token from the eight `TOKEN_COLUMNS` starting at column `at`.
+fn token_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TokenRecord> {
+    let project_id: Option<String> = r.get(at + 3)?;
+    let methods: String = r.get(at + 4)?;
+    Ok(TokenRecord {
+        token_hash: r.get(at)?,
+        user_id: r.get(at + 1)?,
+        domain_id: r.get(at + 2)?,
+        scope: match project_id {
+            Some(id) => Scope::Project { id },
+            None => Scope::Domain,
+        },
+        methods: serde_json::from_str(&methods).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                at + 4,
+                rusqlite::types::Type::Text,
+                Box::new(e),
+            )
+        })?,
+        issued_at: r.get(at + 5)?,
+        expires_at: r.get(at + 6)?,
+        revoked: r.get(at + 7)?,
     })
 }
 
@@ -716,29 +748,58 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
             c.query_row(
-                "SELECT token_hash, user_id, domain_id, project_id, methods, issued_at, expires_at, revoked
-                 FROM tokens WHERE token_hash = ?1",
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.token_hash = ?1"),
                 [token_hash],
-                |r| {
-                    let project_id: Option<String> = r.get(3)?;
-                    let methods: String = r.get(4)?;
-                    Ok(TokenRecord {
-                        token_hash: r.get(0)?,
-                        user_id: r.get(1)?,
-                        domain_id: r.get(2)?,
-                        scope: match project_id {
-                            Some(id) => Scope::Project { id },
-                            None => Scope::Domain,
-                        },
-                        methods: serde_json::from_str(&methods).map_err(|e| {
-                            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e))
-                        })?,
-                        issued_at: r.get(5)?,
-                        expires_at: r.get(6)?,
-                        revoked: r.get(7)?,
-                    })
-                },
+                |r| token_row(r, 0),
             )
+            .optional()
+        })
+        .await
+    }
+
+    async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS},
+                        u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled,
+                        d.id, d.name, d.enabled,
+                        p.id, p.domain_id, p.name, p.enabled
+                 FROM tokens t
+                 LEFT JOIN users u ON u.id = t.user_id
+                 LEFT JOIN domains d ON d.id = t.domain_id
+                 LEFT JOIN projects p ON p.id = t.project_id
+                 WHERE t.token_hash = ?1"
+            ))?
+            .query_row([token_hash], |r| {
+                let user = match r.get::<_, Option<String>>(8)? {
+                    Some(_) => Some(user_row_at(r, 8)?),
+                    None => None,
+                };
+                let domain = match r.get::<_, Option<String>>(14)? {
+                    Some(_) => Some(Domain {
+                        id: r.get(14)?,
+                        name: r.get(15)?,
+                        enabled: r.get(16)?,
+                    }),
+                    None => None,
+                };
+                let project = match r.get::<_, Option<String>>(17)? {
+                    Some(_) => Some(Project {
+                        id: r.get(17)?,
+                        domain_id: r.get(18)?,
+                        name: r.get(19)?,
+                        enabled: r.get(20)?,
+                    }),
+                    None => None,
+                };
+                Ok(TokenContext {
+                    token: token_row(r, 0)?,
+                    user,
+                    domain,
+                    project,
+                })
+            })
             .optional()
         })
         .await
