@@ -65,6 +65,7 @@ macro_rules! backend_suite {
                 delete_domain_cascades,
                 orphans_are_not_reported_as_duplicates,
                 tokens_round_trip,
+                token_context_joins_user_domain_and_project,
                 token_methods_round_trip_exactly,
                 register_counts_new_and_renames,
                 failed_register_writes_nothing,
@@ -733,6 +734,62 @@ async fn orphans_are_not_reported_as_duplicates(store: Arc<dyn Store>) {
         Ok(()) => panic!("a user in a missing domain was accepted"),
     }
     assert_eq!(store.user(&user.id).await.expect("user"), None);
+}
+
+/// `token_context` reads a token with its user, domain and project in one go, and says
+/// which of them are gone.
+async fn token_context_joins_user_domain_and_project(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let alice = new_user(store, &acme, "alice").await;
+    let domain_token = token_for(&alice, Scope::Domain);
+    let project_token = token_for(
+        &alice,
+        Scope::Project {
+            id: prod.id.clone(),
+        },
+    );
+    for t in [&domain_token, &project_token] {
+        store.insert_token(t).await.expect("insert_token");
+    }
+    let found = store
+        .token_context(&project_token.token_hash)
+        .await
+        .expect("token_context")
+        .expect("known token");
+    assert_eq!(found.token, project_token);
+    assert_eq!(found.user.as_ref(), Some(&alice));
+    assert_eq!(found.domain.as_ref(), Some(&acme));
+    assert_eq!(found.project.as_ref(), Some(&prod));
+    let found = store
+        .token_context(&domain_token.token_hash)
+        .await
+        .expect("token_context")
+        .expect("known token");
+    assert_eq!(found.project, None);
+    assert_eq!(found.domain.as_ref(), Some(&acme));
+    assert!(store
+        .token_context("no-such-hash")
+        .await
+        .expect("token_context")
+        .is_none());
+
+    // Deleting the project takes its project-scoped tokens with it.
+    assert!(store
+        .delete_project(&prod.id)
+        .await
+        .expect("delete_project"));
+    assert!(store
+        .token_context(&project_token.token_hash)
+        .await
+        .expect("token_context")
+        .is_none());
+    assert!(store
+        .token_context(&domain_token.token_hash)
+        .await
+        .expect("token_context")
+        .is_some());
 }
 
 async fn tokens_round_trip(store: Arc<dyn Store>) {
