@@ -82,9 +82,10 @@ fn code(err: &CoreError) -> &'static str {
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags/action",
-            post(tags_action),
+            post(tags_action).delete(delete_action_tag),
         )
         .route("/v2/{project_id}/stream/{stream_id}/tags", post(create_tag))
         .route(
@@ -155,6 +156,15 @@ async fn create_tag(
     JsonBody(body, ..): JsonBody<Dis, OneTagBody>,
 ) -> Result<Response, DisError> {
     let change = TagChange::Set(RULES.tags(std::iter::once(body.tag.pair()))?);
+    apply(&state, &caller, &path.stream_id, change).await
+}
+
+async fn delete_action_tag(
+    caller: ProjectCaller<Dis>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Dis, StreamPath>,
+) -> Result<Response, DisError> {
+    let change = TagChange::Remove(RULES.lenient_selectors(std::iter::once(("action", None)))?);
     apply(&state, &caller, &path.stream_id, change).await
 }
 

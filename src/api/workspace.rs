@@ -127,9 +127,10 @@ pub fn router() -> Router<AppState> {
             "/v2/{project_id}/desktops/batch-tags",
             post(batch_add).delete(batch_delete),
         )
+        // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags/action",
-            post(change_tags),
+            post(change_tags).delete(delete_action_tag),
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags",
@@ -281,6 +282,15 @@ async fn create_tag(
     JsonBody(body, ..): JsonBody<Workspace, OneTagBody>,
 ) -> Result<Response, WorkspaceError> {
     let change = set(std::slice::from_ref(&body.tag))?;
+    one(&state, &caller, &path.desktop_id, change).await
+}
+
+async fn delete_action_tag(
+    caller: ProjectCaller<Workspace>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Workspace, DesktopPath>,
+) -> Result<Response, WorkspaceError> {
+    let change = TagChange::Remove(RULES.lenient_selectors(std::iter::once(("action", None)))?);
     one(&state, &caller, &path.desktop_id, change).await
 }
 

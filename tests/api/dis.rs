@@ -699,3 +699,30 @@ async fn a_wrong_method_is_405_in_the_dis_body() {
     );
     assert!(stored(&s, &token).await.is_empty(), "nothing written");
 }
+
+#[tokio::test]
+async fn a_tag_keyed_action_can_be_deleted_singly() {
+    let s = TestServer::start().await;
+    s.register_in("dis", &["st"]).await;
+    let token = s.project_token().await;
+    let pid = s.creds.project_id.clone();
+    let r = s
+        .post(
+            &format!("/v2/{pid}/stream/st/tags"),
+            Some(&token),
+            &serde_json::json!({"tag": {"key": "action", "value": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = s
+        .send_with(
+            reqwest::Method::DELETE,
+            &format!("/v2/{pid}/stream/st/tags/action"),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(s.tms_tags(&token, "dis", "st").await.is_empty());
+}

@@ -392,3 +392,30 @@ async fn error_bodies_have_the_documented_fields() {
         "no refused request wrote anything"
     );
 }
+
+#[tokio::test]
+async fn a_tag_keyed_action_can_be_deleted_singly() {
+    let s = TestServer::start().await;
+    s.register_in("workspace-desktop", &["d"]).await;
+    let token = s.project_token().await;
+    let pid = s.creds.project_id.clone();
+    let r = s
+        .post(
+            &format!("/v2/{pid}/desktops/d/tags"),
+            Some(&token),
+            &json!({"tag": {"key": "action", "value": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = s
+        .send_with(
+            reqwest::Method::DELETE,
+            &format!("/v2/{pid}/desktops/d/tags/action"),
+            Some(&token),
+            &[],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert!(desktop_tags(&s, &token, "d").await.is_empty());
+}
