@@ -6,6 +6,7 @@
 //! are the one place that decides whether it may act on a project or domain.
 
 pub mod login;
+pub mod signature;
 
 use std::sync::Arc;
 
