@@ -41,6 +41,17 @@ pub struct ServeArgs {
     /// A request not answered within this many seconds gets 408 [default: 30].
     #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// A signed request's X-Sdk-Date may be this many seconds off the server's clock [default: 900].
+    #[arg(long, env = "TAGD_SIGNATURE_WINDOW_SECS")]
+    pub signature_window_secs: Option<u64>,
+    /// File holding the server key that seals access-key secrets; created if missing
+    /// [default: <data-dir>/server.key].
+    #[arg(long, env = "TAGD_SERVER_KEY_FILE")]
+    pub server_key_file: Option<PathBuf>,
+    /// The server key itself, 64 hex characters (overrides the file; for replicas that
+    /// share one database).
+    #[arg(long, env = "TAGD_SERVER_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub server_key: Option<SecretString>,
 }
 
 /// Tokens live at most a year: long enough for any test rig, short enough that expiry
@@ -58,6 +69,9 @@ struct FileConfig {
     token_lifetime_secs: Option<i64>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    signature_window_secs: Option<u64>,
+    server_key_file: Option<PathBuf>,
+    server_key: Option<SecretString>,
 }
 
 /// The effective configuration of a server.
@@ -70,6 +84,24 @@ pub struct Config {
     pub token_lifetime_secs: i64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub signature_window_secs: u64,
+    pub server_key_file: PathBuf,
+    pub server_key: Option<SecretString>,
+}
+
+/// A secret configuration value: never printed, not even in debug output.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(pub String);
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString(s.to_owned()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +164,24 @@ impl Config {
                 "request_timeout_secs must be from 1 to 3600, got {request_timeout_secs}"
             )));
         }
+        let signature_window_secs = args
+            .signature_window_secs
+            .or(file.signature_window_secs)
+            .unwrap_or(900);
+        if !(1..=86_400).contains(&signature_window_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "signature_window_secs must be from 1 to 86400, got {signature_window_secs}"
+            )));
+        }
+        let server_key_file = args
+            .server_key_file
+            .clone()
+            .or(file.server_key_file)
+            .unwrap_or_else(|| data_dir.join("server.key"));
         Ok(Self {
+            server_key: args.server_key.clone().or(file.server_key),
+            server_key_file,
+            signature_window_secs,
             request_timeout_secs,
             listen: args
                 .listen

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::api::{app, AppState};
+use crate::auth::vault::Vault;
 use crate::config::Config;
 use crate::core::admin::{Admin, FirstRun};
 use crate::store::{self, Store};
@@ -31,6 +32,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store::open(&config.database_url).await?)
 }
 
+/// The server key: given in the configuration, or kept in its file (created if missing).
+pub fn open_vault(config: &Config) -> anyhow::Result<Vault> {
+    Ok(match &config.server_key {
+        Some(key) => Vault::from_hex(&key.0)?,
+        None => Vault::open_or_create(&config.server_key_file)?,
+    })
+}
+
 /// Serves on `listener` until `shutdown` resolves.
 pub async fn run(
     config: Config,
@@ -44,7 +53,7 @@ pub async fn run(
         &listener.local_addr()?.to_string(),
     )
     .await?;
-    let state = AppState::new(store, &config);
+    let state = AppState::new(store, &config, Arc::new(open_vault(&config)?));
     tracing::info!(address = %listener.local_addr()?, "tagd is listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)

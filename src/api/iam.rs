@@ -281,7 +281,7 @@ async fn create_token(
     };
     let granted = state.identity.grant(&user, from.as_ref(), &scope).await?;
     // A token made from another token never outlives it.
-    let not_after = from.as_ref().map(|p| p.token.expires_at);
+    let not_after = from.as_ref().and_then(Principal::expires_at);
     let (token, record) = state
         .identity
         .issue(&user, granted.scope, methods, not_after)
@@ -408,11 +408,14 @@ async fn validate_token(
     QueryMap(query): QueryMap,
 ) -> Result<Response, IamError> {
     let (token, s) = subject(&state, &caller, &headers).await?;
+    let record = s.token().ok_or_else(|| CoreError::Unexpected {
+        what: "a validated token resolved to a non-token credential".into(),
+    })?;
     let body = token_body(
         &s.user,
         &s.domain,
         s.project.as_ref(),
-        &s.token,
+        record,
         !query.contains_key("nocatalog"),
         &headers,
     );

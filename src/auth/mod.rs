@@ -2,11 +2,14 @@
 //!
 //! Tokens are issued by the IAM-compatible endpoint and kept in the store (as SHA-256
 //! digests), so every tagd process sharing a database honours them and they survive
-//! restarts. A [`Principal`] is what a valid token resolves to; the `require_*` methods
-//! are the one place that decides whether it may act on a project or domain.
+//! restarts. Requests signed with an access key (AK/SK) are verified against the sealed
+//! secret. A [`Principal`] is what a valid credential resolves to; the `require_*`
+//! methods are the one place that decides whether it may act on a project or domain.
 
+pub mod keys;
 pub mod login;
 pub mod signature;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -33,6 +36,16 @@ pub enum AuthError {
     Disabled,
     #[error("the user name or password is wrong")]
     WrongCredentials,
+    #[error("the request signature is not valid: {0}")]
+    Signature(#[from] signature::SignatureError),
+    #[error("the access key is not known")]
+    UnknownAccessKey,
+    #[error("the access key is disabled")]
+    AccessKeyDisabled,
+    #[error("the temporary access key has expired")]
+    AccessKeyExpired,
+    #[error("a temporary access key needs its security token, signed, in X-Security-Token")]
+    SecurityToken,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -49,6 +62,13 @@ impl AuthError {
             AuthError::Revoked => "令牌已被撤销",
             AuthError::Disabled => "用户、其所属账号或令牌作用的项目已被禁用或删除",
             AuthError::WrongCredentials => "用户名或密码错误",
+            AuthError::Signature(_) => "请求签名无效",
+            AuthError::UnknownAccessKey => "访问密钥（AK）不存在",
+            AuthError::AccessKeyDisabled => "访问密钥已停用",
+            AuthError::AccessKeyExpired => "临时访问密钥已过期",
+            AuthError::SecurityToken => {
+                "临时访问密钥必须在已签名的X-Security-Token头中携带其安全令牌"
+            }
             AuthError::Store(_) | AuthError::Unexpected(_) => "内部错误",
         };
         Reason::new(self.to_string(), zh)
@@ -65,17 +85,44 @@ impl From<AuthError> for CoreError {
     }
 }
 
-/// What a valid token stands for.
+/// What a valid credential stands for.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user: User,
     pub domain: Domain,
-    /// The project the token is scoped to, or `None` for a domain-scoped token.
+    /// The project the credential is scoped to, or `None` for domain scope.
     pub project: Option<Project>,
-    pub token: TokenRecord,
+    pub credential: Credential,
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Token(TokenRecord),
+    /// A signed request; `expires_at` is set for temporary keys.
+    AccessKey {
+        access: String,
+        expires_at: Option<i64>,
+    },
 }
 
 impl Principal {
+    /// The token the caller authenticated with, if it used one.
+    pub fn token(&self) -> Option<&TokenRecord> {
+        match &self.credential {
+            Credential::Token(t) => Some(t),
+            Credential::AccessKey { .. } => None,
+        }
+    }
+
+    /// When the caller's credential stops working, if ever.
+    pub fn expires_at(&self) -> Option<i64> {
+        match &self.credential {
+            Credential::Token(t) => Some(t.expires_at),
+            Credential::AccessKey { expires_at, .. } => *expires_at,
+        }
+    }
+
     /// Allows acting on `project_id` with a token scoped to exactly that project.
     pub fn require_project(&self, project_id: &str) -> Result<(), CoreError> {
         match &self.project {
@@ -157,6 +204,8 @@ pub struct Identity {
     store: Arc<dyn Store>,
     token_lifetime_secs: i64,
     password_checks: Arc<tokio::sync::Semaphore>,
+    vault: Arc<vault::Vault>,
+    signature_window: std::time::Duration,
 }
 
 /// The SHA-256 of a token, as stored.
@@ -165,12 +214,19 @@ pub fn token_digest(token: &str) -> String {
 }
 
 impl Identity {
-    pub fn new(store: Arc<dyn Store>, token_lifetime_secs: i64) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        token_lifetime_secs: i64,
+        vault: Arc<vault::Vault>,
+        signature_window: std::time::Duration,
+    ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
             token_lifetime_secs,
             password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
+            vault,
+            signature_window,
         }
     }
 
@@ -275,7 +331,7 @@ impl Identity {
             user,
             domain,
             project,
-            token: record,
+            credential: Credential::Token(record),
         })
     }
 

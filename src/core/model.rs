@@ -92,3 +92,63 @@ pub struct Resource {
     pub at: ResourceRef,
     pub name: String,
 }
+
+/// Whether an access key may sign requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Active,
+    Inactive,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Inactive => "inactive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(KeyStatus::Active),
+            "inactive" => Some(KeyStatus::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// What makes an access key temporary: it comes with a security token, expires, and
+/// keeps the scope of the token it was issued from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Temporary {
+    pub security_token_hash: String,
+    pub expires_at: i64,
+    pub scope: Scope,
+}
+
+/// An access key pair (AK/SK) of a user. The secret is kept sealed with the server key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessKey {
+    pub access: String,
+    pub user_id: String,
+    pub sealed_secret: Vec<u8>,
+    pub status: KeyStatus,
+    pub description: String,
+    pub created_at: i64,
+    pub temporary: Option<Temporary>,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("access", &self.access)
+            .field("user_id", &self.user_id)
+            .field("sealed_secret", &"<sealed>")
+            .field("status", &self.status)
+            .field("description", &self.description)
+            .field("created_at", &self.created_at)
+            .field("temporary", &self.temporary.as_ref().map(|t| t.expires_at))
+            .finish()
+    }
+}

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::core::model::{Domain, Project, Resource, ResourceRef, TokenRecord, User};
+use crate::core::model::{
+    AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
+};
 use crate::core::tagging::{ItemOutcome, TagBatch};
 use crate::core::tags::Tag;
 
@@ -35,6 +37,15 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct TokenContext {
     pub token: TokenRecord,
+    pub user: Option<User>,
+    pub domain: Option<Domain>,
+    pub project: Option<Project>,
+}
+
+/// What an access key resolves to; `None` members no longer exist.
+#[derive(Debug, Clone)]
+pub struct AccessKeyContext {
+    pub key: AccessKey,
     pub user: Option<User>,
     pub domain: Option<Domain>,
     pub project: Option<Project>,
@@ -89,6 +100,30 @@ pub trait Store: Send + Sync + 'static {
     /// A token with its user, domain and (for a project-scoped token) project, read
     /// together: every authenticated request needs all four.
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError>;
+
+    // --- access keys
+    /// Inserts an access key; a permanent one only while the user has fewer than
+    /// `max_permanent` permanent keys. Returns whether it was inserted.
+    async fn insert_access_key(
+        &self,
+        key: &AccessKey,
+        max_permanent: usize,
+    ) -> Result<bool, StoreError>;
+    /// An access key with its user, domain and (for a temporary key scoped to one) project.
+    async fn access_key_context(
+        &self,
+        access: &str,
+    ) -> Result<Option<AccessKeyContext>, StoreError>;
+    /// A user's permanent access keys, oldest first.
+    async fn list_access_keys(&self, user_id: &str) -> Result<Vec<AccessKey>, StoreError>;
+    /// Changes status and/or description; `false` if there is no such key.
+    async fn update_access_key(
+        &self,
+        access: &str,
+        status: Option<KeyStatus>,
+        description: Option<&str>,
+    ) -> Result<bool, StoreError>;
+    async fn delete_access_key(&self, access: &str) -> Result<bool, StoreError>;
 
     // --- inventory
     /// Registers resources; one already registered keeps its tags and takes the new name.

@@ -15,9 +15,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use super::{ResourceFilter, Store, StoreError, TokenContext};
+use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
-    now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
+    now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, Scope, Temporary,
+    TokenRecord, User,
 };
 use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
@@ -26,6 +27,7 @@ use crate::core::tags::{Tag, TagKey, TagValue};
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_sys_tags.sql"),
+    include_str!("../../migrations/sqlite/0003_access_keys.sql"),
 ];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
@@ -301,6 +303,35 @@ fn user_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
         password_hash: r.get(at + 3)?,
         is_admin: r.get(at + 4)?,
         enabled: r.get(at + 5)?,
+    })
+}
+
+const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id";
+
+/// An access key from the nine `ACCESS_KEY_COLUMNS` starting at column `at`.
+fn access_key_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccessKey> {
+    let status: String = r.get(at + 3)?;
+    let token_hash: Option<String> = r.get(at + 6)?;
+    let expires_at: Option<i64> = r.get(at + 7)?;
+    let project_id: Option<String> = r.get(at + 8)?;
+    Ok(AccessKey {
+        access: r.get(at)?,
+        user_id: r.get(at + 1)?,
+        sealed_secret: r.get(at + 2)?,
+        status: KeyStatus::parse(&status).unwrap_or(KeyStatus::Inactive),
+        description: r.get(at + 4)?,
+        created_at: r.get(at + 5)?,
+        temporary: match (token_hash, expires_at) {
+            (Some(security_token_hash), Some(expires_at)) => Some(Temporary {
+                security_token_hash,
+                expires_at,
+                scope: match project_id {
+                    Some(id) => Scope::Project { id },
+                    None => Scope::Domain,
+                },
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -628,6 +659,8 @@ impl Store for SqliteStore {
                 .map_err(db)?;
             c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
                 .map_err(db)?;
+            c.execute("DELETE FROM access_keys WHERE project_id = ?1", [&id])
+                .map_err(db)?;
             Ok(c.execute("DELETE FROM projects WHERE id = ?1", [&id])
                 .map_err(db)?
                 > 0)
@@ -814,6 +847,162 @@ impl Store for SqliteStore {
             )
             .map_err(db)?
                 > 0)
+        })
+        .await
+    }
+
+    async fn insert_access_key(
+        &self,
+        key: &AccessKey,
+        max_permanent: usize,
+    ) -> Result<bool, StoreError> {
+        let k = key.clone();
+        self.write(move |c| {
+            if k.temporary.is_none() {
+                let held: i64 = c
+                    .query_row(
+                        "SELECT count(*) FROM access_keys WHERE user_id = ?1 AND security_token_hash IS NULL",
+                        [&k.user_id],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                if held as usize >= max_permanent {
+                    return Ok(false);
+                }
+            }
+            // Temporary keys are never looked at after they expire; sweep a few.
+            c.execute(
+                "DELETE FROM access_keys WHERE access IN
+                 (SELECT access FROM access_keys WHERE expires_at < ?1 LIMIT 16)",
+                [now_unix()],
+            )
+            .map_err(db)?;
+            let (token_hash, expires_at, project_id) = match &k.temporary {
+                Some(t) => (
+                    Some(t.security_token_hash.clone()),
+                    Some(t.expires_at),
+                    match &t.scope {
+                        Scope::Project { id } => Some(id.clone()),
+                        Scope::Domain => None,
+                    },
+                ),
+                None => (None, None, None),
+            };
+            c.execute(
+                "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
+                                          security_token_hash, expires_at, project_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    k.access,
+                    k.user_id,
+                    k.sealed_secret,
+                    k.status.as_str(),
+                    k.description,
+                    k.created_at,
+                    token_hash,
+                    expires_at,
+                    project_id
+                ],
+            )
+            .map_err(|e| unique_violation(e, format!("access key {}", k.access)))?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn access_key_context(
+        &self,
+        access: &str,
+    ) -> Result<Option<AccessKeyContext>, StoreError> {
+        let access = access.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {ACCESS_KEY_COLUMNS},
+                        u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled,
+                        d.id, d.name, d.enabled,
+                        p.id, p.domain_id, p.name, p.enabled
+                 FROM access_keys k
+                 LEFT JOIN users u ON u.id = k.user_id
+                 LEFT JOIN domains d ON d.id = u.domain_id
+                 LEFT JOIN projects p ON p.id = k.project_id
+                 WHERE k.access = ?1"
+            ))?
+            .query_row([access], |r| {
+                let user = match r.get::<_, Option<String>>(9)? {
+                    Some(_) => Some(user_row_at(r, 9)?),
+                    None => None,
+                };
+                let domain = match r.get::<_, Option<String>>(15)? {
+                    Some(_) => Some(Domain {
+                        id: r.get(15)?,
+                        name: r.get(16)?,
+                        enabled: r.get(17)?,
+                    }),
+                    None => None,
+                };
+                let project = match r.get::<_, Option<String>>(18)? {
+                    Some(_) => Some(Project {
+                        id: r.get(18)?,
+                        domain_id: r.get(19)?,
+                        name: r.get(20)?,
+                        enabled: r.get(21)?,
+                    }),
+                    None => None,
+                };
+                Ok(AccessKeyContext {
+                    key: access_key_row(r, 0)?,
+                    user,
+                    domain,
+                    project,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn list_access_keys(&self, user_id: &str) -> Result<Vec<AccessKey>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            c.prepare(&format!(
+                "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys k
+                 WHERE k.user_id = ?1 AND k.security_token_hash IS NULL
+                 ORDER BY k.created_at, k.access"
+            ))?
+            .query_map([user_id], |r| access_key_row(r, 0))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn update_access_key(
+        &self,
+        access: &str,
+        status: Option<KeyStatus>,
+        description: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let access = access.to_owned();
+        let description = description.map(str::to_owned);
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE access_keys SET status = coalesce(?2, status), description = coalesce(?3, description)
+                 WHERE access = ?1",
+                params![access, status.map(KeyStatus::as_str), description],
+            )
+            .map_err(db)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, access: &str) -> Result<bool, StoreError> {
+        let access = access.to_owned();
+        self.write(move |c| {
+            Ok(
+                c.execute("DELETE FROM access_keys WHERE access = ?1", [access])
+                    .map_err(db)?
+                    > 0,
+            )
         })
         .await
     }

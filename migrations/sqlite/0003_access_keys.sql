@@ -1,0 +1,16 @@
+-- Access keys (AK/SK). The secret is sealed with the server key (ChaCha20-Poly1305,
+-- nonce || ciphertext, the access key as associated data): a copy of the database
+-- alone does not reveal it. Temporary keys also carry the hash of their security
+-- token, an expiry and the scope of the token they were issued from.
+CREATE TABLE access_keys (
+    access               TEXT PRIMARY KEY,
+    user_id              TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    secret               BLOB NOT NULL,
+    status               TEXT NOT NULL,
+    description          TEXT NOT NULL DEFAULT '',
+    created_at           INTEGER NOT NULL,
+    security_token_hash  TEXT,
+    expires_at           INTEGER,
+    project_id           TEXT
+);
+CREATE INDEX access_keys_by_user ON access_keys (user_id);
