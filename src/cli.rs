@@ -8,9 +8,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::Identity;
 use crate::config::{Config, ServeArgs};
 use crate::core::admin::{Admin, ResourceSpec};
 use crate::core::model::Domain;
+use crate::core::model::KeyStatus;
 use crate::server;
 use crate::store::ResourceFilter;
 
@@ -40,6 +45,16 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    #[command(flatten)]
+    Identity(InventoryCommand),
+    /// Access keys (AK/SK) of users, for requests signed as the SDKs sign them.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+}
+
+/// Commands on identities and the inventory, which need only the store.
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
     /// Domains (accounts).
     #[command(subcommand)]
     Domain(DomainCommand),
@@ -52,6 +67,38 @@ pub enum AdminCommand {
     /// The resource inventory: only registered resources can be tagged.
     #[command(subcommand)]
     Resource(ResourceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Create an access key; the secret key is printed once and never again.
+    Create {
+        #[arg(long)]
+        domain: Option<String>,
+        /// The user's name.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List a user's access keys.
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long)]
+        user: String,
+    },
+    /// Let an access key sign requests again.
+    Enable {
+        access: String,
+    },
+    /// Stop an access key from signing requests.
+    Disable {
+        access: String,
+    },
+    Delete {
+        access: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,7 +218,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Admin { store, command } => {
             let config = Config::resolve(&store)?;
             let store = server::open_store(&config).await?;
-            admin(Admin::new(store), command).await
+            match command {
+                AdminCommand::Credential(command) => {
+                    let identity = Identity::new(
+                        store.clone(),
+                        config.token_lifetime_secs,
+                        Arc::new(server::open_vault(&config)?),
+                        Duration::from_secs(config.signature_window_secs),
+                    );
+                    credential(Admin::new(store), identity, command).await
+                }
+                AdminCommand::Identity(command) => admin(Admin::new(store), command).await,
+            }
         }
     }
 }
@@ -213,40 +271,87 @@ async fn project_id(
     })
 }
 
-async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
+async fn credential(
+    admin: Admin,
+    identity: Identity,
+    command: CredentialCommand,
+) -> anyhow::Result<()> {
     match command {
-        AdminCommand::Domain(DomainCommand::Create { name }) => {
+        CredentialCommand::Create {
+            domain,
+            user,
+            description,
+        } => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let u = admin.user(&d, &user).await?;
+            let issued = identity.create_access_key(&u, &description).await?;
+            println!(
+                "access_key = {}\nsecret_key = {}",
+                issued.key.access, issued.secret
+            );
+            eprintln!("The secret key is shown only now; store it safely.");
+        }
+        CredentialCommand::List { domain, user } => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let u = admin.user(&d, &user).await?;
+            for k in identity.access_keys(&u).await? {
+                println!("{}\t{}\t{}", k.access, k.status.as_str(), k.description);
+            }
+        }
+        CredentialCommand::Enable { access } => {
+            identity
+                .update_access_key(&access, Some(KeyStatus::Active), None)
+                .await?;
+            println!("{access} enabled");
+        }
+        CredentialCommand::Disable { access } => {
+            identity
+                .update_access_key(&access, Some(KeyStatus::Inactive), None)
+                .await?;
+            println!("{access} disabled");
+        }
+        CredentialCommand::Delete { access } => {
+            identity.delete_access_key(&access).await?;
+            println!("{access} deleted");
+        }
+    }
+    Ok(())
+}
+
+async fn admin(admin: Admin, command: InventoryCommand) -> anyhow::Result<()> {
+    match command {
+        InventoryCommand::Domain(DomainCommand::Create { name }) => {
             let d = admin.create_domain(&name).await?;
             println!("{}\t{}", d.id, d.name);
         }
-        AdminCommand::Domain(DomainCommand::List) => {
+        InventoryCommand::Domain(DomainCommand::List) => {
             for d in admin.list_domains().await? {
                 println!("{}\t{}", d.id, d.name);
             }
         }
-        AdminCommand::Domain(DomainCommand::Delete { domain }) => {
+        InventoryCommand::Domain(DomainCommand::Delete { domain }) => {
             let d = admin.domain(&domain).await?;
             admin.delete_domain(&d).await?;
             println!("deleted domain {}", d.name);
         }
-        AdminCommand::Project(ProjectCommand::Create { domain, name }) => {
+        InventoryCommand::Project(ProjectCommand::Create { domain, name }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let p = admin.create_project(&d, &name).await?;
             println!("{}\t{}", p.id, p.name);
         }
-        AdminCommand::Project(ProjectCommand::List { domain }) => {
+        InventoryCommand::Project(ProjectCommand::List { domain }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             for p in admin.list_projects(&d).await? {
                 println!("{}\t{}", p.id, p.name);
             }
         }
-        AdminCommand::Project(ProjectCommand::Delete { domain, project }) => {
+        InventoryCommand::Project(ProjectCommand::Delete { domain, project }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let p = admin.project(&d, &project).await?;
             admin.delete_project(&p).await?;
             println!("deleted project {}", p.name);
         }
-        AdminCommand::User(UserCommand::Create {
+        InventoryCommand::User(UserCommand::Create {
             domain,
             admin: is_admin,
             name,
@@ -257,7 +362,7 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
                 .await?;
             println!("{}\t{}", u.id, u.name);
         }
-        AdminCommand::User(UserCommand::List { domain }) => {
+        InventoryCommand::User(UserCommand::List { domain }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             for u in admin.list_users(&d).await? {
                 println!(
@@ -268,19 +373,19 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        AdminCommand::User(UserCommand::SetPassword { domain, name }) => {
+        InventoryCommand::User(UserCommand::SetPassword { domain, name }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let u = admin.user(&d, &name).await?;
             admin.set_password(&u, read_password()?).await?;
             println!("password of {} changed", u.name);
         }
-        AdminCommand::User(UserCommand::Delete { domain, name }) => {
+        InventoryCommand::User(UserCommand::Delete { domain, name }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let u = admin.user(&d, &name).await?;
             admin.delete_user(&u).await?;
             println!("deleted user {}", u.name);
         }
-        AdminCommand::Resource(ResourceCommand::Add {
+        InventoryCommand::Resource(ResourceCommand::Add {
             domain,
             project,
             resource_type,
@@ -304,13 +409,13 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
                 }
             );
         }
-        AdminCommand::Resource(ResourceCommand::Import { domain, file }) => {
+        InventoryCommand::Resource(ResourceCommand::Import { domain, file }) => {
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let specs = read_specs(&file)?;
             let created = admin.register(&d, &specs).await?;
             println!("{} resources read, {created} newly registered", specs.len());
         }
-        AdminCommand::Resource(ResourceCommand::List {
+        InventoryCommand::Resource(ResourceCommand::List {
             domain,
             project,
             resource_type,
@@ -330,7 +435,7 @@ async fn admin(admin: Admin, command: AdminCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        AdminCommand::Resource(ResourceCommand::Remove {
+        InventoryCommand::Resource(ResourceCommand::Remove {
             domain,
             project,
             resource_type,

@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -12,12 +12,12 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{
-    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, QueryMap,
-    X_AUTH_TOKEN,
+    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, PathParams,
+    QueryMap, X_AUTH_TOKEN,
 };
 use crate::auth::login::{DomainSelector, ScopeRequest, UserSelector};
 use crate::auth::{AuthError, Principal};
-use crate::core::model::{Domain, Project, TokenRecord, User};
+use crate::core::model::{AccessKey, Domain, KeyStatus, Project, TokenRecord, User};
 use crate::core::{CoreError, Reason};
 
 pub static X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
@@ -79,6 +79,20 @@ pub fn router() -> Router<AppState> {
         .route("/v3/projects", get(list_projects))
         .route("/v3/auth/projects", get(list_auth_projects))
         .route("/v3/auth/domains", get(list_auth_domains))
+        .route(
+            "/v3.0/OS-CREDENTIAL/credentials",
+            get(list_credentials).post(create_credential),
+        )
+        .route(
+            "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
+            get(show_credential)
+                .put(update_credential)
+                .delete(delete_credential),
+        )
+        .route(
+            "/v3.0/OS-CREDENTIAL/securitytokens",
+            post(create_security_token),
+        )
 }
 
 #[derive(Deserialize)]
@@ -523,5 +537,241 @@ async fn list_auth_domains(
             }],
             "links": { "self": format!("{base}/v3/auth/domains") },
         }),
+    ))
+}
+
+// --- Access keys (OS-CREDENTIAL), as the IAM SDK calls them.
+
+#[derive(Deserialize)]
+struct CreateCredentialBody {
+    credential: CreateCredential,
+}
+
+#[derive(Deserialize)]
+struct CreateCredential {
+    user_id: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UpdateCredentialBody {
+    credential: UpdateCredential,
+}
+
+#[derive(Deserialize)]
+struct UpdateCredential {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SecurityTokenBody {
+    auth: SecurityTokenAuth,
+}
+
+#[derive(Deserialize)]
+struct SecurityTokenAuth {
+    identity: SecurityTokenIdentity,
+}
+
+#[derive(Deserialize)]
+struct SecurityTokenIdentity {
+    methods: Vec<String>,
+    #[serde(default)]
+    token: Option<SecurityTokenToken>,
+}
+
+#[derive(Deserialize)]
+struct SecurityTokenToken {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    duration_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct AccessKeyPath {
+    access_key: String,
+}
+
+/// IAM's timestamps for credentials: `2026-11-24T22:00:00.000000Z`.
+fn credential_time(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].000000Z"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn credential_json(key: &AccessKey) -> Value {
+    json!({
+        "user_id": key.user_id,
+        "access": key.access,
+        "status": key.status.as_str(),
+        "create_time": credential_time(key.created_at),
+        "description": key.description,
+    })
+}
+
+async fn create_credential(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    JsonBody(body, ..): JsonBody<Iam, CreateCredentialBody>,
+) -> Result<Response, IamError> {
+    let user = state
+        .identity
+        .managed_user(&caller, &body.credential.user_id)
+        .await?;
+    let issued = state
+        .identity
+        .create_access_key(&user, body.credential.description.as_deref().unwrap_or(""))
+        .await?;
+    let mut credential = credential_json(&issued.key);
+    credential["secret"] = json!(issued.secret);
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "credential": credential }),
+    ))
+}
+
+async fn list_credentials(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, IamError> {
+    let user = match query.get("user_id").filter(|u| !u.is_empty()) {
+        Some(id) => state.identity.managed_user(&caller, id).await?,
+        None => caller.user.clone(),
+    };
+    let keys = state.identity.access_keys(&user).await?;
+    let credentials: Vec<Value> = keys.iter().map(credential_json).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "credentials": credentials }),
+    ))
+}
+
+async fn show_credential(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    PathParams(path, ..): PathParams<Iam, AccessKeyPath>,
+) -> Result<Response, IamError> {
+    let (key, _) = state
+        .identity
+        .managed_key(&caller, &path.access_key)
+        .await?;
+    let mut credential = credential_json(&key);
+    // tagd does not record each use of a key (that would be a write per request).
+    credential["last_use_time"] = json!("");
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "credential": credential }),
+    ))
+}
+
+async fn update_credential(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    PathParams(path, ..): PathParams<Iam, AccessKeyPath>,
+    JsonBody(body, ..): JsonBody<Iam, UpdateCredentialBody>,
+) -> Result<Response, IamError> {
+    let (key, _) = state
+        .identity
+        .managed_key(&caller, &path.access_key)
+        .await?;
+    let status = match body.credential.status.as_deref() {
+        None => None,
+        Some(s) => Some(KeyStatus::parse(s).ok_or_else(|| {
+            CoreError::invalid(
+                "credential.status",
+                Reason::one_of(&["active", "inactive"], s),
+            )
+        })?),
+    };
+    if let Some(d) = &body.credential.description {
+        if d.chars().count() > 255 {
+            return Err(CoreError::invalid(
+                "credential.description",
+                Reason::length(0, 255, d.chars().count()),
+            )
+            .into());
+        }
+    }
+    state
+        .identity
+        .update_access_key(&key.access, status, body.credential.description.as_deref())
+        .await?;
+    let (key, _) = state
+        .identity
+        .managed_key(&caller, &path.access_key)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "credential": credential_json(&key) }),
+    ))
+}
+
+async fn delete_credential(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    PathParams(path, ..): PathParams<Iam, AccessKeyPath>,
+) -> Result<Response, IamError> {
+    let (key, _) = state
+        .identity
+        .managed_key(&caller, &path.access_key)
+        .await?;
+    state.identity.delete_access_key(&key.access).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Temporary AK/SK with a security token, from a token (the body's `token.id`, or the
+/// caller's own credential). They keep that token's scope and never outlive it.
+async fn create_security_token(
+    State(state): State<AppState>,
+    Authed(caller, ..): Authed<Iam>,
+    JsonBody(body, ..): JsonBody<Iam, SecurityTokenBody>,
+) -> Result<Response, IamError> {
+    let identity = body.auth.identity;
+    if identity.methods.as_slice() != ["token"] {
+        return Err(CoreError::invalid(
+            "auth.identity.methods",
+            Reason::new(
+                "only [\"token\"] is supported (agencies are not)",
+                "仅支持[\"token\"]方式（不支持委托）",
+            ),
+        )
+        .into());
+    }
+    let token = identity.token.unwrap_or(SecurityTokenToken {
+        id: None,
+        duration_seconds: None,
+    });
+    let source = match token.id.as_deref().filter(|t| !t.is_empty()) {
+        Some(id) => state.identity.validate(id).await?,
+        None => caller,
+    };
+    let seconds = token
+        .duration_seconds
+        .unwrap_or(*crate::auth::keys::TEMPORARY_SECONDS.start());
+    let issued = state
+        .identity
+        .create_temporary_key(&source, seconds)
+        .await?;
+    let expires_at = issued.key.temporary.as_ref().map_or(0, |t| t.expires_at);
+    Ok(json_response(
+        StatusCode::CREATED,
+        &json!({ "credential": {
+            "access": issued.key.access,
+            "secret": issued.secret,
+            "securitytoken": issued.security_token,
+            "expires_at": timestamp(expires_at),
+        }}),
     ))
 }

@@ -583,7 +583,7 @@ fn error_for_path(path: &str, err: CoreError) -> Response {
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match segments.as_slice() {
         ["v1.0" | "v2.0", ..] => tms::Tms::error_response(&err),
-        ["v3", "auth" | "projects", ..] => iam::Iam::error_response(&err),
+        ["v3", "auth" | "projects", ..] | ["v3.0", ..] => iam::Iam::error_response(&err),
         ["tagd", ..] => admin::TagdAdmin::error_response(&err),
         ["v2", _, "desktops", ..] => workspace::Workspace::error_response(&err),
         ["v1", _, "fabric-workspace", ..] => fabric::Fabric::error_response(&err),
