@@ -9,6 +9,7 @@ mod persistence;
 mod process;
 mod rds;
 mod services;
+mod signing;
 mod tms;
 mod workspace;
 
@@ -406,6 +407,10 @@ pub struct Reply {
 }
 
 impl Reply {
+    pub async fn from_response(resp: reqwest::Response) -> Self {
+        Self::from(resp).await
+    }
+
     async fn from(resp: reqwest::Response) -> Self {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
