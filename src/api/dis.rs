@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    json_response, message, status, ApiError, AppState, Dialect, JsonBody, PathParams,
+    json_response, message, single_tag, status, ApiError, AppState, Dialect, JsonBody, PathParams,
     ProjectCaller, WireTag,
 };
 use crate::core::providers::DIS_STREAM;
@@ -44,6 +44,12 @@ pub const RULES: TagRules = TagRules {
 };
 
 pub struct Dis;
+
+impl single_tag::TaggedResource for Dis {
+    const RESOURCE_TYPE: &'static str = DIS_STREAM;
+    const ID_PARAM: &'static str = "stream_id";
+    const RULES: TagRules = RULES;
+}
 
 type DisError = ApiError<Dis>;
 
@@ -85,12 +91,15 @@ pub fn router() -> Router<AppState> {
         // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags/action",
-            post(tags_action).delete(delete_action_tag),
+            post(tags_action).delete(single_tag::delete::<Dis>),
         )
-        .route("/v2/{project_id}/stream/{stream_id}/tags", post(create_tag))
+        .route(
+            "/v2/{project_id}/stream/{stream_id}/tags",
+            post(single_tag::create::<Dis>),
+        )
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags/{key}",
-            delete(delete_tag),
+            delete(single_tag::delete::<Dis>),
         )
 }
 
@@ -100,20 +109,9 @@ struct StreamPath {
 }
 
 #[derive(Deserialize)]
-struct StreamKeyPath {
-    stream_id: String,
-    key: String,
-}
-
-#[derive(Deserialize)]
 struct ActionBody {
     action: String,
     tags: Vec<WireTag>,
-}
-
-#[derive(Deserialize)]
-struct OneTagBody {
-    tag: WireTag,
 }
 
 /// Applies a change to the stream in the path; an unknown stream is 404.
@@ -146,34 +144,5 @@ async fn tags_action(
             )
         }
     };
-    apply(&state, &caller, &path.stream_id, change).await
-}
-
-async fn create_tag(
-    caller: ProjectCaller<Dis>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Dis, StreamPath>,
-    JsonBody(body, ..): JsonBody<Dis, OneTagBody>,
-) -> Result<Response, DisError> {
-    let change = TagChange::Set(RULES.tags(std::iter::once(body.tag.pair()))?);
-    apply(&state, &caller, &path.stream_id, change).await
-}
-
-async fn delete_action_tag(
-    caller: ProjectCaller<Dis>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Dis, StreamPath>,
-) -> Result<Response, DisError> {
-    let change = TagChange::Remove(RULES.lenient_selectors(std::iter::once(("action", None)))?);
-    apply(&state, &caller, &path.stream_id, change).await
-}
-
-async fn delete_tag(
-    caller: ProjectCaller<Dis>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Dis, StreamKeyPath>,
-) -> Result<Response, DisError> {
-    let change =
-        TagChange::Remove(RULES.lenient_selectors(std::iter::once((path.key.as_str(), None)))?);
     apply(&state, &caller, &path.stream_id, change).await
 }

@@ -10,6 +10,7 @@ pub mod fabric;
 pub mod iam;
 pub mod language;
 pub mod rds;
+pub mod single_tag;
 pub mod tms;
 pub mod workspace;
 

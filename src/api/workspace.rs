@@ -14,7 +14,7 @@ use serde_json::json;
 use axum::extract::State;
 
 use super::{
-    json_response, message, status, ApiError, AppState, Dialect, JsonBody, PathParams,
+    json_response, message, single_tag, status, ApiError, AppState, Dialect, JsonBody, PathParams,
     ProjectCaller, WireTag,
 };
 use crate::core::providers::WORKSPACE_DESKTOP;
@@ -49,6 +49,12 @@ pub const RULES: TagRules = TagRules {
 };
 
 pub struct Workspace;
+
+impl single_tag::TaggedResource for Workspace {
+    const RESOURCE_TYPE: &'static str = WORKSPACE_DESKTOP;
+    const ID_PARAM: &'static str = "desktop_id";
+    const RULES: TagRules = RULES;
+}
 
 type WorkspaceError = ApiError<Workspace>;
 
@@ -130,15 +136,15 @@ pub fn router() -> Router<AppState> {
         // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags/action",
-            post(change_tags).delete(delete_action_tag),
+            post(change_tags).delete(single_tag::delete::<Workspace>),
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags",
-            post(create_tag),
+            post(single_tag::create::<Workspace>),
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags/{key}",
-            delete(delete_tag),
+            delete(single_tag::delete::<Workspace>),
         )
 }
 
@@ -163,19 +169,8 @@ struct ActionBody {
 }
 
 #[derive(Deserialize)]
-struct OneTagBody {
-    tag: WireTag,
-}
-
-#[derive(Deserialize)]
 struct DesktopPath {
     desktop_id: String,
-}
-
-#[derive(Deserialize)]
-struct DesktopKeyPath {
-    desktop_id: String,
-    key: String,
 }
 
 fn check_desktop_count(n: usize) -> Result<(), CoreError> {
@@ -272,35 +267,5 @@ async fn change_tags(
             )
         }
     };
-    one(&state, &caller, &path.desktop_id, change).await
-}
-
-async fn create_tag(
-    caller: ProjectCaller<Workspace>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Workspace, DesktopPath>,
-    JsonBody(body, ..): JsonBody<Workspace, OneTagBody>,
-) -> Result<Response, WorkspaceError> {
-    let change = set(std::slice::from_ref(&body.tag))?;
-    one(&state, &caller, &path.desktop_id, change).await
-}
-
-async fn delete_action_tag(
-    caller: ProjectCaller<Workspace>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Workspace, DesktopPath>,
-) -> Result<Response, WorkspaceError> {
-    let change = TagChange::Remove(RULES.lenient_selectors(std::iter::once(("action", None)))?);
-    one(&state, &caller, &path.desktop_id, change).await
-}
-
-async fn delete_tag(
-    caller: ProjectCaller<Workspace>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Workspace, DesktopKeyPath>,
-) -> Result<Response, WorkspaceError> {
-    // The key arrives percent-decoded; a tag that is not there is not an error.
-    let change =
-        TagChange::Remove(RULES.lenient_selectors(std::iter::once((path.key.as_str(), None)))?);
     one(&state, &caller, &path.desktop_id, change).await
 }

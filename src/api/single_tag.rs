@@ -1,0 +1,67 @@
+//! The single-tag companions Workspace and DIS share: `POST .../{id}/tags` with
+//! `{"tag": {...}}` creates or overwrites one tag, `DELETE .../{id}/tags/{key}` removes
+//! one (a missing tag is not an error). Each service plugs in its resource type, the
+//! name of its id in the path and its tag rules.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, WireTag};
+use crate::core::tagging::TagChange;
+use crate::core::tags::TagRules;
+use crate::core::{CoreError, Reason};
+
+/// A service whose resources take single-tag calls.
+pub trait TaggedResource: Dialect {
+    const RESOURCE_TYPE: &'static str;
+    /// The path parameter naming the resource (`desktop_id`, `stream_id`).
+    const ID_PARAM: &'static str;
+    const RULES: TagRules;
+}
+
+#[derive(Deserialize)]
+pub struct OneTagBody {
+    tag: WireTag,
+}
+
+fn resource_id<S: TaggedResource>(params: &HashMap<String, String>) -> Result<&str, CoreError> {
+    params
+        .get(S::ID_PARAM)
+        .map(String::as_str)
+        .ok_or_else(|| CoreError::invalid(S::ID_PARAM, Reason::required()))
+}
+
+/// `POST .../{id}/tags`: creates one tag or overwrites its value.
+pub async fn create<S: TaggedResource>(
+    caller: ProjectCaller<S>,
+    State(state): State<AppState>,
+    PathParams(params, ..): PathParams<S, HashMap<String, String>>,
+    JsonBody(body, ..): JsonBody<S, OneTagBody>,
+) -> Result<Response, ApiError<S>> {
+    let change = TagChange::Set(S::RULES.tags(std::iter::once(body.tag.pair()))?);
+    let id = resource_id::<S>(&params)?;
+    caller
+        .apply_one(&state, S::RESOURCE_TYPE, S::ID_PARAM, id, change)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE .../{id}/tags/{key}`: removes one tag by key (percent-decoded from the path;
+/// on the `.../tags/action` route, where `action` is the key, that word).
+pub async fn delete<S: TaggedResource>(
+    caller: ProjectCaller<S>,
+    State(state): State<AppState>,
+    PathParams(params, ..): PathParams<S, HashMap<String, String>>,
+) -> Result<Response, ApiError<S>> {
+    let key = params.get("key").map_or("action", String::as_str);
+    let change = TagChange::Remove(S::RULES.lenient_selectors(std::iter::once((key, None)))?);
+    let id = resource_id::<S>(&params)?;
+    caller
+        .apply_one(&state, S::RESOURCE_TYPE, S::ID_PARAM, id, change)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
