@@ -1,0 +1,193 @@
+"""TMS through huaweicloudsdktms (TmsClient, GlobalCredentials, AK/SK-signed)."""
+
+import huaweicloudsdktms.v1 as tms
+
+from sdkutil import as_dict, expect_error, unique
+
+
+def create_body(project_id, resources, tags):
+    return tms.CreateResourceTagRequest(
+        body=tms.ReqCreateTag(
+            project_id=project_id,
+            resources=[
+                tms.ResourceTagBody(resource_id=i, resource_type=t) for t, i in resources
+            ],
+            tags=[tms.CreateTagRequest(key=k, value=v) for k, v in tags],
+        )
+    )
+
+
+def delete_body(project_id, resources, tags):
+    return tms.DeleteResourceTagRequest(
+        body=tms.ReqDeleteTag(
+            project_id=project_id,
+            resources=[
+                tms.ResourceTagBody(resource_id=i, resource_type=t) for t, i in resources
+            ],
+            tags=[tms.DeleteTagRequest(key=k, value=v) for k, v in tags],
+        )
+    )
+
+
+def show(client, tagd, resource_type, resource_id):
+    return client.show_resource_tag(
+        tms.ShowResourceTagRequest(
+            resource_id=resource_id, project_id=tagd.project_id, resource_type=resource_type
+        )
+    )
+
+
+def test_create_then_show_resource_tags(sdk, tagd, resource):
+    disk = resource("disk")
+    client = sdk.tms()
+    resp = client.create_resource_tag(
+        create_body(tagd.project_id, [("disk", disk)], [("ENV", "dev"), ("DEPT", "")])
+    )
+    assert resp.status_code == 200
+    assert resp.failed_resources == []
+    shown = show(client, tagd, "disk", disk)
+    assert shown.status_code == 200
+    assert as_dict(shown.tags) == {"ENV": "dev", "DEPT": ""}
+
+
+def test_create_overwrites_an_existing_key(sdk, tagd, resource):
+    disk = resource("disk")
+    client = sdk.tms()
+    client.create_resource_tag(create_body(tagd.project_id, [("disk", disk)], [("ENV", "dev")]))
+    client.create_resource_tag(create_body(tagd.project_id, [("disk", disk)], [("ENV", "prod")]))
+    assert sdk.tags_of("disk", disk) == {"ENV": "prod"}
+
+
+def test_create_on_several_resources_and_types(sdk, tagd, resource):
+    disk, rds_id, dis_id = resource("disk"), resource("rds"), resource("dis")
+    resp = sdk.tms().create_resource_tag(
+        create_body(
+            tagd.project_id,
+            [("disk", disk), ("rds", rds_id), ("dis", dis_id)],
+            [("owner", "team-a")],
+        )
+    )
+    assert resp.failed_resources == []
+    for t, i in [("disk", disk), ("rds", rds_id), ("dis", dis_id)]:
+        assert sdk.tags_of(t, i) == {"owner": "team-a"}
+
+
+def test_create_reports_an_unregistered_resource_in_failed_resources(sdk, tagd, resource):
+    known = resource("disk")
+    unknown = unique("disk-unregistered")
+    resp = sdk.tms().create_resource_tag(
+        create_body(tagd.project_id, [("disk", known), ("disk", unknown)], [("ENV", "dev")])
+    )
+    assert resp.status_code == 200
+    assert len(resp.failed_resources) == 1, resp.failed_resources
+    failed = resp.failed_resources[0]
+    assert (failed.resource_id, failed.resource_type, failed.error_code) == (
+        unknown,
+        "disk",
+        "TMS.0005",
+    )
+    assert failed.error_msg
+    # The other resource was applied.
+    assert sdk.tags_of("disk", known) == {"ENV": "dev"}
+
+
+def test_delete_by_key_and_by_key_and_value(sdk, tagd, resource):
+    disk = resource("disk")
+    client = sdk.tms()
+    client.create_resource_tag(
+        create_body(tagd.project_id, [("disk", disk)], [("a", "1"), ("b", "2"), ("c", "3")])
+    )
+    resp = client.delete_resource_tag(
+        # "a" by key alone; "b" only if its value is "2" (it is); "c" only if "x" (it is not)
+        delete_body(tagd.project_id, [("disk", disk)], [("a", None), ("b", "2"), ("c", "x")])
+    )
+    assert resp.status_code == 200
+    assert resp.failed_resources == []
+    assert sdk.tags_of("disk", disk) == {"c": "3"}
+
+
+def test_delete_reports_an_unregistered_resource(sdk, tagd):
+    unknown = unique("disk-unregistered")
+    resp = sdk.tms().delete_resource_tag(
+        delete_body(tagd.project_id, [("disk", unknown)], [("a", None)])
+    )
+    assert resp.status_code == 200
+    assert [(f.resource_id, f.error_code) for f in resp.failed_resources] == [
+        (unknown, "TMS.0005")
+    ]
+
+
+def test_create_with_an_invalid_key_is_refused_whole(sdk, tagd, resource):
+    disk = resource("disk")
+    client = sdk.tms()
+    expect_error(
+        lambda: client.create_resource_tag(
+            create_body(tagd.project_id, [("disk", disk)], [("ok", "v"), ("bad key!", "v")])
+        ),
+        400,
+        "TMS.0009",
+    )
+    assert sdk.tags_of("disk", disk) == {}, "a refused request wrote nothing"
+
+
+def test_create_with_an_unknown_resource_type(sdk, tagd):
+    client = sdk.tms()
+    expect_error(
+        lambda: client.create_resource_tag(
+            create_body(tagd.project_id, [("no-such-type", unique("r"))], [("k", "v")])
+        ),
+        400,
+        "TMS.5027",
+    )
+
+
+def test_show_resource_tag_of_an_unknown_resource(sdk, tagd):
+    client = sdk.tms()
+    expect_error(lambda: show(client, tagd, "disk", unique("disk-unregistered")), 404, "TMS.0005")
+
+
+def test_show_resource_tag_with_an_unknown_type(sdk, tagd, resource):
+    disk = resource("disk")
+    client = sdk.tms()
+    expect_error(lambda: show(client, tagd, "Disk", disk), 400, "TMS.5027")
+
+
+def test_list_providers(sdk, tagd):
+    client = sdk.tms()
+    resp = client.list_providers(tms.ListProvidersRequest())
+    assert resp.status_code == 200
+    assert resp.total_count >= len(resp.providers) > 0
+    names = [p.provider for p in resp.providers]
+    for expected in ("evs", "workspace", "dataartsfabric", "rds", "dis"):
+        assert expected in names, names
+    for p in resp.providers:
+        assert p.provider_i18n_display_name
+        assert p.resource_types
+
+
+def test_list_providers_filtered_by_provider(sdk, tagd):
+    resp = sdk.tms().list_providers(tms.ListProvidersRequest(provider="rds", locale="en-us"))
+    assert resp.total_count == 1
+    [provider] = resp.providers
+    assert provider.provider == "rds"
+    [rt] = provider.resource_types
+    assert rt.resource_type == "rds"
+    assert rt._global is False
+    assert tagd.project_name in rt.regions
+
+
+def test_list_providers_pages_with_limit_and_offset(sdk):
+    client = sdk.tms()
+    everything = client.list_providers(tms.ListProvidersRequest(limit=200))
+    names = [p.provider for p in everything.providers]
+    assert len(names) == everything.total_count
+    page = client.list_providers(tms.ListProvidersRequest(limit=2, offset=1))
+    assert page.total_count == everything.total_count
+    assert [p.provider for p in page.providers] == names[1:3]
+
+
+def test_list_providers_with_an_invalid_limit(sdk):
+    client = sdk.tms()
+    expect_error(
+        lambda: client.list_providers(tms.ListProvidersRequest(limit=0)), 400, "TMS.0002"
+    )
