@@ -250,17 +250,10 @@ pub fn canonical_request(
         headers.push_str(value.trim());
         headers.push('\n');
     }
-    let payload = if req.body.is_empty() {
-        EMPTY_BODY_HASH.to_owned()
-    } else if let Some(declared) = req
-        .headers
-        .get("x-sdk-content-sha256")
-        .and_then(|v| v.to_str().ok())
-    {
-        declared.to_owned()
-    } else {
-        hex::encode(Sha256::digest(req.body))
-    };
+    // Always the hash of the body as received. The SDK's `X-Sdk-Content-Sha256`
+    // (`UNSIGNED-PAYLOAD` for non-JSON bodies) never applies to these JSON APIs, and
+    // trusting it would let a captured request be replayed with another body.
+    let payload = payload_hash(req.body);
     Ok(format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method.to_ascii_uppercase(),
@@ -270,6 +263,44 @@ pub fn canonical_request(
         signed_headers.join(";"),
         payload
     ))
+}
+
+/// The lower-case hex SHA-256 of a body (the empty body's hash for no body).
+pub fn payload_hash(body: &[u8]) -> String {
+    if body.is_empty() {
+        EMPTY_BODY_HASH.to_owned()
+    } else {
+        hex::encode(Sha256::digest(body))
+    }
+}
+
+/// Refuses what makes a signed request mean something else than what was signed:
+/// a declared payload hash that is not the body's, a query key given twice (handlers
+/// read one value, the signature covers all), and percent-escapes that are not UTF-8
+/// (two different paths would canonicalise alike).
+fn check_unambiguous(req: &RawRequest<'_>) -> Result<(), SignatureError> {
+    if let Some(declared) = req.headers.get("x-sdk-content-sha256") {
+        if declared.as_bytes() != payload_hash(req.body).as_bytes() {
+            return Err(SignatureError::Malformed(
+                "X-Sdk-Content-Sha256 must be the SHA-256 of the body".into(),
+            ));
+        }
+    }
+    if std::str::from_utf8(&percent_decode_bytes(req.raw_path)).is_err() {
+        return Err(SignatureError::Malformed("the path is not UTF-8 once decoded".into()));
+    }
+    let mut keys = std::collections::HashSet::new();
+    for pair in req.raw_query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (k, v) = (percent_decode_bytes(k), percent_decode_bytes(v));
+        if std::str::from_utf8(&k).is_err() || std::str::from_utf8(&v).is_err() {
+            return Err(SignatureError::Malformed("the query is not UTF-8 once decoded".into()));
+        }
+        if !keys.insert(k) {
+            return Err(SignatureError::Malformed("a query parameter is given twice".into()));
+        }
+    }
+    Ok(())
 }
 
 /// `StringToSign` for an algorithm.
@@ -334,6 +365,7 @@ pub fn verify(
     now: OffsetDateTime,
     window: Duration,
 ) -> Result<(), SignatureError> {
+    check_unambiguous(req)?;
     for required in ["host", "x-sdk-date"] {
         if !signed.signed_headers.iter().any(|h| h == required) {
             return Err(SignatureError::MustBeSigned(required));
@@ -652,6 +684,44 @@ mod tests {
             verify(&unsigned_date, SK, &req, vector_time(), WINDOW),
             Err(SignatureError::MustBeSigned("x-sdk-date"))
         );
+    }
+
+    #[test]
+    fn a_declared_payload_hash_cannot_stand_for_another_body() {
+        let signed = tms_signed(TMS_SIGNATURE);
+        let evil = TMS_BODY.replace("dev", "EVIL");
+        for declared in [hex::encode(Sha256::digest(TMS_BODY.as_bytes())), "UNSIGNED-PAYLOAD".to_owned()] {
+            let mut h = tms_headers();
+            h.insert("x-sdk-content-sha256", HeaderValue::from_str(&declared).expect("value"));
+            let req = RawRequest {
+                method: "POST",
+                raw_path: "/v1.0/resource-tags/batch-create",
+                raw_query: "",
+                headers: &h,
+                body: evil.as_bytes(),
+            };
+            assert!(verify(&signed, SK, &req, vector_time(), WINDOW).is_err(), "{declared}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_queries_and_paths_are_refused() {
+        let signed = tms_signed(TMS_SIGNATURE);
+        let h = tms_headers();
+        for (path, query) in [
+            ("/v1.0/resource-tags/batch-create", "limit=1&limit=1000"),
+            ("/v1.0/resource-tags/batch-create", "a=%FF"),
+            ("/v1.0/resource-tags/%FF", ""),
+        ] {
+            let req = RawRequest {
+                method: "POST",
+                raw_path: path,
+                raw_query: query,
+                headers: &h,
+                body: TMS_BODY.as_bytes(),
+            };
+            assert!(matches!(verify(&signed, SK, &req, vector_time(), WINDOW), Err(SignatureError::Malformed(_))), "{path}?{query}");
+        }
     }
 
     #[test]
