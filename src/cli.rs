@@ -223,7 +223,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     let identity = Identity::new(
                         store.clone(),
                         config.token_lifetime_secs,
-                        Arc::new(server::open_vault(&config)?),
+                        Arc::new(server::open_vault(&config, &store).await?),
                         Duration::from_secs(config.signature_window_secs),
                     );
                     credential(Admin::new(store), identity, command).await
@@ -299,21 +299,32 @@ async fn credential(
             }
         }
         CredentialCommand::Enable { access } => {
+            permanent(&identity, &access).await?;
             identity
                 .update_access_key(&access, Some(KeyStatus::Active), None)
                 .await?;
             println!("{access} enabled");
         }
         CredentialCommand::Disable { access } => {
+            permanent(&identity, &access).await?;
             identity
                 .update_access_key(&access, Some(KeyStatus::Inactive), None)
                 .await?;
             println!("{access} disabled");
         }
         CredentialCommand::Delete { access } => {
+            permanent(&identity, &access).await?;
             identity.delete_access_key(&access).await?;
             println!("{access} deleted");
         }
+    }
+    Ok(())
+}
+
+/// Checks that `access` names a permanent key (temporary ones expire by themselves).
+async fn permanent(identity: &Identity, access: &str) -> anyhow::Result<()> {
+    if identity.permanent_key(access).await?.is_none() {
+        bail!("there is no permanent access key {access}; see `tagd admin credential list --user NAME`");
     }
     Ok(())
 }

@@ -111,10 +111,12 @@ pub enum ConfigError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the configuration file {path} is invalid: {source}")]
+    /// Only the message and line are shown, never the offending text: it may be a secret.
+    #[error("the configuration file {path} is invalid at line {line}: {message}")]
     Parse {
         path: PathBuf,
-        source: toml::de::Error,
+        line: usize,
+        message: String,
     },
     #[error("{0}")]
     Invalid(String),
@@ -201,9 +203,12 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         path: path.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|source| ConfigError::Parse {
+    toml::from_str(&text).map_err(|e: toml::de::Error| ConfigError::Parse {
         path: path.to_owned(),
-        source,
+        line: e.span().map_or(0, |s| {
+            text[..s.start.min(text.len())].matches('\n').count() + 1
+        }),
+        message: e.message().to_owned(),
     })
 }
 

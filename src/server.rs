@@ -32,12 +32,34 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store::open(&config.database_url).await?)
 }
 
-/// The server key: given in the configuration, or kept in its file (created if missing).
-pub fn open_vault(config: &Config) -> anyhow::Result<Vault> {
-    Ok(match &config.server_key {
-        Some(key) => Vault::from_hex(&key.0)?,
-        None => Vault::open_or_create(&config.server_key_file)?,
-    })
+const SERVER_KEY_CHECK: &str = "server_key_fingerprint";
+
+/// The server key: given in the configuration, or kept in its file. The store records
+/// the key's fingerprint the first time; a process with another key (a replica or an
+/// admin command started without `TAGD_SERVER_KEY`, say) refuses to run rather than
+/// seal secrets no one else can open. A missing key file is created only for a store
+/// that has never had a key.
+pub async fn open_vault(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Vault> {
+    let recorded = store.setting(SERVER_KEY_CHECK).await?;
+    let vault = match (&config.server_key, &recorded) {
+        (Some(key), _) => Vault::from_hex(&key.0)?,
+        (None, None) => Vault::open_or_create(&config.server_key_file)?,
+        (None, Some(_)) => Vault::open_existing(&config.server_key_file).map_err(|e| {
+            anyhow::anyhow!(
+                "{e}; this store's access keys are sealed with a server key: give it with TAGD_SERVER_KEY or --server-key-file"
+            )
+        })?,
+    };
+    let stored = store
+        .claim_setting(SERVER_KEY_CHECK, vault.fingerprint())
+        .await?;
+    if stored != vault.fingerprint() {
+        anyhow::bail!(
+            "the server key is not the one this store's access keys are sealed with (fingerprint {} instead of {stored}); give the right key with TAGD_SERVER_KEY or --server-key-file",
+            vault.fingerprint()
+        );
+    }
+    Ok(vault)
 }
 
 /// Serves on `listener` until `shutdown` resolves.
@@ -53,7 +75,8 @@ pub async fn run(
         &listener.local_addr()?.to_string(),
     )
     .await?;
-    let state = AppState::new(store, &config, Arc::new(open_vault(&config)?));
+    let vault = open_vault(&config, &store).await?;
+    let state = AppState::new(store, &config, Arc::new(vault));
     tracing::info!(address = %listener.local_addr()?, "tagd is listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)

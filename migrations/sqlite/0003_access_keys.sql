@@ -11,6 +11,13 @@ CREATE TABLE access_keys (
     created_at           INTEGER NOT NULL,
     security_token_hash  TEXT,
     expires_at           INTEGER,
-    project_id           TEXT
+    project_id           TEXT,
+    source_token_hash    TEXT
+);
+
+-- Facts about the deployment, e.g. which server key seals the secrets above.
+CREATE TABLE settings (
+    name   TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
 );
 CREATE INDEX access_keys_by_user ON access_keys (user_id);

@@ -63,7 +63,7 @@ const SYS_RULES: TagRules = TagRules {
     value: TextRule {
         min_chars: 1,
         max_chars: 36,
-        letters: Letters::Unicode,
+        letters: Letters::Ascii,
         extra: "-",
         trimmed: true,
         reserved_prefix: None,

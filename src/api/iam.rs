@@ -646,10 +646,12 @@ async fn list_credentials(
     Authed(caller, ..): Authed<Iam>,
     QueryMap(query): QueryMap,
 ) -> Result<Response, IamError> {
-    let user = match query.get("user_id").filter(|u| !u.is_empty()) {
-        Some(id) => state.identity.managed_user(&caller, id).await?,
-        None => caller.user.clone(),
-    };
+    let user_id = query
+        .get("user_id")
+        .filter(|u| !u.is_empty())
+        .unwrap_or(&caller.user.id)
+        .clone();
+    let user = state.identity.managed_user(&caller, &user_id).await?;
     let keys = state.identity.access_keys(&user).await?;
     let credentials: Vec<Value> = keys.iter().map(credential_json).collect();
     Ok(json_response(

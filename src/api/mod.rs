@@ -121,6 +121,17 @@ async fn signed_requests(
         .is_some_and(|n| n > state.max_body_bytes);
     let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
         Ok(bytes) if !declared_too_large => bytes,
+        Err(e) if !declared_too_large && !is_length_limit(&e) => {
+            return error_for_path(
+                &path,
+                CoreError::MalformedBody {
+                    detail: Reason::new(
+                        format!("the body could not be read: {e}"),
+                        "读取请求体失败",
+                    ),
+                },
+            )
+        }
         _ => {
             return error_for_path(
                 &path,
@@ -155,14 +166,15 @@ async fn signed_requests(
             next.run(req).await
         }
         Err(e @ (AuthError::Store(_) | AuthError::Unexpected(_))) => {
+            tracing::error!(error = %e, "a signed request could not be checked");
             error_for_path(&path, CoreError::from(e))
         }
         Err(e) => {
             tracing::info!(reason = %e, "refused a signed request");
             let request_id = parts
-                .headers
-                .get(&X_REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
+                .extensions
+                .get::<RequestId>()
+                .and_then(|id| id.0.to_str().ok())
                 .unwrap_or_default();
             json_response(
                 StatusCode::UNAUTHORIZED,
@@ -174,6 +186,18 @@ async fn signed_requests(
             )
         }
     }
+}
+
+/// Whether reading a body failed because it passed the size limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Answers 408, in the body of the API the path belongs to, when a request runs past
@@ -558,6 +582,10 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
 
 /// Accepts the client's `X-Request-Id` when it is short and printable, otherwise makes
 /// one, and puts it on the response.
+/// The id of the request being answered.
+#[derive(Clone)]
+pub struct RequestId(pub HeaderValue);
+
 async fn request_id(mut req: Request, next: Next) -> Response {
     let id = req
         .headers()
@@ -571,7 +599,9 @@ async fn request_id(mut req: Request, next: Next) -> Response {
             HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("0"))
         });
-    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
+    // The id travels as an extension: the request's own headers stay exactly as
+    // received, since a signature may cover them.
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = ?id, method = %req.method(), path = %req.uri().path());
     let mut response = next.run(req).instrument(span).await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);

@@ -196,19 +196,20 @@ async fn batch(
     change: impl Fn(&[WireTag]) -> Result<TagChange, CoreError>,
 ) -> Result<Response, WorkspaceError> {
     check_desktop_count(body.desktops.len())?;
-    let items = body
-        .desktops
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            caller.item(
-                WORKSPACE_DESKTOP,
-                &format!("desktops[{i}].desktop_id"),
-                &d.desktop_id,
-                change(&d.tags)?,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut items = Vec::with_capacity(body.desktops.len());
+    for (i, d) in body.desktops.iter().enumerate() {
+        let change = change(&d.tags)?;
+        // "Invalid desktop IDs are filtered out": one that cannot even be an id is
+        // left out like one that names no desktop.
+        if let Ok(item) = caller.item(
+            WORKSPACE_DESKTOP,
+            &format!("desktops[{i}].desktop_id"),
+            &d.desktop_id,
+            change,
+        ) {
+            items.push(item);
+        }
+    }
     state.tagging.apply_all(items, true).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

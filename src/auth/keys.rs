@@ -32,6 +32,22 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
+/// Permanent keys act with domain scope and never expire, so only a caller that holds
+/// as much may manage them: a domain-scoped token or a permanent key, never a
+/// project-scoped token or a temporary key.
+fn require_key_manager(caller: &Principal) -> Result<(), CoreError> {
+    caller.require_domain_scope()?;
+    if caller.expires_at().is_some() && caller.token().is_none() {
+        return Err(CoreError::Forbidden {
+            reason: Reason::new(
+                "a temporary access key cannot manage permanent access keys",
+                "临时访问密钥不能管理永久访问密钥",
+            ),
+        });
+    }
+    Ok(())
+}
+
 impl Identity {
     fn new_key(
         &self,
@@ -87,7 +103,7 @@ impl Identity {
     }
 
     /// Issues a temporary key with the caller's scope, living `seconds` (never past the
-    /// caller's own credential).
+    /// caller's own credential, and revoked with the token it comes from).
     pub async fn create_temporary_key(
         &self,
         caller: &Principal,
@@ -119,6 +135,7 @@ impl Identity {
                 security_token_hash: token_digest(&security_token),
                 expires_at,
                 scope,
+                source_token_hash: caller.token().map(|t| t.token_hash.clone()),
             }),
         );
         self.store
@@ -163,6 +180,7 @@ impl Identity {
     /// The user a caller names for key management: itself, or (administrators only) any
     /// user of its domain.
     pub async fn managed_user(&self, caller: &Principal, user_id: &str) -> Result<User, CoreError> {
+        require_key_manager(caller)?;
         if user_id == caller.user.id {
             return Ok(caller.user.clone());
         }
@@ -176,21 +194,32 @@ impl Identity {
             })
     }
 
+    /// Changes a key's status and/or description; `false` if there is no such key.
     pub async fn update_access_key(
         &self,
         access: &str,
         status: Option<KeyStatus>,
         description: Option<&str>,
-    ) -> Result<(), CoreError> {
-        self.store
+    ) -> Result<bool, CoreError> {
+        Ok(self
+            .store
             .update_access_key(access, status, description)
-            .await?;
-        Ok(())
+            .await?)
     }
 
-    pub async fn delete_access_key(&self, access: &str) -> Result<(), CoreError> {
-        self.store.delete_access_key(access).await?;
-        Ok(())
+    /// Deletes a key; `false` if there is no such key.
+    pub async fn delete_access_key(&self, access: &str) -> Result<bool, CoreError> {
+        Ok(self.store.delete_access_key(access).await?)
+    }
+
+    /// A permanent key by its AK, for administration outside the API.
+    pub async fn permanent_key(&self, access: &str) -> Result<Option<AccessKey>, CoreError> {
+        Ok(self
+            .store
+            .access_key_context(access)
+            .await?
+            .map(|c| c.key)
+            .filter(|k| k.temporary.is_none()))
     }
 
     /// Authenticates a request signed with an access key. Permanent keys act with the
@@ -201,11 +230,25 @@ impl Identity {
         req: &RawRequest<'_>,
     ) -> Result<Principal, AuthError> {
         let signed = SignedRequest::parse(authorization)?;
-        let found = self
-            .store
-            .access_key_context(&signed.access_key)
-            .await?
-            .ok_or(AuthError::UnknownAccessKey)?;
+        let found = self.store.access_key_context(&signed.access_key).await?;
+        // The signature is checked before anything about the key is revealed: an
+        // unknown key is checked against a throwaway secret, so unknown, disabled and
+        // expired keys all fail alike to whoever cannot sign with them.
+        let secret = match &found {
+            Some(f) => self.vault.unseal(&f.key.access, &f.key.sealed_secret).map_err(|e| {
+                tracing::error!(access = %f.key.access, error = %e, "an access key cannot be unsealed with this server key");
+                AuthError::Unexpected(e.to_string())
+            })?,
+            None => random_string(40, ALNUM),
+        };
+        signature::verify(
+            &signed,
+            &secret,
+            req,
+            time::OffsetDateTime::now_utc(),
+            self.signature_window,
+        )?;
+        let found = found.ok_or(AuthError::UnknownAccessKey)?;
         let key = found.key;
         if key.status != KeyStatus::Active {
             return Err(AuthError::AccessKeyDisabled);
@@ -227,18 +270,14 @@ impl Identity {
             {
                 return Err(AuthError::SecurityToken);
             }
+            // A temporary key dies with the token it was issued from.
+            if let Some(source) = &t.source_token_hash {
+                match self.store.token(source).await? {
+                    Some(token) if !token.revoked && token.expires_at > now_unix() => {}
+                    _ => return Err(AuthError::Revoked),
+                }
+            }
         }
-        let secret = self
-            .vault
-            .unseal(&key.access, &key.sealed_secret)
-            .map_err(|e| AuthError::Unexpected(e.to_string()))?;
-        signature::verify(
-            &signed,
-            &secret,
-            req,
-            time::OffsetDateTime::now_utc(),
-            self.signature_window,
-        )?;
         let user = found
             .user
             .filter(|u| u.enabled)

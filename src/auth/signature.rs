@@ -287,17 +287,23 @@ fn check_unambiguous(req: &RawRequest<'_>) -> Result<(), SignatureError> {
         }
     }
     if std::str::from_utf8(&percent_decode_bytes(req.raw_path)).is_err() {
-        return Err(SignatureError::Malformed("the path is not UTF-8 once decoded".into()));
+        return Err(SignatureError::Malformed(
+            "the path is not UTF-8 once decoded".into(),
+        ));
     }
     let mut keys = std::collections::HashSet::new();
     for pair in req.raw_query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (percent_decode_bytes(k), percent_decode_bytes(v));
         if std::str::from_utf8(&k).is_err() || std::str::from_utf8(&v).is_err() {
-            return Err(SignatureError::Malformed("the query is not UTF-8 once decoded".into()));
+            return Err(SignatureError::Malformed(
+                "the query is not UTF-8 once decoded".into(),
+            ));
         }
         if !keys.insert(k) {
-            return Err(SignatureError::Malformed("a query parameter is given twice".into()));
+            return Err(SignatureError::Malformed(
+                "a query parameter is given twice".into(),
+            ));
         }
     }
     Ok(())
@@ -690,9 +696,15 @@ mod tests {
     fn a_declared_payload_hash_cannot_stand_for_another_body() {
         let signed = tms_signed(TMS_SIGNATURE);
         let evil = TMS_BODY.replace("dev", "EVIL");
-        for declared in [hex::encode(Sha256::digest(TMS_BODY.as_bytes())), "UNSIGNED-PAYLOAD".to_owned()] {
+        for declared in [
+            hex::encode(Sha256::digest(TMS_BODY.as_bytes())),
+            "UNSIGNED-PAYLOAD".to_owned(),
+        ] {
             let mut h = tms_headers();
-            h.insert("x-sdk-content-sha256", HeaderValue::from_str(&declared).expect("value"));
+            h.insert(
+                "x-sdk-content-sha256",
+                HeaderValue::from_str(&declared).expect("value"),
+            );
             let req = RawRequest {
                 method: "POST",
                 raw_path: "/v1.0/resource-tags/batch-create",
@@ -700,7 +712,10 @@ mod tests {
                 headers: &h,
                 body: evil.as_bytes(),
             };
-            assert!(verify(&signed, SK, &req, vector_time(), WINDOW).is_err(), "{declared}");
+            assert!(
+                verify(&signed, SK, &req, vector_time(), WINDOW).is_err(),
+                "{declared}"
+            );
         }
     }
 
@@ -720,7 +735,13 @@ mod tests {
                 headers: &h,
                 body: TMS_BODY.as_bytes(),
             };
-            assert!(matches!(verify(&signed, SK, &req, vector_time(), WINDOW), Err(SignatureError::Malformed(_))), "{path}?{query}");
+            assert!(
+                matches!(
+                    verify(&signed, SK, &req, vector_time(), WINDOW),
+                    Err(SignatureError::Malformed(_))
+                ),
+                "{path}?{query}"
+            );
         }
     }
 

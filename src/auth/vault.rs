@@ -33,6 +33,7 @@ pub enum VaultError {
 /// Seals and opens secrets with the server key.
 pub struct Vault {
     cipher: ChaCha20Poly1305,
+    fingerprint: String,
 }
 
 impl std::fmt::Debug for Vault {
@@ -48,8 +49,14 @@ impl Vault {
         if bytes.len() != 32 {
             return Err(VaultError::BadKey);
         }
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&bytes)
+            .map_err(|_| VaultError::BadKey)?;
+        mac.update(b"tagd server key check");
+        let fingerprint = hex::encode(&mac.finalize().into_bytes()[..16]);
         Ok(Self {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            fingerprint,
         })
     }
 
@@ -80,6 +87,22 @@ impl Vault {
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// A value that identifies the key without revealing it, recorded in the store so
+    /// that a process started with another key refuses to run instead of failing on
+    /// every signed request.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Reads the key file; never creates one.
+    pub fn open_existing(path: &Path) -> Result<Self, VaultError> {
+        let text = std::fs::read_to_string(path).map_err(|source| VaultError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_hex(&text)
     }
 
     /// Seals `secret` for the access key `access`: nonce || ciphertext.

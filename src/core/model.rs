@@ -125,6 +125,9 @@ pub struct Temporary {
     pub security_token_hash: String,
     pub expires_at: i64,
     pub scope: Scope,
+    /// The token it was issued from (none when issued to a signed request); the key is
+    /// refused once that token is revoked.
+    pub source_token_hash: Option<String>,
 }
 
 /// An access key pair (AK/SK) of a user. The secret is kept sealed with the server key.

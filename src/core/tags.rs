@@ -66,12 +66,15 @@ pub enum Letters {
     Unicode,
     /// `A-Z`, `a-z`, `0-9` and the CJK Unified Ideographs U+4E00 to U+9FFF (DIS).
     AsciiAndCjk,
+    /// `A-Z`, `a-z`, `0-9` only.
+    Ascii,
 }
 
 impl Letters {
     fn admits(self, c: char) -> bool {
         match self {
             Letters::Unicode => c.is_alphanumeric(),
+            Letters::Ascii => c.is_ascii_alphanumeric(),
             Letters::AsciiAndCjk => {
                 c.is_ascii_alphanumeric() || ('\u{4E00}'..='\u{9FFF}').contains(&c)
             }
@@ -171,6 +174,7 @@ impl TextProblem {
                 let letters = match letters {
                     Letters::Unicode => "letters, digits",
                     Letters::AsciiAndCjk => "A-Z, a-z, 0-9, CJK characters (U+4E00 to U+9FFF)",
+                    Letters::Ascii => "A-Z, a-z, 0-9",
                 };
                 let mut allowed = vec![letters.to_owned()];
                 allowed.extend(describe_extra(extra, "space", "tab"));
@@ -198,6 +202,7 @@ impl TextProblem {
                 let letters = match letters {
                     Letters::Unicode => "字母、数字",
                     Letters::AsciiAndCjk => "A-Z、a-z、0-9、中文字符（U+4E00至U+9FFF）",
+                    Letters::Ascii => "A-Z、a-z、0-9",
                 };
                 let mut allowed = vec![letters.to_owned()];
                 allowed.extend(describe_extra(extra, "空格", "制表符"));

@@ -101,6 +101,11 @@ pub trait Store: Send + Sync + 'static {
     /// together: every authenticated request needs all four.
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError>;
 
+    // --- settings of the deployment
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Records `value` under `name` unless a value is there; returns the stored value.
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError>;
+
     // --- access keys
     /// Inserts an access key; a permanent one only while the user has fewer than
     /// `max_permanent` permanent keys. Returns whether it was inserted.

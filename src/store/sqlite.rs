@@ -306,9 +306,9 @@ fn user_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
     })
 }
 
-const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id";
+const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id, k.source_token_hash";
 
-/// An access key from the nine `ACCESS_KEY_COLUMNS` starting at column `at`.
+/// An access key from the ten `ACCESS_KEY_COLUMNS` starting at column `at`.
 fn access_key_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccessKey> {
     let status: String = r.get(at + 3)?;
     let token_hash: Option<String> = r.get(at + 6)?;
@@ -329,6 +329,7 @@ fn access_key_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccessKe
                     Some(id) => Scope::Project { id },
                     None => Scope::Domain,
                 },
+                source_token_hash: r.get(at + 9)?,
             }),
             _ => None,
         },
@@ -851,6 +852,33 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |c| {
+            c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                [&name, &value],
+            )
+            .map_err(db)?;
+            c.query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .map_err(db)
+        })
+        .await
+    }
+
     async fn insert_access_key(
         &self,
         key: &AccessKey,
@@ -877,7 +905,7 @@ impl Store for SqliteStore {
                 [now_unix()],
             )
             .map_err(db)?;
-            let (token_hash, expires_at, project_id) = match &k.temporary {
+            let (token_hash, expires_at, project_id, source) = match &k.temporary {
                 Some(t) => (
                     Some(t.security_token_hash.clone()),
                     Some(t.expires_at),
@@ -885,13 +913,14 @@ impl Store for SqliteStore {
                         Scope::Project { id } => Some(id.clone()),
                         Scope::Domain => None,
                     },
+                    t.source_token_hash.clone(),
                 ),
-                None => (None, None, None),
+                None => (None, None, None, None),
             };
             c.execute(
                 "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
-                                          security_token_hash, expires_at, project_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                          security_token_hash, expires_at, project_id, source_token_hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     k.access,
                     k.user_id,
@@ -901,7 +930,8 @@ impl Store for SqliteStore {
                     k.created_at,
                     token_hash,
                     expires_at,
-                    project_id
+                    project_id,
+                    source
                 ],
             )
             .map_err(|e| unique_violation(e, format!("access key {}", k.access)))?;
@@ -928,24 +958,24 @@ impl Store for SqliteStore {
                  WHERE k.access = ?1"
             ))?
             .query_row([access], |r| {
-                let user = match r.get::<_, Option<String>>(9)? {
-                    Some(_) => Some(user_row_at(r, 9)?),
+                let user = match r.get::<_, Option<String>>(10)? {
+                    Some(_) => Some(user_row_at(r, 10)?),
                     None => None,
                 };
-                let domain = match r.get::<_, Option<String>>(15)? {
+                let domain = match r.get::<_, Option<String>>(16)? {
                     Some(_) => Some(Domain {
-                        id: r.get(15)?,
-                        name: r.get(16)?,
-                        enabled: r.get(17)?,
+                        id: r.get(16)?,
+                        name: r.get(17)?,
+                        enabled: r.get(18)?,
                     }),
                     None => None,
                 };
-                let project = match r.get::<_, Option<String>>(18)? {
+                let project = match r.get::<_, Option<String>>(19)? {
                     Some(_) => Some(Project {
-                        id: r.get(18)?,
-                        domain_id: r.get(19)?,
-                        name: r.get(20)?,
-                        enabled: r.get(21)?,
+                        id: r.get(19)?,
+                        domain_id: r.get(20)?,
+                        name: r.get(21)?,
+                        enabled: r.get(22)?,
                     }),
                     None => None,
                 };
