@@ -8,6 +8,7 @@ pub mod admin;
 pub mod model;
 pub mod password;
 pub mod providers;
+pub mod query;
 pub mod tagging;
 pub mod tags;
 

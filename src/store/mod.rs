@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use crate::core::model::{
     AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
+use crate::core::query::{FoundPage, KeyValues, ResourceQuery, TagScope};
 use crate::core::tagging::{ItemOutcome, TagBatch};
 use crate::core::tags::Tag;
 
@@ -142,6 +143,34 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a batch in one transaction; one outcome per target, in order. When the
     /// batch's mode rejects the outcomes, nothing of the batch is written.
     async fn apply_tags(&self, batch: TagBatch) -> Result<Vec<ItemOutcome>, StoreError>;
+    /// One page of the resources a query keeps, in (type, id) order, with the exact
+    /// number of matches, both read from one snapshot.
+    async fn find_resources(
+        &self,
+        query: &ResourceQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<FoundPage, StoreError>;
+    /// How many resources a query keeps.
+    async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError>;
+    /// Tag keys in use in a scope, sorted, after `after`, at most `limit`.
+    async fn tag_keys(
+        &self,
+        scope: &TagScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Values of `key` in use in a scope, sorted, after `after`, at most `limit`.
+    async fn tag_values(
+        &self,
+        scope: &TagScope,
+        key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Every key in use in a scope with all its values.
+    async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError>;
+
     /// A resource's system tags sorted by key, or `None` if it is not registered.
     async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
     /// A resource's tags sorted by key, or `None` if it is not registered.

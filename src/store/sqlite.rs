@@ -20,6 +20,7 @@ use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, Scope, Temporary,
     TokenRecord, User,
 };
+use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagMatch, TagScope};
 use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
 
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_sys_tags.sql"),
     include_str!("../../migrations/sqlite/0003_access_keys.sql"),
+    include_str!("../../migrations/sqlite/0004_tag_index.sql"),
 ];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
@@ -516,8 +518,296 @@ fn read_tags(
     Ok(Some(tags))
 }
 
+/// SQL parameters of a dynamically built query.
+type SqlParams = Vec<rusqlite::types::Value>;
+
+fn text(s: &str) -> rusqlite::types::Value {
+    rusqlite::types::Value::Text(s.to_owned())
+}
+
+/// `(?, ?, ...)` for `n` parameters.
+fn placeholders(n: usize) -> String {
+    format!("({})", vec!["?"; n].join(", "))
+}
+
+/// `EXISTS` a tag of `r` matching `m`.
+fn tag_exists(m: &TagMatch, params: &mut SqlParams) -> String {
+    params.push(text(&m.key));
+    if m.values.is_empty() {
+        "EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid AND t.key = ?)".to_owned()
+    } else {
+        params.extend(m.values.iter().map(|v| text(v)));
+        format!(
+            "EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid AND t.key = ? AND t.value IN {})",
+            placeholders(m.values.len())
+        )
+    }
+}
+
+/// The `WHERE` clause of a resource query, over `resources r`.
+fn query_where(q: &ResourceQuery, params: &mut SqlParams) -> String {
+    let mut clauses = vec!["r.domain_id = ?".to_owned()];
+    params.push(text(&q.domain_id));
+    clauses.push(format!(
+        "r.project_id IN {}",
+        placeholders(q.projects.len().max(1))
+    ));
+    if q.projects.is_empty() {
+        params.push(rusqlite::types::Value::Null);
+    }
+    params.extend(q.projects.iter().map(|p| text(p)));
+    if !q.resource_types.is_empty() {
+        clauses.push(format!(
+            "r.resource_type IN {}",
+            placeholders(q.resource_types.len())
+        ));
+        params.extend(q.resource_types.iter().map(|t| text(t)));
+    }
+    if q.without_any_tag {
+        clauses.push("NOT EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid)".to_owned());
+    } else {
+        for m in &q.all {
+            clauses.push(tag_exists(m, params));
+        }
+        let joined = |ms: &[TagMatch], op: &str, params: &mut SqlParams| {
+            ms.iter()
+                .map(|m| tag_exists(m, params))
+                .collect::<Vec<_>>()
+                .join(op)
+        };
+        if !q.any.is_empty() {
+            clauses.push(format!("({})", joined(&q.any, " OR ", params)));
+        }
+        if !q.not_all.is_empty() {
+            clauses.push(format!("NOT ({})", joined(&q.not_all, " AND ", params)));
+        }
+        if !q.none.is_empty() {
+            clauses.push(format!("NOT ({})", joined(&q.none, " OR ", params)));
+        }
+    }
+    if let Some(name) = &q.name_contains {
+        clauses.push("instr(r.name, ?) > 0".to_owned());
+        params.push(text(name));
+    }
+    clauses.join(" AND ")
+}
+
+/// The `WHERE` clause of a tag listing, over `tags t JOIN resources r`.
+fn scope_where(scope: &TagScope, params: &mut SqlParams) -> String {
+    let mut clauses = vec!["r.domain_id = ?".to_owned()];
+    params.push(text(&scope.domain_id));
+    clauses.push(format!(
+        "r.project_id IN {}",
+        placeholders(scope.projects.len().max(1))
+    ));
+    if scope.projects.is_empty() {
+        params.push(rusqlite::types::Value::Null);
+    }
+    params.extend(scope.projects.iter().map(|p| text(p)));
+    if !scope.resource_types.is_empty() {
+        clauses.push(format!(
+            "r.resource_type IN {}",
+            placeholders(scope.resource_types.len())
+        ));
+        params.extend(scope.resource_types.iter().map(|t| text(t)));
+    }
+    clauses.join(" AND ")
+}
+
+/// The tags of many resources at once, by rid.
+fn tags_of_rids(
+    conn: &Connection,
+    table: &str,
+    rids: &[i64],
+) -> rusqlite::Result<std::collections::HashMap<i64, Vec<Tag>>> {
+    let mut out: std::collections::HashMap<i64, Vec<Tag>> = std::collections::HashMap::new();
+    for chunk in rids.chunks(500) {
+        let sql = format!(
+            "SELECT rid, key, value FROM {table} WHERE rid IN {} ORDER BY rid, key",
+            placeholders(chunk.len())
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Tag {
+                    key: TagKey::from_stored(r.get(1)?),
+                    value: TagValue::from_stored(r.get(2)?),
+                },
+            ))
+        })?;
+        for row in rows {
+            let (rid, tag) = row?;
+            out.entry(rid).or_default().push(tag);
+        }
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    async fn find_resources(
+        &self,
+        query: &ResourceQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<FoundPage, StoreError> {
+        let q = query.clone();
+        self.read(move |c| {
+            // One snapshot for the page and the count: a write between them cannot make
+            // them disagree.
+            let tx = c.unchecked_transaction()?;
+            let mut params = SqlParams::new();
+            let filter = query_where(&q, &mut params);
+            let total: i64 = tx.query_row(
+                &format!("SELECT count(*) FROM resources r WHERE {filter}"),
+                rusqlite::params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
+            params.push(rusqlite::types::Value::Integer(
+                limit.min(i64::MAX as u64) as i64
+            ));
+            params.push(rusqlite::types::Value::Integer(
+                offset.min(i64::MAX as u64) as i64
+            ));
+            let mut stmt = tx.prepare(&format!(
+                "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id, r.name
+                 FROM resources r WHERE {filter}
+                 ORDER BY r.resource_type, r.resource_id, r.project_id LIMIT ? OFFSET ?"
+            ))?;
+            let rows: Vec<(i64, Resource)> = stmt
+                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    Ok((
+                        r.get(0)?,
+                        Resource {
+                            at: ResourceRef {
+                                domain_id: r.get(1)?,
+                                project_id: r.get(2)?,
+                                resource_type: r.get(3)?,
+                                resource_id: r.get(4)?,
+                            },
+                            name: r.get(5)?,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            drop(stmt);
+            let rids: Vec<i64> = rows.iter().map(|(rid, _)| *rid).collect();
+            let mut tags = tags_of_rids(&tx, "tags", &rids)?;
+            let mut sys = tags_of_rids(&tx, "sys_tags", &rids)?;
+            tx.commit()?;
+            Ok(FoundPage {
+                resources: rows
+                    .into_iter()
+                    .map(|(rid, resource)| Found {
+                        resource,
+                        tags: tags.remove(&rid).unwrap_or_default(),
+                        sys_tags: sys.remove(&rid).unwrap_or_default(),
+                    })
+                    .collect(),
+                total_count: total as u64,
+            })
+        })
+        .await
+    }
+
+    async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {
+        let q = query.clone();
+        self.read(move |c| {
+            let mut params = SqlParams::new();
+            let filter = query_where(&q, &mut params);
+            let n: i64 = c.query_row(
+                &format!("SELECT count(*) FROM resources r WHERE {filter}"),
+                rusqlite::params_from_iter(params.iter()),
+                |r| r.get(0),
+            )?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn tag_keys(
+        &self,
+        scope: &TagScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let (scope, after) = (scope.clone(), after.map(str::to_owned));
+        self.read(move |c| {
+            let mut params = SqlParams::new();
+            let mut filter = scope_where(&scope, &mut params);
+            if let Some(a) = &after {
+                filter.push_str(" AND t.key > ?");
+                params.push(text(a));
+            }
+            params.push(rusqlite::types::Value::Integer(limit as i64));
+            c.prepare(&format!(
+                "SELECT DISTINCT t.key FROM tags t JOIN resources r ON r.rid = t.rid
+                 WHERE {filter} ORDER BY t.key LIMIT ?"
+            ))?
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn tag_values(
+        &self,
+        scope: &TagScope,
+        key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let (scope, key, after) = (scope.clone(), key.to_owned(), after.map(str::to_owned));
+        self.read(move |c| {
+            let mut params = SqlParams::new();
+            let mut filter = scope_where(&scope, &mut params);
+            filter.push_str(" AND t.key = ?");
+            params.push(text(&key));
+            if let Some(a) = &after {
+                filter.push_str(" AND t.value > ?");
+                params.push(text(a));
+            }
+            params.push(rusqlite::types::Value::Integer(limit as i64));
+            c.prepare(&format!(
+                "SELECT DISTINCT t.value FROM tags t JOIN resources r ON r.rid = t.rid
+                 WHERE {filter} ORDER BY t.value LIMIT ?"
+            ))?
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+            .collect()
+        })
+        .await
+    }
+
+    async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
+        let scope = scope.clone();
+        self.read(move |c| {
+            let mut params = SqlParams::new();
+            let filter = scope_where(&scope, &mut params);
+            let rows: Vec<(String, String)> = c
+                .prepare(&format!(
+                    "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
+                     WHERE {filter} ORDER BY t.key, t.value"
+                ))?
+                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out: Vec<KeyValues> = Vec::new();
+            for (key, value) in rows {
+                match out.last_mut() {
+                    Some(kv) if kv.key == key => kv.values.push(value),
+                    _ => out.push(KeyValues {
+                        key,
+                        values: vec![value],
+                    }),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError> {
         let d = domain.clone();
         self.write(move |c| {
