@@ -32,6 +32,7 @@ use crate::auth::vault::Vault;
 use crate::auth::{AuthError, Identity, Principal};
 use crate::config::Config;
 use crate::core::admin::Admin;
+use crate::core::query::{FilterLimits, KeyValues, ResourceQuery, TagMatch, TagScope};
 use crate::core::tagging::{known_type, locate, BatchItem, BatchTarget, Tagging};
 use crate::core::{CoreError, Reason};
 use crate::store::Store;
@@ -378,6 +379,42 @@ impl<D: Dialect> FromRequestParts<AppState> for ProjectCaller<D> {
 }
 
 impl<D> ProjectCaller<D> {
+    /// A query over the caller's project's resources of `resource_type`; callers add
+    /// the filter.
+    pub fn query(&self, resource_type: &str) -> ResourceQuery {
+        ResourceQuery {
+            domain_id: self.principal.domain.id.clone(),
+            projects: vec![self.project_id.clone()],
+            resource_types: vec![resource_type.to_owned()],
+            ..ResourceQuery::default()
+        }
+    }
+
+    /// The caller's project's resources of `resource_type`, for tag listings.
+    pub fn scope(&self, resource_type: &str) -> TagScope {
+        TagScope {
+            domain_id: self.principal.domain.id.clone(),
+            projects: vec![self.project_id.clone()],
+            resource_types: vec![resource_type.to_owned()],
+        }
+    }
+
+    /// The tags of the one resource a path names; unknown is 404.
+    pub async fn tags_of(
+        &self,
+        state: &AppState,
+        resource_type: &str,
+        field: &str,
+        id: &str,
+    ) -> Result<Vec<crate::core::tags::Tag>, CoreError> {
+        let target = self.target(resource_type, field, id)?;
+        state
+            .tagging
+            .tags_of(&target.at)
+            .await?
+            .ok_or_else(|| crate::core::tagging::not_found(resource_type, id))
+    }
+
     /// Applies `change` to the one resource a path names, all or nothing; an unknown
     /// resource is 404.
     pub async fn apply_one(
@@ -422,6 +459,51 @@ impl<D> ProjectCaller<D> {
             sys_change: None,
         })
     }
+}
+
+/// A filter entry as every API sends it: a key and the values it may have (none or an
+/// empty list = any value).
+#[derive(serde::Deserialize, Clone)]
+pub struct WireTagMatch {
+    pub key: String,
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+}
+
+/// Checks one filter list against an API's limits and converts it.
+pub fn tag_matches(
+    field: &'static str,
+    raw: Option<&[WireTagMatch]>,
+    limits: FilterLimits,
+) -> Result<Vec<TagMatch>, CoreError> {
+    let matches: Vec<TagMatch> = raw
+        .unwrap_or_default()
+        .iter()
+        .map(|m| TagMatch {
+            key: m.key.clone(),
+            values: m.values.clone().unwrap_or_default(),
+        })
+        .collect();
+    limits.check(field, &matches)?;
+    Ok(matches)
+}
+
+/// `[{"key", "value"}, ...]`.
+pub fn tags_json(tags: &[crate::core::tags::Tag]) -> serde_json::Value {
+    serde_json::Value::Array(
+        tags.iter()
+            .map(|t| serde_json::json!({ "key": t.key.as_str(), "value": t.value.as_str() }))
+            .collect(),
+    )
+}
+
+/// `[{"key", "values": [...]}, ...]`.
+pub fn key_values_json(kvs: &[KeyValues]) -> serde_json::Value {
+    serde_json::Value::Array(
+        kvs.iter()
+            .map(|kv| serde_json::json!({ "key": kv.key, "values": kv.values }))
+            .collect(),
+    )
 }
 
 /// A tag as the per-service APIs send it: `value` may be missing.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::model::ResourceRef;
 use super::providers::{self, ResourceType};
+use super::query::{FoundPage, KeyValues, ResourceQuery, TagScope};
 use super::tags::{Tag, TagSelector};
 use super::{CoreError, Reason};
 use crate::store::Store;
@@ -140,6 +141,17 @@ pub fn check_set<'a>(
     }
 }
 
+/// "Desktop d1 was not found", naming the kind of resource as the catalogue does.
+pub fn not_found(resource_type: &str, resource_id: &str) -> CoreError {
+    let kind = providers::resource_type(resource_type).map_or(resource_type, |t| t.display_name);
+    CoreError::NotFound {
+        what: Reason::new(
+            format!("{kind} {resource_id}"),
+            format!("{kind}资源{resource_id}"),
+        ),
+    }
+}
+
 /// The error an all-or-nothing batch fails with.
 fn rejection_error(at: &ResourceRef, outcome: ItemOutcome) -> CoreError {
     match outcome {
@@ -149,14 +161,7 @@ fn rejection_error(at: &ResourceRef, outcome: ItemOutcome) -> CoreError {
             would_have,
         },
         ItemOutcome::NotFound | ItemOutcome::Applied => {
-            let kind = providers::resource_type(&at.resource_type)
-                .map_or(at.resource_type.as_str(), |t| t.display_name);
-            CoreError::NotFound {
-                what: Reason::new(
-                    format!("{kind} {}", at.resource_id),
-                    format!("{kind}资源{}", at.resource_id),
-                ),
-            }
+            not_found(&at.resource_type, &at.resource_id)
         }
     }
 }
@@ -257,6 +262,47 @@ impl Tagging {
             None => Ok(()),
             Some((i, outcome)) => Err(rejection_error(&refs[i], outcome)),
         }
+    }
+
+    /// One page of the resources a query keeps, with the exact total.
+    pub async fn find(
+        &self,
+        query: &ResourceQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<FoundPage, CoreError> {
+        Ok(self.store.find_resources(query, offset, limit).await?)
+    }
+
+    /// How many resources a query keeps.
+    pub async fn count(&self, query: &ResourceQuery) -> Result<u64, CoreError> {
+        Ok(self.store.count_resources(query).await?)
+    }
+
+    /// Every key in use in a scope with its values.
+    pub async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, CoreError> {
+        Ok(self.store.key_values(scope).await?)
+    }
+
+    /// A page of the keys in use in a scope, after `after`.
+    pub async fn tag_keys(
+        &self,
+        scope: &TagScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, CoreError> {
+        Ok(self.store.tag_keys(scope, after, limit).await?)
+    }
+
+    /// A page of the values of `key` in a scope, after `after`.
+    pub async fn tag_values(
+        &self,
+        scope: &TagScope,
+        key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, CoreError> {
+        Ok(self.store.tag_values(scope, key, after, limit).await?)
     }
 
     /// The system tags of one resource; `None` when it is not registered.

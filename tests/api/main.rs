@@ -3,15 +3,20 @@
 
 mod admin;
 mod dis;
+mod dis_reads;
 mod fabric;
+mod fabric_reads;
 mod iam;
 mod persistence;
 mod process;
 mod rds;
+mod rds_reads;
 mod services;
 mod signing;
 mod tms;
+mod tms_reads;
 mod workspace;
+mod workspace_reads;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
