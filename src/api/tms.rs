@@ -14,13 +14,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    json_response, message, query_number, status, ApiError, AppState, Authed, Dialect, JsonBody,
-    PathParams, QueryMap,
+    json_response, key_values_json, message, query_number, status, tag_matches, tags_json,
+    ApiError, AppState, Authed, Dialect, JsonBody, PathParams, QueryMap, WireTagMatch,
 };
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
 use crate::core::model::ResourceRef;
-use crate::core::providers::{self, PROVIDERS};
+use crate::core::providers::{self, ResourceType, PROVIDERS};
+use crate::core::query::{number_or_string, FilterLimits, ResourceQuery, TagScope};
 use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
@@ -66,6 +67,10 @@ impl Dialect for Tms {
 /// TMS's published error codes (its "Error Codes" page); every variant named.
 fn code(err: &CoreError) -> &'static str {
     match err {
+        // TMS names the paging parameters' own codes.
+        CoreError::InvalidField { field, .. } if field == "limit" => "TMS.0007",
+        CoreError::InvalidField { field, .. } if field == "marker" => "TMS.0008",
+        CoreError::InvalidField { field, .. } if field == "offset" => "TMS.0017",
         CoreError::MalformedBody { .. }
         | CoreError::InvalidField { .. }
         | CoreError::TooMany { .. }
@@ -119,6 +124,319 @@ pub fn router() -> Router<AppState> {
         .route("/v1.0/resource-tags/batch-delete", post(batch_delete))
         .route("/v2.0/resources/{resource_id}/tags", get(resource_tags))
         .route("/v1.0/tms/providers", get(list_providers))
+        .route("/v1.0/resource-instances/filter", post(filter_resources))
+        .route("/v1.0/tag-keys", get(list_tag_keys))
+        .route("/v1.0/tag-values", get(list_tag_values))
+        .route("/v1.0/tags", get(list_tags))
+}
+
+/// TMS filters take at most 10 keys with 10 values each (`TMS.0016` past that).
+const FILTER_LIMITS: FilterLimits = FilterLimits {
+    max_keys: 10,
+    max_values: 10,
+};
+
+#[derive(Deserialize)]
+struct FilterBody {
+    #[serde(default)]
+    project_id: Option<String>,
+    resource_types: Vec<String>,
+    #[serde(default)]
+    tags: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    without_any_tag: Option<bool>,
+    #[serde(default)]
+    offset: Option<serde_json::Value>,
+    #[serde(default)]
+    limit: Option<serde_json::Value>,
+}
+
+/// `POST /v1.0/resource-instances/filter`: the resources of some types in a project
+/// that match the tags, a page at a time, with the exact total. A type that cannot be
+/// searched (unknown, or regional without a project) is reported in `errors` while the
+/// others are searched.
+async fn filter_resources(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    JsonBody(body, ..): JsonBody<Tms, FilterBody>,
+) -> Result<Response, TmsError> {
+    if body.resource_types.is_empty() {
+        return Err(CoreError::Empty {
+            field: "resource_types",
+        }
+        .into());
+    }
+    let offset = number_or_string("offset", body.offset.as_ref(), 0, 0, i64::MAX as u64)?;
+    let limit = number_or_string("limit", body.limit.as_ref(), 200, 1, 200)?;
+    let tags = tag_matches("tags", body.tags.as_deref(), FILTER_LIMITS)?;
+    let project_id = body.project_id.as_deref().filter(|p| !p.is_empty());
+    let mut errors = Vec::new();
+    let mut types = Vec::new();
+    let mut projects: Vec<String> = Vec::new();
+    for name in &body.resource_types {
+        let failure = match providers::resource_type(name) {
+            None => Some(CoreError::UnknownResourceType {
+                field: "resource_types".into(),
+                name: name.clone(),
+            }),
+            Some(t) if !t.global && project_id.is_none() => Some(CoreError::ProjectRequired {
+                resource_type: name.clone(),
+            }),
+            Some(t) => {
+                let project = if t.global {
+                    ""
+                } else {
+                    project_id.unwrap_or_default()
+                };
+                if !projects.iter().any(|p| p == project) {
+                    projects.push(project.to_owned());
+                }
+                types.push(t.name.to_owned());
+                None
+            }
+        };
+        if let Some(e) = failure {
+            errors.push(json!({
+                "error_code": code(&e),
+                "error_msg": message(&e),
+                "project_id": project_id.unwrap_or_default(),
+                "resource_type": name,
+            }));
+        }
+    }
+    let project_refs: Vec<&str> = projects.iter().map(String::as_str).collect();
+    state
+        .identity
+        .authorize_resources(&principal, &project_refs)
+        .await?;
+    let (resources, total_count) = if types.is_empty() {
+        (Vec::new(), 0)
+    } else {
+        let query = ResourceQuery {
+            domain_id: principal.domain.id.clone(),
+            projects,
+            resource_types: types,
+            all: tags,
+            without_any_tag: body.without_any_tag.unwrap_or(false),
+            ..ResourceQuery::default()
+        };
+        let page = state.tagging.find(&query, offset, limit).await?;
+        let names = state.identity.project_names(&principal).await?;
+        let resources: Vec<_> = page
+            .resources
+            .iter()
+            .map(|f| {
+                let r = &f.resource;
+                json!({
+                    "project_id": r.at.project_id,
+                    "project_name": names.get(&r.at.project_id).cloned().unwrap_or_default(),
+                    "resource_detail": {},
+                    "resource_id": r.at.resource_id,
+                    "resource_name": r.name,
+                    "resource_type": r.at.resource_type,
+                    "tags": tags_json(&f.tags),
+                })
+            })
+            .collect();
+        (resources, page.total_count)
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "resources": resources, "errors": errors, "total_count": total_count }),
+    ))
+}
+
+/// The scope of `tag-keys` and `tag-values`: the projects named after `region_id` (all
+/// of the caller's projects without it) and the domain's global resources; a
+/// project-scoped caller sees only its own project.
+async fn listing_scope(
+    state: &AppState,
+    principal: &Principal,
+    region_id: Option<&str>,
+) -> Result<TagScope, CoreError> {
+    let mut projects: Vec<String> = state
+        .identity
+        .visible_projects(principal)
+        .await?
+        .into_iter()
+        .filter(|p| region_id.is_none_or(|r| p.name == r))
+        .map(|p| p.id)
+        .collect();
+    if principal.project.is_none() {
+        projects.push(String::new());
+    }
+    Ok(TagScope {
+        domain_id: principal.domain.id.clone(),
+        projects,
+        resource_types: Vec::new(),
+    })
+}
+
+/// `limit` (1 to 200, default 200) and `marker` (the last item of the previous page)
+/// of the key and value listings.
+fn listing_page(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<(usize, Option<String>), CoreError> {
+    let limit = query_number(query, "limit", 200, 1, 200)?;
+    let marker = query.get("marker").filter(|m| !m.is_empty()).cloned();
+    if let Some(m) = &marker {
+        if m.chars().count() > 255 {
+            return Err(CoreError::invalid(
+                "marker",
+                Reason::length(1, 255, m.chars().count()),
+            ));
+        }
+    }
+    Ok((limit, marker))
+}
+
+/// A page of a sorted listing: one more item than asked for tells whether another page
+/// follows, so the last page never carries a marker to an empty one.
+fn page_info(mut items: Vec<String>, limit: usize) -> (Vec<String>, serde_json::Value) {
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let next = if more {
+        items.last().cloned().unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let info = json!({ "next_marker": next, "current_count": items.len() });
+    (items, info)
+}
+
+async fn list_tag_keys(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, TmsError> {
+    let (limit, marker) = listing_page(&query)?;
+    let scope = listing_scope(
+        &state,
+        &principal,
+        query.get("region_id").map(String::as_str),
+    )
+    .await?;
+    let keys = state
+        .tagging
+        .tag_keys(&scope, marker.as_deref(), limit + 1)
+        .await?;
+    let (keys, info) = page_info(keys, limit);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "keys": keys, "page_info": info }),
+    ))
+}
+
+async fn list_tag_values(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, TmsError> {
+    let key = query
+        .get("key")
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| CoreError::invalid("key", Reason::required()))?;
+    let (limit, marker) = listing_page(&query)?;
+    let scope = listing_scope(
+        &state,
+        &principal,
+        query.get("region_id").map(String::as_str),
+    )
+    .await?;
+    let values = state
+        .tagging
+        .tag_values(&scope, key, marker.as_deref(), limit + 1)
+        .await?;
+    let (values, info) = page_info(values, limit);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "values": values, "page_info": info }),
+    ))
+}
+
+/// `GET /v1.0/tags?project_id&resource_types`: every key in use with its values, for
+/// resources of the listed types (comma-separated; all types when absent).
+async fn list_tags(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, TmsError> {
+    let project_id = query
+        .get("project_id")
+        .map(String::as_str)
+        .filter(|p| !p.is_empty());
+    let mut errors = Vec::new();
+    let mut types = Vec::new();
+    let mut projects: Vec<String> = Vec::new();
+    let requested: Vec<&str> = query
+        .get("resource_types")
+        .map(|t| {
+            t.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let all_types: Vec<&'static ResourceType> = PROVIDERS
+        .iter()
+        .flat_map(|p| p.resource_types.iter())
+        .collect();
+    let chosen: Vec<Result<&'static ResourceType, &str>> = if requested.is_empty() {
+        all_types.iter().map(|t| Ok(*t)).collect()
+    } else {
+        requested
+            .iter()
+            .map(|name| providers::resource_type(name).ok_or(*name))
+            .collect()
+    };
+    for t in chosen {
+        match t {
+            Err(name) => errors.push(json!({
+                "error_code": "TMS.5027",
+                "error_msg": message(&CoreError::UnknownResourceType { field: "resource_types".into(), name: name.to_owned() }),
+                "project_id": project_id.unwrap_or_default(),
+                "resource_type": name,
+            })),
+            Ok(t) if !t.global && project_id.is_none() => {
+                if !requested.is_empty() {
+                    errors.push(json!({
+                        "error_code": "TMS.2011",
+                        "error_msg": message(&CoreError::ProjectRequired { resource_type: t.name.to_owned() }),
+                        "project_id": "",
+                        "resource_type": t.name,
+                    }));
+                }
+            }
+            Ok(t) => {
+                let project = if t.global { "" } else { project_id.unwrap_or_default() };
+                if !projects.iter().any(|p| p == project) {
+                    projects.push(project.to_owned());
+                }
+                types.push(t.name.to_owned());
+            }
+        }
+    }
+    let project_refs: Vec<&str> = projects.iter().map(String::as_str).collect();
+    state
+        .identity
+        .authorize_resources(&principal, &project_refs)
+        .await?;
+    let kvs = if types.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .tagging
+            .key_values(&TagScope {
+                domain_id: principal.domain.id.clone(),
+                projects,
+                resource_types: types,
+            })
+            .await?
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": key_values_json(&kvs), "errors": errors }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -161,6 +161,21 @@ impl Identity {
             .collect())
     }
 
+    /// Project names by id, for the caller's domain (`""`, the domain's global
+    /// resources, has none).
+    pub async fn project_names(
+        &self,
+        principal: &Principal,
+    ) -> Result<std::collections::HashMap<String, String>, CoreError> {
+        Ok(self
+            .store
+            .list_projects(Some(&principal.domain.id))
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect())
+    }
+
     /// The names of every project of the caller's domain: the regions it can use.
     pub async fn regions(&self, principal: &Principal) -> Result<Vec<String>, CoreError> {
         Ok(self

@@ -673,11 +673,17 @@ async fn providers_catalogue_pages_and_filters() {
         .await;
     assert_eq!(one.body["total_count"], 1);
     assert_eq!(one.body["providers"][0]["provider"], "rds");
-    for bad in ["limit=0", "limit=201", "limit=x", "offset=-1", "locale=fr"] {
+    for (bad, code) in [
+        ("limit=0", "TMS.0007"),
+        ("limit=201", "TMS.0007"),
+        ("limit=x", "TMS.0007"),
+        ("offset=-1", "TMS.0017"),
+        ("locale=fr", "TMS.0002"),
+    ] {
         let r = s
             .get(&format!("/v1.0/tms/providers?{bad}"), Some(&token))
             .await;
-        assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"), "{bad}");
+        assert_eq!((r.status, r.tms_code()), (400, code), "{bad}");
     }
     let r = s.get("/v1.0/tms/providers", None).await;
     assert_eq!(r.status, 401);

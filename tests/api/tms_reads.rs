@@ -1,1 +1,350 @@
-//! placeholder, replaced by the reads tests
+//! TMS reads: the resource filter with exact counts and trustworthy paging, and the
+//! key and value listings with markers.
+
+use serde_json::{json, Value};
+
+use crate::TestServer;
+
+const FILTER: &str = "/v1.0/resource-instances/filter";
+
+/// Registers disks d00..d{n-1}; disk i gets env=(prod if i%4==0 else dev) when i%2==0,
+/// team=t{i%3} when i%3!=0, and nothing else.
+async fn seed(s: &TestServer, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| format!("d{i:02}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.register_disks(&refs).await;
+    let token = s.domain_token().await;
+    for (i, id) in ids.iter().enumerate() {
+        let mut tags = Vec::new();
+        if i % 2 == 0 {
+            tags.push(json!({"key": "env", "value": if i % 4 == 0 { "prod" } else { "dev" }}));
+        }
+        if i % 3 != 0 {
+            tags.push(json!({"key": "team", "value": format!("t{}", i % 3)}));
+        }
+        if tags.is_empty() {
+            continue;
+        }
+        let r = s
+            .post(
+                "/v1.0/resource-tags/batch-create",
+                Some(&token),
+                &json!({"project_id": s.creds.project_id,
+                "resources": [{"resource_id": id, "resource_type": "disk"}], "tags": tags}),
+            )
+            .await;
+        assert_eq!(r.body["failed_resources"], json!([]));
+    }
+    ids
+}
+
+fn filter(s: &TestServer, extra: Value) -> Value {
+    let mut body = json!({"project_id": s.creds.project_id, "resource_types": ["disk"]});
+    for (k, v) in extra.as_object().expect("object") {
+        body[k] = v.clone();
+    }
+    body
+}
+
+fn ids(r: &Value) -> Vec<String> {
+    r["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .map(|x| x["resource_id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_filter_keeps_what_the_tags_say_and_counts_exactly() {
+    let s = TestServer::start().await;
+    let all = seed(&s, 24).await;
+    let token = s.domain_token().await;
+    let expect = |pred: &dyn Fn(usize) -> bool| -> Vec<String> {
+        all.iter()
+            .enumerate()
+            .filter(|(i, _)| pred(*i))
+            .map(|(_, id)| id.clone())
+            .collect()
+    };
+    let cases: Vec<(Value, Vec<String>)> = vec![
+        (json!({}), all.clone()),
+        (
+            json!({"tags": [{"key": "env", "values": []}]}),
+            expect(&|i| i % 2 == 0),
+        ),
+        (
+            json!({"tags": [{"key": "env", "values": ["prod"]}]}),
+            expect(&|i| i % 4 == 0),
+        ),
+        (
+            json!({"tags": [{"key": "team", "values": ["t1", "t2"]}]}),
+            expect(&|i| i % 3 != 0),
+        ),
+        (
+            json!({"tags": [{"key": "env", "values": ["prod"]}, {"key": "team", "values": ["t1"]}]}),
+            expect(&|i| i % 4 == 0 && i % 3 == 1),
+        ),
+        (
+            json!({"tags": [{"key": "env", "values": ["nope"]}]}),
+            vec![],
+        ),
+        (
+            json!({"without_any_tag": true}),
+            expect(&|i| i % 2 != 0 && i % 3 == 0),
+        ),
+        (
+            json!({"without_any_tag": true, "tags": [{"key": "env", "values": []}]}),
+            expect(&|i| i % 2 != 0 && i % 3 == 0),
+        ),
+    ];
+    for (extra, expected) in cases {
+        let r = s
+            .post(FILTER, Some(&token), &filter(&s, extra.clone()))
+            .await;
+        assert_eq!(r.status, 200, "{extra}: {}", r.text);
+        assert_eq!(ids(&r.body), expected, "{extra}");
+        assert_eq!(
+            r.body["total_count"].as_u64(),
+            Some(expected.len() as u64),
+            "{extra}"
+        );
+        assert_eq!(r.body["errors"], json!([]));
+    }
+    // Each resource comes with its tags and project.
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &filter(
+                &s,
+                json!({"tags": [{"key": "env", "values": ["prod"]}], "limit": 1}),
+            ),
+        )
+        .await;
+    let first = &r.body["resources"][0];
+    assert_eq!(first["resource_id"], "d00");
+    assert_eq!(first["resource_type"], "disk");
+    assert_eq!(first["project_id"], s.creds.project_id.as_str());
+    assert_eq!(first["project_name"], s.creds.project_name.as_str());
+    assert_eq!(first["tags"], json!([{"key": "env", "value": "prod"}]));
+}
+
+#[tokio::test]
+async fn paging_walks_the_set_without_gaps_or_repeats() {
+    let s = TestServer::start().await;
+    let all = seed(&s, 23).await;
+    let token = s.domain_token().await;
+    for limit in [1, 4, 7, 23, 200] {
+        let mut seen = Vec::new();
+        let mut offset = 0;
+        loop {
+            let r = s
+                .post(
+                    FILTER,
+                    Some(&token),
+                    &filter(&s, json!({"offset": offset, "limit": limit})),
+                )
+                .await;
+            assert_eq!(r.body["total_count"].as_u64(), Some(23));
+            let page = ids(&r.body);
+            if page.is_empty() {
+                break;
+            }
+            assert!(
+                page.len() == limit || offset + page.len() == 23,
+                "only the last page may be short"
+            );
+            offset += page.len();
+            seen.extend(page);
+        }
+        assert_eq!(seen, all, "limit {limit}");
+    }
+    for (bad, code) in [
+        (json!({"limit": 0}), "TMS.0007"),
+        (json!({"limit": 201}), "TMS.0007"),
+        (json!({"limit": "x"}), "TMS.0007"),
+        (json!({"offset": -1}), "TMS.0017"),
+    ] {
+        let r = s.post(FILTER, Some(&token), &filter(&s, bad.clone())).await;
+        assert_eq!((r.status, r.tms_code()), (400, code), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn types_that_cannot_be_searched_are_reported_beside_the_results() {
+    let s = TestServer::start().await;
+    seed(&s, 4).await;
+    s.register(json!([{"resource_type": "cdn", "resource_id": "site"}]))
+        .await;
+    let token = s.domain_token().await;
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resource_types": ["disk", "floppy", "cdn"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total_count"], 5);
+    assert_eq!(r.body["errors"][0]["resource_type"], "floppy");
+    assert_eq!(r.body["errors"][0]["error_code"], "TMS.5027");
+    let r = s
+        .post(FILTER, Some(&token), &json!({"resource_types": ["disk"]}))
+        .await;
+    assert_eq!(r.body["errors"][0]["error_code"], "TMS.2011", "{}", r.text);
+    assert_eq!(r.body["total_count"], 0);
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resource_types": []}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let many: Vec<Value> = (0..11)
+        .map(|i| json!({"key": format!("k{i}"), "values": []}))
+        .collect();
+    let r = s
+        .post(FILTER, Some(&token), &filter(&s, json!({"tags": many})))
+        .await;
+    assert_eq!(r.status, 400);
+    let values: Vec<String> = (0..11).map(|i| i.to_string()).collect();
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &filter(&s, json!({"tags": [{"key": "k", "values": values}]})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn reads_see_acknowledged_writes_and_stay_in_the_callers_project() {
+    let s = TestServer::start().await;
+    seed(&s, 4).await;
+    let token = s.domain_token().await;
+    let r = s
+        .post("/v1.0/resource-tags/batch-create", Some(&token), &json!({"project_id": s.creds.project_id,
+            "resources": [{"resource_id": "d03", "resource_type": "disk"}], "tags": [{"key": "fresh", "value": "yes"}]}))
+        .await;
+    assert_eq!(r.status, 200);
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &filter(&s, json!({"tags": [{"key": "fresh", "values": ["yes"]}]})),
+        )
+        .await;
+    assert_eq!(ids(&r.body), ["d03"]);
+    let other = s.other_project_token("cn-east-3").await;
+    let r = s.post(FILTER, Some(&other), &filter(&s, json!({}))).await;
+    assert_eq!(r.status, 403);
+}
+
+#[tokio::test]
+async fn key_and_value_listings_page_with_markers() {
+    let s = TestServer::start().await;
+    let ids: Vec<String> = (0..5).map(|i| format!("d{i}")).collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    s.register_disks(&refs).await;
+    let token = s.domain_token().await;
+    for (i, id) in ids.iter().enumerate() {
+        let tags: Vec<Value> = (0..=i)
+            .map(|k| json!({"key": format!("key{k}"), "value": format!("v{i}")}))
+            .collect();
+        s.post(
+            "/v1.0/resource-tags/batch-create",
+            Some(&token),
+            &json!({"project_id": s.creds.project_id,
+            "resources": [{"resource_id": id, "resource_type": "disk"}], "tags": tags}),
+        )
+        .await;
+    }
+    let all_keys: Vec<String> = (0..5).map(|k| format!("key{k}")).collect();
+    let mut walked = Vec::new();
+    let mut marker = String::new();
+    loop {
+        let r = s
+            .get(
+                &format!("/v1.0/tag-keys?limit=2&marker={marker}"),
+                Some(&token),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let keys: Vec<String> = r.body["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k.as_str().expect("key").to_owned())
+            .collect();
+        assert!(!keys.is_empty(), "never an empty page after a marker");
+        assert_eq!(
+            r.body["page_info"]["current_count"].as_u64(),
+            Some(keys.len() as u64)
+        );
+        walked.extend(keys);
+        marker = r.body["page_info"]["next_marker"]
+            .as_str()
+            .expect("marker")
+            .to_owned();
+        if marker.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(walked, all_keys);
+    let r = s
+        .get(
+            &format!("/v1.0/tag-keys?region_id={}", s.creds.project_name),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body["keys"].as_array().map(Vec::len), Some(5));
+    let r = s.get("/v1.0/tag-keys?region_id=mars-1", Some(&token)).await;
+    assert_eq!(r.body["keys"], json!([]));
+    assert_eq!(r.body["page_info"]["next_marker"], "");
+
+    let r = s
+        .get("/v1.0/tag-values?key=key0&limit=3", Some(&token))
+        .await;
+    assert_eq!(r.body["values"], json!(["v0", "v1", "v2"]));
+    assert_eq!(r.body["page_info"]["next_marker"], "v2");
+    let r = s
+        .get("/v1.0/tag-values?key=key0&limit=3&marker=v2", Some(&token))
+        .await;
+    assert_eq!(r.body["values"], json!(["v3", "v4"]));
+    assert_eq!(r.body["page_info"]["next_marker"], "");
+    let r = s.get("/v1.0/tag-values", Some(&token)).await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"));
+    for bad in ["limit=0", "limit=201", "limit=ten"] {
+        let r = s.get(&format!("/v1.0/tag-keys?{bad}"), Some(&token)).await;
+        assert_eq!((r.status, r.tms_code()), (400, "TMS.0007"), "{bad}");
+    }
+
+    let r = s
+        .get(
+            &format!(
+                "/v1.0/tags?project_id={}&resource_types=disk",
+                s.creds.project_id
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["tags"][0],
+        json!({"key": "key0", "values": ["v0", "v1", "v2", "v3", "v4"]})
+    );
+    assert_eq!(r.body["tags"][4], json!({"key": "key4", "values": ["v4"]}));
+    let r = s
+        .get(
+            &format!(
+                "/v1.0/tags?project_id={}&resource_types=disk,tape",
+                s.creds.project_id
+            ),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body["errors"][0]["resource_type"], "tape");
+}
