@@ -191,3 +191,94 @@ def test_list_providers_with_an_invalid_limit(sdk):
     expect_error(
         lambda: client.list_providers(tms.ListProvidersRequest(limit=0)), 400, "TMS.0002"
     )
+
+
+def test_list_resource_filters_by_tags_and_counts(sdk, tagd, resource):
+    client = sdk.tms()
+    marker = unique("mark")
+    disks = [resource("disk") for _ in range(5)]
+    for i, disk in enumerate(disks):
+        client.create_resource_tag(
+            create_body(tagd.project_id, [("disk", disk)], [(marker, "even" if i % 2 == 0 else "odd")])
+        )
+    resp = client.list_resource(
+        tms.ListResourceRequest(
+            body=tms.ResqTagResource(
+                project_id=tagd.project_id,
+                resource_types=["disk"],
+                tags=[tms.Tag(key=marker, values=["even"])],
+                offset=0,
+                limit=2,
+            )
+        )
+    )
+    assert resp.status_code == 200
+    assert resp.total_count == 3
+    assert len(resp.resources) == 2
+    expected = sorted(d for i, d in enumerate(disks) if i % 2 == 0)
+    assert [r.resource_id for r in resp.resources] == expected[:2]
+    assert all(r.resource_type == "disk" and r.project_id == tagd.project_id for r in resp.resources)
+    assert as_dict(resp.resources[0].tags) == {marker: "even"}
+    rest = client.list_resource(
+        tms.ListResourceRequest(
+            body=tms.ResqTagResource(
+                project_id=tagd.project_id,
+                resource_types=["disk"],
+                tags=[tms.Tag(key=marker, values=["even"])],
+                offset=2,
+                limit=2,
+            )
+        )
+    )
+    assert [r.resource_id for r in rest.resources] == expected[2:]
+
+
+def test_list_resource_with_a_bad_limit(sdk, tagd):
+    expect_error(
+        lambda: sdk.tms().list_resource(
+            tms.ListResourceRequest(
+                body=tms.ResqTagResource(project_id=tagd.project_id, resource_types=["disk"], limit=500)
+            )
+        ),
+        400,
+        "TMS.0007",
+    )
+
+
+def test_list_tag_keys_and_values_page_with_markers(sdk, tagd, resource):
+    client = sdk.tms()
+    key = unique("listed")
+    disks = [resource("disk") for _ in range(3)]
+    for i, disk in enumerate(disks):
+        client.create_resource_tag(create_body(tagd.project_id, [("disk", disk)], [(key, f"v{i}")]))
+    keys, marker = [], None
+    while True:
+        resp = client.list_tag_keys(tms.ListTagKeysRequest(limit=2, marker=marker))
+        assert resp.status_code == 200
+        keys.extend(resp.keys)
+        marker = resp.page_info.next_marker
+        if not marker:
+            break
+    assert key in keys
+    assert keys == sorted(set(keys)), "sorted, no repeats across pages"
+    values = client.list_tag_values(tms.ListTagValuesRequest(key=key, limit=2))
+    assert values.values == ["v0", "v1"]
+    assert values.page_info.next_marker == "v1"
+    last = client.list_tag_values(tms.ListTagValuesRequest(key=key, limit=2, marker="v1"))
+    assert last.values == ["v2"]
+    assert last.page_info.next_marker == ""
+
+
+def test_list_tag_values_needs_a_key(sdk):
+    expect_error(lambda: sdk.tms().list_tag_values(tms.ListTagValuesRequest(limit=2)), 400, "TMS.0002")
+
+
+def test_list_tags_of_a_project(sdk, tagd, resource):
+    client = sdk.tms()
+    key = unique("summary")
+    for value in ("a", "b"):
+        client.create_resource_tag(create_body(tagd.project_id, [("disk", resource("disk"))], [(key, value)]))
+    resp = client.list_tags(tms.ListTagsRequest(project_id=tagd.project_id, resource_types="disk"))
+    assert resp.status_code == 200
+    found = {t.key: t.values for t in resp.tags}
+    assert found[key] == ["a", "b"]
