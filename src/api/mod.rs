@@ -714,7 +714,7 @@ fn gateway_error(err: &CoreError) -> Response {
     )
 }
 
-async fn unknown_route(uri: Uri) -> Response {
+pub(crate) async fn unknown_route(uri: Uri) -> Response {
     error_for_path(
         uri.path(),
         CoreError::NotFound {

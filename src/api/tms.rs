@@ -20,6 +20,7 @@ use super::{
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
 use crate::core::model::ResourceRef;
+use crate::core::predefined;
 use crate::core::providers::{self, ResourceType, PROVIDERS};
 use crate::core::query::{number_or_string, FilterLimits, ResourceQuery, TagScope};
 use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
@@ -71,6 +72,15 @@ fn code(err: &CoreError) -> &'static str {
         CoreError::InvalidField { field, .. } if field == "limit" => "TMS.0007",
         CoreError::InvalidField { field, .. } if field == "marker" => "TMS.0008",
         CoreError::InvalidField { field, .. } if field == "offset" => "TMS.0017",
+        CoreError::InvalidField { field, .. } if field == "old_tag" => "TMS.1002",
+        CoreError::InvalidField { field, .. } if field == "new_tag" => "TMS.1003",
+        CoreError::InvalidField { field, .. } if field == "order_field" => "TMS.1010",
+        CoreError::InvalidField { field, .. } if field == "order_method" => "TMS.1011",
+        CoreError::InvalidField { field, .. } if field == "action" => "TMS.0011",
+        CoreError::TooMany {
+            field: "predefine_tags",
+            ..
+        } => "TMS.1001",
         CoreError::MalformedBody { .. }
         | CoreError::InvalidField { .. }
         | CoreError::TooMany { .. }
@@ -128,6 +138,206 @@ pub fn router() -> Router<AppState> {
         .route("/v1.0/tag-keys", get(list_tag_keys))
         .route("/v1.0/tag-values", get(list_tag_values))
         .route("/v1.0/tags", get(list_tags))
+        .route("/v1.0/predefine_tags/action", post(predefined_action))
+        .route(
+            "/v1.0/predefine_tags",
+            get(list_predefined).put(replace_predefined),
+        )
+        .route("/v1.0/tms/quotas", get(show_quotas))
+        .route("/", get(list_versions))
+        .route("/{api_version}", get(show_version))
+}
+
+/// The API versions TMS answers on.
+const VERSIONS: [(&str, &str); 2] = [("v1.0", "CURRENT"), ("v2.0", "SUPPORTED")];
+
+fn version_json(id: &str, status: &str, headers: &axum::http::HeaderMap) -> serde_json::Value {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    json!({
+        "id": id,
+        "links": [{ "href": format!("http://{host}/{id}/"), "rel": "self" }],
+        "version": "",
+        "status": status,
+        "updated": "2026-11-24T00:00:00Z",
+        "min_version": "",
+    })
+}
+
+/// `GET /`: the API versions (no authentication, as in TMS).
+async fn list_versions(headers: axum::http::HeaderMap) -> Response {
+    let versions: Vec<_> = VERSIONS
+        .iter()
+        .map(|(id, status)| version_json(id, status, &headers))
+        .collect();
+    json_response(StatusCode::OK, &json!({ "versions": versions }))
+}
+
+/// `GET /{api_version}`; any other single-segment path is the gateway's 404.
+async fn show_version(
+    headers: axum::http::HeaderMap,
+    axum::extract::Path(version): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+) -> Response {
+    match VERSIONS.iter().find(|(id, _)| *id == version) {
+        Some((id, status)) => json_response(
+            StatusCode::OK,
+            &json!({ "version": version_json(id, status, &headers) }),
+        ),
+        None => super::unknown_route(uri).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct PredefinedActionBody {
+    action: String,
+    tags: Vec<CreateTagBody>,
+}
+
+#[derive(Deserialize)]
+struct ReplaceBody {
+    new_tag: CreateTagBody,
+    old_tag: CreateTagBody,
+}
+
+/// Predefined tags are the domain's; a project-scoped token may not change them.
+async fn predefined_action(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    JsonBody(body, ..): JsonBody<Tms, PredefinedActionBody>,
+) -> Result<Response, TmsError> {
+    principal.require_domain_scope()?;
+    let tags = RULES.pairs(body.tags.iter().map(|t| (t.key.as_str(), t.value.as_str())))?;
+    match body.action.as_str() {
+        "create" => {
+            state
+                .tagging
+                .add_predefined(&principal.domain.id, &tags)
+                .await?
+        }
+        "delete" => {
+            state
+                .tagging
+                .remove_predefined(&principal.domain.id, &tags)
+                .await?
+        }
+        other => {
+            return Err(
+                CoreError::invalid("action", Reason::one_of(&["create", "delete"], other)).into(),
+            )
+        }
+    }
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+async fn replace_predefined(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    JsonBody(body, ..): JsonBody<Tms, ReplaceBody>,
+) -> Result<Response, TmsError> {
+    principal.require_domain_scope()?;
+    let one = |t: &CreateTagBody| -> Result<_, CoreError> {
+        Ok(RULES
+            .tags(std::iter::once((t.key.as_str(), t.value.as_str())))?
+            .remove(0))
+    };
+    let (old, new) = (one(&body.old_tag)?, one(&body.new_tag)?);
+    state
+        .tagging
+        .replace_predefined(&principal.domain.id, &old, &new)
+        .await?;
+    Ok(axum::response::IntoResponse::into_response(
+        StatusCode::NO_CONTENT,
+    ))
+}
+
+/// `GET /v1.0/predefine_tags`: `marker` is the position of the next page (as the last
+/// response gave it); the last page is the one with no tags.
+async fn list_predefined(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, TmsError> {
+    let limit = query_number(&query, "limit", 10, 0, 1000)?;
+    let offset = match query.get("marker").filter(|m| !m.is_empty()) {
+        None => 0,
+        Some(m) => m.parse::<usize>().map_err(|_| {
+            CoreError::invalid(
+                "marker",
+                Reason::new(
+                    "is not a marker this API returned",
+                    "不是本接口返回的marker",
+                ),
+            )
+        })?,
+    };
+    let (order, descending) = predefined::Listing::order(
+        query.get("order_field").map(String::as_str),
+        query.get("order_method").map(String::as_str),
+    )?;
+    let listing = predefined::Listing {
+        key: query.get("key").filter(|k| !k.is_empty()).cloned(),
+        value: query.get("value").filter(|v| !v.is_empty()).cloned(),
+        order,
+        descending,
+        offset,
+        limit: (limit > 0).then_some(limit),
+    };
+    let (page, total) = state
+        .tagging
+        .predefined(&principal.domain.id, &listing)
+        .await?;
+    let next = offset + page.len();
+    let tags: Vec<_> = page
+        .iter()
+        .map(|t| json!({ "key": t.key, "value": t.value, "update_time": rfc3339(t.updated_at) }))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "marker": next.to_string(), "total_count": total, "tags": tags }),
+    ))
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+/// `GET /v1.0/tms/quotas`: the predefined-tag quota and its use.
+async fn show_quotas(
+    State(state): State<AppState>,
+    Authed(principal, ..): Authed<Tms>,
+) -> Result<Response, TmsError> {
+    let listing = predefined::Listing {
+        key: None,
+        value: None,
+        order: predefined::OrderField::Key,
+        descending: false,
+        offset: 0,
+        limit: Some(0),
+    };
+    let (_, used) = state
+        .tagging
+        .predefined(&principal.domain.id, &listing)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "quotas": [{
+            "quota_key": "predefine_tag",
+            "quota_limit": predefined::MAX_PER_DOMAIN,
+            "used": used,
+            "unit": "",
+        }]}),
+    ))
 }
 
 /// TMS filters take at most 10 keys with 10 values each (`TMS.0016` past that).

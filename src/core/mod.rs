@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod model;
 pub mod password;
+pub mod predefined;
 pub mod providers;
 pub mod query;
 pub mod tagging;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::model::ResourceRef;
+use super::predefined;
 use super::providers::{self, ResourceType};
 use super::query::{FoundPage, KeyValues, ResourceQuery, TagScope};
 use super::tags::{Tag, TagSelector};
@@ -139,6 +140,12 @@ pub fn check_set<'a>(
     } else {
         ItemOutcome::Applied
     }
+}
+
+fn pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.as_str().to_owned(), t.value.as_str().to_owned()))
+        .collect()
 }
 
 /// "Desktop d1 was not found", naming the kind of resource as the catalogue does.
@@ -303,6 +310,72 @@ impl Tagging {
         limit: usize,
     ) -> Result<Vec<String>, CoreError> {
         Ok(self.store.tag_values(scope, key, after, limit).await?)
+    }
+
+    /// Adds predefined tags to a domain, within its quota.
+    pub async fn add_predefined(&self, domain_id: &str, tags: &[Tag]) -> Result<(), CoreError> {
+        let pairs = pairs(tags);
+        if self
+            .store
+            .add_predefined_tags(domain_id, &pairs, predefined::MAX_PER_DOMAIN)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(CoreError::TooMany {
+                field: "predefine_tags",
+                max: predefined::MAX_PER_DOMAIN,
+                got: predefined::MAX_PER_DOMAIN + 1,
+            })
+        }
+    }
+
+    /// Removes predefined tags; missing ones are not an error.
+    pub async fn remove_predefined(&self, domain_id: &str, tags: &[Tag]) -> Result<(), CoreError> {
+        Ok(self
+            .store
+            .remove_predefined_tags(domain_id, &pairs(tags))
+            .await?)
+    }
+
+    /// A domain's predefined tags, filtered, sorted and paged; with the number matched.
+    pub async fn predefined(
+        &self,
+        domain_id: &str,
+        listing: &predefined::Listing,
+    ) -> Result<(Vec<predefined::PredefinedTag>, usize), CoreError> {
+        Ok(listing.apply(self.store.predefined_tags(domain_id).await?))
+    }
+
+    /// Replaces one predefined tag by another.
+    pub async fn replace_predefined(
+        &self,
+        domain_id: &str,
+        old: &Tag,
+        new: &Tag,
+    ) -> Result<(), CoreError> {
+        let pair = |t: &Tag| (t.key.as_str().to_owned(), t.value.as_str().to_owned());
+        match self
+            .store
+            .replace_predefined_tag(domain_id, &pair(old), &pair(new))
+            .await?
+        {
+            predefined::Replaced::Done => Ok(()),
+            predefined::Replaced::OldMissing => Err(CoreError::invalid(
+                "old_tag",
+                Reason::new(
+                    "is not a predefined tag of the domain",
+                    "不是该账号的预定义标签",
+                ),
+            )),
+            predefined::Replaced::NewExists => Err(CoreError::invalid(
+                "new_tag",
+                Reason::new(
+                    "is already a predefined tag of the domain",
+                    "已经是该账号的预定义标签",
+                ),
+            )),
+        }
     }
 
     /// The system tags of one resource; `None` when it is not registered.

@@ -282,6 +282,25 @@ impl TagRules {
         .collect()
     }
 
+    /// Validates key-value pairs that are not one resource's tags (predefined tags):
+    /// no per-request count (their quota bounds them) and a key may come with several
+    /// values.
+    pub fn pairs<'a>(
+        &self,
+        raw: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Vec<Tag>, CoreError> {
+        if raw.len() == 0 {
+            return Err(CoreError::Empty { field: "tags" });
+        }
+        raw.map(|(k, v)| {
+            Ok(Tag {
+                key: self.key(k)?,
+                value: self.value(k, v)?,
+            })
+        })
+        .collect()
+    }
+
     /// Validates the selectors of a delete request: count and each key (and value, if given).
     pub fn selectors<'a>(
         &self,

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use crate::core::model::{
     AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
+use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{FoundPage, KeyValues, ResourceQuery, TagScope};
 use crate::core::tagging::{ItemOutcome, TagBatch};
 use crate::core::tags::Tag;
@@ -32,6 +33,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH")]
     UnsupportedUrl(String),
+    /// A write would pass a quota; it was undone.
+    #[error("a quota would be exceeded")]
+    QuotaExceeded,
 }
 
 /// What a token hash resolves to; `None` members no longer exist.
@@ -101,6 +105,20 @@ pub trait Store: Send + Sync + 'static {
     /// A token with its user, domain and (for a project-scoped token) project, read
     /// together: every authenticated request needs all four.
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError>;
+
+    // --- predefined tags
+    /// Adds predefined tags to a domain (refreshing the time of those already there),
+    /// unless the domain would then hold more than `max`; returns whether it did.
+    async fn add_predefined_tags(&self, domain_id: &str, tags: &[(String, String)], max: usize) -> Result<bool, StoreError>;
+    async fn remove_predefined_tags(&self, domain_id: &str, tags: &[(String, String)]) -> Result<(), StoreError>;
+    async fn predefined_tags(&self, domain_id: &str) -> Result<Vec<PredefinedTag>, StoreError>;
+    /// Replaces `old` by `new` in one step.
+    async fn replace_predefined_tag(
+        &self,
+        domain_id: &str,
+        old: &(String, String),
+        new: &(String, String),
+    ) -> Result<Replaced, StoreError>;
 
     // --- settings of the deployment
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;

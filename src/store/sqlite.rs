@@ -20,6 +20,7 @@ use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, Scope, Temporary,
     TokenRecord, User,
 };
+use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagMatch, TagScope};
 use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_sys_tags.sql"),
     include_str!("../../migrations/sqlite/0003_access_keys.sql"),
     include_str!("../../migrations/sqlite/0004_tag_index.sql"),
+    include_str!("../../migrations/sqlite/0005_predefined_tags.sql"),
 ];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
@@ -1138,6 +1140,109 @@ impl Store for SqliteStore {
             )
             .map_err(db)?
                 > 0)
+        })
+        .await
+    }
+
+    async fn add_predefined_tags(
+        &self,
+        domain_id: &str,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        let (domain_id, tags) = (domain_id.to_owned(), tags.to_vec());
+        self.write(move |c| {
+            let now = now_unix();
+            let mut upsert = c
+                .prepare_cached(
+                    "INSERT INTO predefined_tags (domain_id, key, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (domain_id, key, value) DO UPDATE SET updated_at = excluded.updated_at",
+                )
+                .map_err(db)?;
+            for (k, v) in &tags {
+                upsert.execute(params![domain_id, k, v, now]).map_err(db)?;
+            }
+            let held: i64 = c
+                .query_row("SELECT count(*) FROM predefined_tags WHERE domain_id = ?1", [&domain_id], |r| r.get(0))
+                .map_err(db)?;
+            // Past the quota: the savepoint of this request undoes the inserts.
+            if held as usize > max {
+                return Err(StoreError::QuotaExceeded);
+            }
+            Ok(true)
+        })
+        .await
+        .or_else(|e| match e {
+            StoreError::QuotaExceeded => Ok(false),
+            e => Err(e),
+        })
+    }
+
+    async fn remove_predefined_tags(
+        &self,
+        domain_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let (domain_id, tags) = (domain_id.to_owned(), tags.to_vec());
+        self.write(move |c| {
+            let mut delete = c
+                .prepare_cached(
+                    "DELETE FROM predefined_tags WHERE domain_id = ?1 AND key = ?2 AND value = ?3",
+                )
+                .map_err(db)?;
+            for (k, v) in &tags {
+                delete.execute(params![domain_id, k, v]).map_err(db)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn predefined_tags(&self, domain_id: &str) -> Result<Vec<PredefinedTag>, StoreError> {
+        let domain_id = domain_id.to_owned();
+        self.read(move |c| {
+            c.prepare("SELECT key, value, updated_at FROM predefined_tags WHERE domain_id = ?1")?
+                .query_map([domain_id], |r| {
+                    Ok(PredefinedTag {
+                        key: r.get(0)?,
+                        value: r.get(1)?,
+                        updated_at: r.get(2)?,
+                    })
+                })?
+                .collect()
+        })
+        .await
+    }
+
+    async fn replace_predefined_tag(
+        &self,
+        domain_id: &str,
+        old: &(String, String),
+        new: &(String, String),
+    ) -> Result<Replaced, StoreError> {
+        let (domain_id, old, new) = (domain_id.to_owned(), old.clone(), new.clone());
+        self.write(move |c| {
+            let exists = |k: &str, v: &str| -> Result<bool, StoreError> {
+                c.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM predefined_tags WHERE domain_id = ?1 AND key = ?2 AND value = ?3)",
+                    params![domain_id, k, v],
+                    |r| r.get(0),
+                )
+                .map_err(db)
+            };
+            if !exists(&old.0, &old.1)? {
+                return Ok(Replaced::OldMissing);
+            }
+            if exists(&new.0, &new.1)? {
+                return Ok(Replaced::NewExists);
+            }
+            c.execute(
+                "UPDATE predefined_tags SET key = ?4, value = ?5, updated_at = ?6
+                 WHERE domain_id = ?1 AND key = ?2 AND value = ?3",
+                params![domain_id, old.0, old.1, new.0, new.1, now_unix()],
+            )
+            .map_err(db)?;
+            Ok(Replaced::Done)
         })
         .await
     }

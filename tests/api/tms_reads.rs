@@ -348,3 +348,186 @@ async fn key_and_value_listings_page_with_markers() {
         .await;
     assert_eq!(r.body["errors"][0]["resource_type"], "tape");
 }
+
+#[tokio::test]
+async fn predefined_tags_are_created_listed_replaced_and_deleted() {
+    let s = TestServer::start().await;
+    let token = s.domain_token().await;
+    let action = "/v1.0/predefine_tags/action";
+    let r = s
+        .post(action, Some(&token), &json!({"action": "create", "tags": [
+            {"key": "env", "value": "prod"}, {"key": "env", "value": "dev"}, {"key": "Team", "value": "web"}]}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = s
+        .get(
+            "/v1.0/predefine_tags?key=ENV&order_field=value&order_method=asc",
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["total_count"], 2);
+    let pairs: Vec<(String, String)> = r.body["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| {
+            (
+                t["key"].as_str().expect("k").into(),
+                t["value"].as_str().expect("v").into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![("env".into(), "dev".into()), ("env".into(), "prod".into())]
+    );
+    assert!(r.body["tags"][0]["update_time"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    // Paging with the marker until a page comes back empty.
+    let mut seen = 0;
+    let mut marker = String::new();
+    loop {
+        let r = s
+            .get(
+                &format!("/v1.0/predefine_tags?limit=2&marker={marker}"),
+                Some(&token),
+            )
+            .await;
+        let n = r.body["tags"].as_array().map_or(0, Vec::len);
+        if n == 0 {
+            break;
+        }
+        seen += n;
+        marker = r.body["marker"].as_str().expect("marker").to_owned();
+    }
+    assert_eq!(seen, 3);
+
+    let r = s
+        .send_with(reqwest::Method::PUT, "/v1.0/predefine_tags", Some(&token), &[], Some(&json!({
+            "old_tag": {"key": "Team", "value": "web"}, "new_tag": {"key": "team", "value": "web"}})))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = s
+        .send_with(
+            reqwest::Method::PUT,
+            "/v1.0/predefine_tags",
+            Some(&token),
+            &[],
+            Some(&json!({
+            "old_tag": {"key": "Team", "value": "web"}, "new_tag": {"key": "x", "value": "y"}})),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.1002"));
+    let r = s
+        .send_with(reqwest::Method::PUT, "/v1.0/predefine_tags", Some(&token), &[], Some(&json!({
+            "old_tag": {"key": "env", "value": "dev"}, "new_tag": {"key": "env", "value": "prod"}})))
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.1003"));
+
+    let r = s.post(action, Some(&token), &json!({"action": "delete", "tags": [{"key": "env", "value": "dev"}, {"key": "no", "value": "such"}]})).await;
+    assert_eq!(r.status, 204);
+    let r = s.get("/v1.0/tms/quotas", Some(&token)).await;
+    assert_eq!(
+        r.body["quotas"][0],
+        json!({"quota_key": "predefine_tag", "quota_limit": 500, "used": 2, "unit": ""})
+    );
+
+    for (query, code) in [
+        ("order_field=size", "TMS.1010"),
+        ("order_method=up", "TMS.1011"),
+        ("limit=1001", "TMS.0007"),
+        ("marker=abc", "TMS.0008"),
+    ] {
+        let r = s
+            .get(&format!("/v1.0/predefine_tags?{query}"), Some(&token))
+            .await;
+        assert_eq!((r.status, r.tms_code()), (400, code), "{query}");
+    }
+    let r = s
+        .post(
+            action,
+            Some(&token),
+            &json!({"action": "rename", "tags": [{"key": "a", "value": "b"}]}),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.0011"));
+    let project = s.project_token().await;
+    let r = s
+        .post(
+            action,
+            Some(&project),
+            &json!({"action": "create", "tags": [{"key": "a", "value": "b"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "predefined tags belong to the domain");
+}
+
+#[tokio::test]
+async fn a_domain_holds_at_most_500_predefined_tags() {
+    let s = TestServer::start().await;
+    let token = s.domain_token().await;
+    let batch = |from: usize, n: usize| -> Value {
+        Value::Array(
+            (from..from + n)
+                .map(|i| json!({"key": format!("k{i}"), "value": "v"}))
+                .collect(),
+        )
+    };
+    let r = s
+        .post(
+            "/v1.0/predefine_tags/action",
+            Some(&token),
+            &json!({"action": "create", "tags": batch(0, 499)}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let r = s
+        .post(
+            "/v1.0/predefine_tags/action",
+            Some(&token),
+            &json!({"action": "create", "tags": batch(499, 2)}),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.1001"));
+    let r = s.get("/v1.0/tms/quotas", Some(&token)).await;
+    assert_eq!(
+        r.body["quotas"][0]["used"], 499,
+        "the refused request added nothing"
+    );
+    let r = s
+        .post(
+            "/v1.0/predefine_tags/action",
+            Some(&token),
+            &json!({"action": "create", "tags": batch(499, 1)}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = s.get("/v1.0/predefine_tags?limit=0", Some(&token)).await;
+    assert_eq!(
+        r.body["tags"].as_array().map(Vec::len),
+        Some(500),
+        "limit 0 means everything"
+    );
+}
+
+#[tokio::test]
+async fn api_versions_need_no_token() {
+    let s = TestServer::start().await;
+    let r = s.get("/", None).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ids: Vec<&str> = r.body["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, ["v1.0", "v2.0"]);
+    let r = s.get("/v1.0", None).await;
+    assert_eq!(r.body["version"]["id"], "v1.0");
+    assert_eq!(r.body["version"]["status"], "CURRENT");
+    let r = s.get("/v9.9", None).await;
+    assert_eq!(r.status, 404);
+}
