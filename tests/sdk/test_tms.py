@@ -282,3 +282,63 @@ def test_list_tags_of_a_project(sdk, tagd, resource):
     assert resp.status_code == 200
     found = {t.key: t.values for t in resp.tags}
     assert found[key] == ["a", "b"]
+
+
+def _predefined(key, value):
+    return tms.PredefineTagRequest(key=key, value=value)
+
+
+def test_predefined_tags_lifecycle(sdk):
+    client = sdk.tms()
+    key = unique("pre")
+    client.create_predefine_tags(
+        tms.CreatePredefineTagsRequest(
+            body=tms.ReqCreatePredefineTag(action="create", tags=[_predefined(key, "a"), _predefined(key, "b")])
+        )
+    )
+    listed = client.list_predefine_tags(tms.ListPredefineTagsRequest(key=key.upper(), order_field="value", order_method="asc"))
+    assert listed.status_code == 200
+    assert listed.total_count == 2
+    assert [(t.key, t.value) for t in listed.tags] == [(key, "a"), (key, "b")]
+    client.update_predefine_tags(
+        tms.UpdatePredefineTagsRequest(
+            body=tms.ModifyPrefineTag(new_tag=_predefined(key, "c"), old_tag=_predefined(key, "a"))
+        )
+    )
+    expect_error(
+        lambda: client.update_predefine_tags(
+            tms.UpdatePredefineTagsRequest(
+                body=tms.ModifyPrefineTag(new_tag=_predefined(key, "d"), old_tag=_predefined(key, "a"))
+            )
+        ),
+        400,
+        "TMS.1002",
+    )
+    client.delete_predefine_tags(
+        tms.DeletePredefineTagsRequest(
+            body=tms.ReqDeletePredefineTag(action="delete", tags=[_predefined(key, "b")])
+        )
+    )
+    left = client.list_predefine_tags(tms.ListPredefineTagsRequest(key=key))
+    assert [(t.key, t.value) for t in left.tags] == [(key, "c")]
+    quota = client.show_tag_quota(tms.ShowTagQuotaRequest())
+    assert quota.quotas[0].quota_key == "predefine_tag"
+    assert quota.quotas[0].quota_limit == 500
+    assert quota.quotas[0].used >= 1
+
+
+def test_list_predefine_tags_with_a_bad_order(sdk):
+    expect_error(
+        lambda: sdk.tms().list_predefine_tags(tms.ListPredefineTagsRequest(order_field="size")),
+        400,
+        "TMS.1010",
+    )
+
+
+def test_api_versions(sdk):
+    client = sdk.tms()
+    versions = client.list_api_versions(tms.ListApiVersionsRequest())
+    assert [v.id for v in versions.versions] == ["v1.0", "v2.0"]
+    one = client.show_api_version(tms.ShowApiVersionRequest(api_version="v1.0"))
+    assert one.version.status == "CURRENT"
+    expect_error(lambda: client.show_api_version(tms.ShowApiVersionRequest(api_version="v9.9")), 404, "APIGW.0101")
