@@ -67,6 +67,18 @@ pub enum InventoryCommand {
     /// The resource inventory: only registered resources can be tagged.
     #[command(subcommand)]
     Resource(ResourceCommand),
+    /// Load reproducible synthetic disks with five tags each, for benchmarks.
+    Generate {
+        #[arg(long)]
+        domain: Option<String>,
+        /// Project id or name.
+        #[arg(long)]
+        project: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        resources: usize,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +343,37 @@ async fn permanent(identity: &Identity, access: &str) -> anyhow::Result<()> {
 
 async fn admin(admin: Admin, command: InventoryCommand) -> anyhow::Result<()> {
     match command {
+        InventoryCommand::Generate {
+            domain,
+            project,
+            resources,
+            seed,
+        } => {
+            let d = pick_domain(&admin, domain.as_deref()).await?;
+            let p = admin.project(&d, &project).await?;
+            let started = std::time::Instant::now();
+            let mut last = 0;
+            crate::datagen::generate(
+                admin.store(),
+                &d.id,
+                &p.id,
+                resources,
+                seed,
+                2_000,
+                |done| {
+                    if done - last >= 100_000 || done == resources {
+                        eprintln!("{done} / {resources} resources ({:.0?})", started.elapsed());
+                        last = done;
+                    }
+                },
+            )
+            .await?;
+            println!(
+                "generated {resources} resources with {} tags in {:.1?}",
+                resources * 5,
+                started.elapsed()
+            );
+        }
         InventoryCommand::Domain(DomainCommand::Create { name }) => {
             let d = admin.create_domain(&name).await?;
             println!("{}\t{}", d.id, d.name);

@@ -9,6 +9,7 @@
 //! - [`auth`]: tokens and passwords, and who may act on which project.
 //! - [`store`]: persistence behind one trait; SQLite with group commit is the default.
 //! - [`config`], [`server`], [`cli`]: configuration, the server loop, the command line.
+//! - [`datagen`]: reproducible synthetic data for benchmarks.
 //!
 //! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
 
@@ -17,5 +18,6 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod datagen;
 pub mod server;
 pub mod store;

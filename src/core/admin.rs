@@ -118,6 +118,11 @@ impl Admin {
             })
     }
 
+    /// The store, for tools that write in bulk (the data generator).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     pub async fn list_domains(&self) -> Result<Vec<Domain>, CoreError> {
         Ok(self.store.list_domains().await?)
     }
