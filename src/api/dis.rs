@@ -3,20 +3,24 @@
 //!
 //! Keys and values admit `A-Z a-z 0-9` and the CJK ideographs U+4E00 to U+9FFF besides
 //! their punctuation; a delete checks only that keys are present, as documented.
+//!
+//! The reads: one stream's tags, the project's keys with their values, and
+//! `resource_instances/action` (filter or count streams by tag and name).
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    json_response, message, single_tag, status, ApiError, AppState, Dialect, JsonBody, PathParams,
-    ProjectCaller, WireTag,
+    json_response, key_values_json, message, single_tag, status, tag_matches, tags_json, ApiError,
+    AppState, Dialect, JsonBody, PathParams, ProjectCaller, WireTag, WireTagMatch,
 };
 use crate::core::providers::DIS_STREAM;
+use crate::core::query::{number_or_string, FilterLimits, TagMatch};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
@@ -95,7 +99,12 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags",
-            post(single_tag::create::<Dis>),
+            post(single_tag::create::<Dis>).get(stream_tags),
+        )
+        .route("/v2/{project_id}/stream/tags", get(project_tags))
+        .route(
+            "/v2/{project_id}/stream/resource_instances/action",
+            post(filter),
         )
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags/{key}",
@@ -145,4 +154,265 @@ async fn tags_action(
         }
     };
     apply(&state, &caller, &path.stream_id, change).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+/// Each tag list of a filter: at most 10 keys with at most 10 values each (the SDK's
+/// docstring); keys must be unique and non-empty, values unique within a key.
+pub const FILTER_LIMITS: FilterLimits = FilterLimits {
+    max_keys: 10,
+    max_values: 10,
+};
+
+/// The most streams one filter page returns, and its default size.
+pub const MAX_FILTER_LIMIT: u64 = 1000;
+
+/// The largest offset accepted (the store's own bound); past the end a page is empty.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// The one field `matches` may name.
+const RESOURCE_NAME: &str = "resource_name";
+
+/// `GET /v2/{project_id}/stream/{stream_id}/tags`: the stream's tags, sorted by key; an
+/// unknown stream is 404.
+async fn stream_tags(
+    caller: ProjectCaller<Dis>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Dis, StreamPath>,
+) -> Result<Response, DisError> {
+    let tags = caller
+        .tags_of(&state, DIS_STREAM, "stream_id", &path.stream_id)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": tags_json(&tags) }),
+    ))
+}
+
+/// `GET /v2/{project_id}/stream/tags`: every key in use on the project's streams with
+/// its values, keys and values sorted. The call has no paging.
+async fn project_tags(
+    caller: ProjectCaller<Dis>,
+    State(state): State<AppState>,
+) -> Result<Response, DisError> {
+    let kvs = state.tagging.key_values(&caller.scope(DIS_STREAM)).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": key_values_json(&kvs) }),
+    ))
+}
+
+/// `ListResourceInstancesReq`. The SDK types `limit`, `offset` and `matches` as strings;
+/// numbers (and a `matches` array) are accepted too.
+#[derive(Deserialize)]
+struct FilterBody {
+    action: String,
+    #[serde(default)]
+    limit: Option<serde_json::Value>,
+    #[serde(default)]
+    offset: Option<serde_json::Value>,
+    #[serde(default)]
+    tags: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    tags_any: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    not_tags: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    not_tags_any: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    matches: Option<serde_json::Value>,
+}
+
+/// One search condition of a structured `matches`.
+#[derive(Deserialize)]
+struct WireMatch {
+    key: String,
+    value: String,
+}
+
+/// One filter list, checked against the limits and, as DIS documents, for a value
+/// repeated within a key.
+fn filter_list(
+    field: &'static str,
+    raw: Option<&[WireTagMatch]>,
+) -> Result<Vec<TagMatch>, CoreError> {
+    let list = tag_matches(field, raw, FILTER_LIMITS)?;
+    for (i, m) in list.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(v) = m.values.iter().find(|v| !seen.insert(v.as_str())) {
+            return Err(CoreError::invalid(
+                format!("{field}[{i}].values"),
+                Reason::new(
+                    format!("value {v:?} appears more than once"),
+                    format!("值{v:?}重复出现"),
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// `matches` as a name filter: a case-sensitive substring of the stream's name.
+///
+/// The SDK sends a string. A string that parses as a JSON array of `{"key","value"}`
+/// objects (or one such object) is read as that structure; so is the structure sent
+/// directly. Structured conditions may only name `resource_name`, once. Any other
+/// string is the substring itself; an empty one filters nothing.
+fn name_filter(raw: Option<&serde_json::Value>) -> Result<Option<String>, CoreError> {
+    use serde_json::Value;
+    match raw {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            if let Ok(structured @ (Value::Array(_) | Value::Object(_))) =
+                serde_json::from_str::<Value>(s)
+            {
+                return structured_name_filter(structured);
+            }
+            Ok(Some(s.clone()).filter(|s| !s.is_empty()))
+        }
+        Some(structured @ (Value::Array(_) | Value::Object(_))) => {
+            structured_name_filter(structured.clone())
+        }
+        Some(other) => Err(CoreError::invalid(
+            "matches",
+            Reason::new(
+                format!("must be a string, got {other}"),
+                format!("必须是字符串，实际为{other}"),
+            ),
+        )),
+    }
+}
+
+fn structured_name_filter(value: serde_json::Value) -> Result<Option<String>, CoreError> {
+    let list = if value.is_object() {
+        serde_json::Value::Array(vec![value])
+    } else {
+        value
+    };
+    let matches: Vec<WireMatch> = serde_json::from_value(list).map_err(|e| {
+        CoreError::invalid(
+            "matches",
+            Reason::new(
+                format!("must be a resource name or a list of {{\"key\", \"value\"}}: {e}"),
+                format!("必须是资源名称或{{\"key\", \"value\"}}列表：{e}"),
+            ),
+        )
+    })?;
+    let mut name = None;
+    for (i, m) in matches.into_iter().enumerate() {
+        if m.key != RESOURCE_NAME {
+            return Err(CoreError::invalid(
+                format!("matches[{i}].key"),
+                Reason::one_of(&[RESOURCE_NAME], &m.key),
+            ));
+        }
+        if name.is_some() {
+            return Err(CoreError::invalid(
+                format!("matches[{i}].key"),
+                Reason::new(
+                    "resource_name is given more than once",
+                    "resource_name重复出现",
+                ),
+            ));
+        }
+        name = Some(m.value);
+    }
+    Ok(name.filter(|n| !n.is_empty()))
+}
+
+/// `POST /v2/{project_id}/stream/resource_instances/action`: `filter` pages the
+/// project's streams that satisfy every condition, `count` counts them.
+///
+/// `tags`: every listed key with one of its values (no values = any value); `tags_any`:
+/// at least one; `not_tags`: not all of them; `not_tags_any`: none. `limit` (1 to 1000,
+/// default 1000) and `offset` (default 0) are read for `filter` only: the docstring says
+/// `count` has no such parameters, so it ignores them.
+async fn filter(
+    caller: ProjectCaller<Dis>,
+    State(state): State<AppState>,
+    JsonBody(body, ..): JsonBody<Dis, FilterBody>,
+) -> Result<Response, DisError> {
+    let count_only = match body.action.as_str() {
+        "filter" => false,
+        "count" => true,
+        other => {
+            return Err(
+                CoreError::invalid("action", Reason::one_of(&["filter", "count"], other)).into(),
+            )
+        }
+    };
+    let mut query = caller.query(DIS_STREAM);
+    query.all = filter_list("tags", body.tags.as_deref())?;
+    query.any = filter_list("tags_any", body.tags_any.as_deref())?;
+    query.not_all = filter_list("not_tags", body.not_tags.as_deref())?;
+    query.none = filter_list("not_tags_any", body.not_tags_any.as_deref())?;
+    query.name_contains = name_filter(body.matches.as_ref())?;
+    if count_only {
+        let total = state.tagging.count(&query).await?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "total_count": total }),
+        ));
+    }
+    let limit = number_or_string(
+        "limit",
+        body.limit.as_ref(),
+        MAX_FILTER_LIMIT,
+        1,
+        MAX_FILTER_LIMIT,
+    )?;
+    let offset = number_or_string("offset", body.offset.as_ref(), 0, 0, MAX_OFFSET)?;
+    let page = state.tagging.find(&query, offset, limit).await?;
+    let resources: Vec<serde_json::Value> = page
+        .resources
+        .iter()
+        .map(|found| {
+            json!({
+                "resource_id": found.resource.at.resource_id,
+                "resource_name": found.resource.name,
+                "resource_detail": {},
+                "tags": tags_json(&found.tags),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "resources": resources, "total_count": page.total_count }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn matches_is_a_name_or_a_list_of_conditions() {
+        let name = |v: serde_json::Value| name_filter(Some(&v)).ok().flatten();
+        assert_eq!(name(json!("web")), Some("web".into()));
+        assert_eq!(name(json!("")), None);
+        assert_eq!(
+            name(json!(r#"[{"key":"resource_name","value":"web"}]"#)),
+            Some("web".into())
+        );
+        assert_eq!(
+            name(json!(r#"{"key":"resource_name","value":"web"}"#)),
+            Some("web".into())
+        );
+        assert_eq!(
+            name(json!([{"key": "resource_name", "value": "web"}])),
+            Some("web".into())
+        );
+        // Not JSON: the text itself.
+        assert_eq!(name(json!("[web")), Some("[web".into()));
+        assert!(name_filter(Some(&json!(r#"[{"key":"id","value":"x"}]"#))).is_err());
+        assert!(name_filter(Some(&json!(r#"[1]"#))).is_err());
+        assert!(name_filter(Some(&json!(3))).is_err());
+        assert!(name_filter(Some(&json!(
+            [{"key": "resource_name", "value": "a"}, {"key": "resource_name", "value": "b"}]
+        )))
+        .is_err());
+    }
 }

@@ -3,10 +3,14 @@
 //! Unknown desktop ids in the batch calls are filtered out silently, as the page says;
 //! any other problem rejects the whole request. Errors are flat, with `error_detail`,
 //! and a 403 also carries `encoded_authorization_message`.
+//!
+//! The reads: one desktop's tags, the project's keys with their values (paged, with
+//! `totalCount` in camelCase as the SDK declares it), and the filter/count call on two
+//! URLs (`resource-instances/action` and the deprecated `resource_instances/action`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
@@ -14,10 +18,12 @@ use serde_json::json;
 use axum::extract::State;
 
 use super::{
-    json_response, message, single_tag, status, ApiError, AppState, Dialect, JsonBody, PathParams,
-    ProjectCaller, WireTag,
+    json_response, key_values_json, message, query_number, single_tag, status, tag_matches,
+    tags_json, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
+    WireTagMatch,
 };
 use crate::core::providers::WORKSPACE_DESKTOP;
+use crate::core::query::{number_or_string, FilterLimits, KeyValues};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
@@ -140,7 +146,17 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags",
-            post(single_tag::create::<Workspace>),
+            post(single_tag::create::<Workspace>).get(desktop_tags),
+        )
+        .route("/v2/{project_id}/desktops/tags", get(project_tags))
+        .route(
+            "/v2/{project_id}/desktops/resource-instances/action",
+            post(filter),
+        )
+        // The deprecated spelling (`list_desktop_by_tags` in the SDK): the same call.
+        .route(
+            "/v2/{project_id}/desktops/resource_instances/action",
+            post(filter),
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags/{key}",
@@ -269,4 +285,265 @@ async fn change_tags(
         }
     };
     one(&state, &caller, &path.desktop_id, change).await
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+/// Each tag list of a filter (`tags`, `tags_any`, `not_tags`, `not_tags_any`): at most 10
+/// keys with at most 10 values each. The Workspace SDK documents no limit; these are the
+/// limits the cloud's other `resource_instances/action` APIs (DIS among them) document.
+pub const FILTER_LIMITS: FilterLimits = FilterLimits {
+    max_keys: 10,
+    max_values: 10,
+};
+
+/// The most desktops one filter page returns, and its default size.
+pub const MAX_FILTER_LIMIT: u64 = 1000;
+
+/// The most keys one `list_project_tags` page returns, and its default size.
+pub const MAX_TAG_LIST_LIMIT: usize = 1000;
+
+/// The largest offset accepted (the store's own bound); past the end a page is empty.
+const MAX_OFFSET: u64 = i64::MAX as u64;
+
+/// The one field `matches` may name.
+const RESOURCE_NAME: &str = "resource_name";
+
+/// `GET /v2/{project_id}/desktops/{desktop_id}/tags`: the desktop's tags, sorted by key;
+/// an unknown desktop is 404.
+async fn desktop_tags(
+    caller: ProjectCaller<Workspace>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Workspace, DesktopPath>,
+) -> Result<Response, WorkspaceError> {
+    let tags = caller
+        .tags_of(&state, WORKSPACE_DESKTOP, "desktop_id", &path.desktop_id)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": tags_json(&tags) }),
+    ))
+}
+
+/// `GET /v2/{project_id}/desktops/tags?offset&limit&key&value`: every key in use on the
+/// project's desktops with its values, keys and values sorted, paged by key.
+///
+/// `limit` is 0 to 1000 (default 1000; 0 gives an empty page with the total), `offset`
+/// 0 or more. `totalCount` is the number of keys after the `key`/`value` filter.
+async fn project_tags(
+    caller: ProjectCaller<Workspace>,
+    State(state): State<AppState>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, WorkspaceError> {
+    let offset = query_number(&query, "offset", 0, 0, MAX_OFFSET as usize)?;
+    let limit = query_number(&query, "limit", MAX_TAG_LIST_LIMIT, 0, MAX_TAG_LIST_LIMIT)?;
+    let key = query
+        .get("key")
+        .map(String::as_str)
+        .filter(|k| !k.is_empty());
+    let value = query.get("value").map(String::as_str);
+    let all = state
+        .tagging
+        .key_values(&caller.scope(WORKSPACE_DESKTOP))
+        .await?;
+    let selected = select_key_values(all, key, value);
+    let total = selected.len();
+    let page: Vec<KeyValues> = selected.into_iter().skip(offset).take(limit).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": key_values_json(&page), "totalCount": total }),
+    ))
+}
+
+/// The `key`/`value` filter of `list_project_tags`, read literally as "either one may
+/// match" on the (key, value) pairs in use:
+///
+/// * neither given: every key with all its values;
+/// * `key` only: that key (exact, case-sensitive) with all its values;
+/// * `value` only: every key having that value (exact), listing only that value;
+/// * both (OR-ed): the pairs whose key is `key` or whose value is `value`, so `key` comes
+///   with all its values and any other key with just `value`.
+///
+/// An empty `key=` is treated as absent (no key is empty); `value=` given empty selects
+/// tags whose value is empty, which Workspace allows.
+fn select_key_values(
+    all: Vec<KeyValues>,
+    key: Option<&str>,
+    value: Option<&str>,
+) -> Vec<KeyValues> {
+    if key.is_none() && value.is_none() {
+        return all;
+    }
+    all.into_iter()
+        .filter_map(|kv| {
+            if key == Some(kv.key.as_str()) {
+                return Some(kv);
+            }
+            let value = value?;
+            kv.values.iter().any(|v| v == value).then(|| KeyValues {
+                key: kv.key,
+                values: vec![value.to_owned()],
+            })
+        })
+        .collect()
+}
+
+/// One search condition of `matches`.
+#[derive(Deserialize)]
+struct WireMatch {
+    key: String,
+    value: String,
+}
+
+/// `QueryDesktopByTagReq`. `offset` and `limit` come as strings (the SDK's type) or
+/// numbers.
+#[derive(Deserialize)]
+struct FilterBody {
+    action: String,
+    #[serde(default)]
+    offset: Option<serde_json::Value>,
+    #[serde(default)]
+    limit: Option<serde_json::Value>,
+    #[serde(default)]
+    without_any_tag: Option<bool>,
+    #[serde(default)]
+    matches: Option<Vec<WireMatch>>,
+    #[serde(default)]
+    tags: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    tags_any: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    not_tags: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    not_tags_any: Option<Vec<WireTagMatch>>,
+}
+
+/// `matches` as a name filter: only `resource_name` is supported, at most once; its
+/// value is a case-sensitive substring of the desktop's name ("fuzzy" in the SDK).
+fn name_filter(matches: Option<&[WireMatch]>) -> Result<Option<String>, CoreError> {
+    let mut name = None;
+    for (i, m) in matches.unwrap_or_default().iter().enumerate() {
+        if m.key != RESOURCE_NAME {
+            return Err(CoreError::invalid(
+                format!("matches[{i}].key"),
+                Reason::one_of(&[RESOURCE_NAME], &m.key),
+            ));
+        }
+        if name.is_some() {
+            return Err(CoreError::invalid(
+                format!("matches[{i}].key"),
+                Reason::new(
+                    "resource_name is given more than once",
+                    "resource_name重复出现",
+                ),
+            ));
+        }
+        name = Some(m.value.clone());
+    }
+    Ok(name)
+}
+
+/// `POST /v2/{project_id}/desktops/resource-instances/action` (and the deprecated
+/// `resource_instances`): `filter` pages the project's desktops that satisfy every
+/// condition, `count` counts them.
+///
+/// `tags`: every listed key with one of its values (no values = any value); `tags_any`:
+/// at least one; `not_tags`: not all of them; `not_tags_any`: none. `without_any_tag`
+/// keeps only untagged desktops and ignores the four lists (which must still be well
+/// formed); `matches` applies either way. `offset` (default 0) and `limit` (1 to 1000,
+/// default 1000) are read for `filter` only; `count` has no paging, as DIS documents
+/// for the same call, and ignores them. The answer's `offset` is the request's.
+async fn filter(
+    caller: ProjectCaller<Workspace>,
+    State(state): State<AppState>,
+    JsonBody(body, ..): JsonBody<Workspace, FilterBody>,
+) -> Result<Response, WorkspaceError> {
+    let count_only = match body.action.as_str() {
+        "filter" => false,
+        "count" => true,
+        other => {
+            return Err(
+                CoreError::invalid("action", Reason::one_of(&["filter", "count"], other)).into(),
+            )
+        }
+    };
+    let mut query = caller.query(WORKSPACE_DESKTOP);
+    query.all = tag_matches("tags", body.tags.as_deref(), FILTER_LIMITS)?;
+    query.any = tag_matches("tags_any", body.tags_any.as_deref(), FILTER_LIMITS)?;
+    query.not_all = tag_matches("not_tags", body.not_tags.as_deref(), FILTER_LIMITS)?;
+    query.none = tag_matches("not_tags_any", body.not_tags_any.as_deref(), FILTER_LIMITS)?;
+    query.without_any_tag = body.without_any_tag.unwrap_or(false);
+    query.name_contains = name_filter(body.matches.as_deref())?;
+    if count_only {
+        let total = state.tagging.count(&query).await?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "total_count": total }),
+        ));
+    }
+    let offset = number_or_string("offset", body.offset.as_ref(), 0, 0, MAX_OFFSET)?;
+    let limit = number_or_string(
+        "limit",
+        body.limit.as_ref(),
+        MAX_FILTER_LIMIT,
+        1,
+        MAX_FILTER_LIMIT,
+    )?;
+    let page = state.tagging.find(&query, offset, limit).await?;
+    let resources: Vec<serde_json::Value> = page
+        .resources
+        .iter()
+        .map(|found| {
+            json!({
+                "resource_id": found.resource.at.resource_id,
+                "resource_name": found.resource.name,
+                "resource_detail": "",
+                "tags": tags_json(&found.tags),
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "resources": resources,
+            "total_count": page.total_count,
+            "offset": offset,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, values: &[&str]) -> KeyValues {
+        KeyValues {
+            key: key.into(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn key_and_value_are_ored_over_pairs() {
+        let all = || vec![kv("a", &["1", "2"]), kv("b", &["2", "3"]), kv("c", &["4"])];
+        assert_eq!(select_key_values(all(), None, None), all());
+        assert_eq!(
+            select_key_values(all(), Some("a"), None),
+            vec![kv("a", &["1", "2"])]
+        );
+        assert_eq!(
+            select_key_values(all(), None, Some("2")),
+            vec![kv("a", &["2"]), kv("b", &["2"])]
+        );
+        assert_eq!(
+            select_key_values(all(), Some("c"), Some("2")),
+            vec![kv("a", &["2"]), kv("b", &["2"]), kv("c", &["4"])]
+        );
+        assert_eq!(
+            select_key_values(all(), Some("a"), Some("3")),
+            vec![kv("a", &["1", "2"]), kv("b", &["3"])]
+        );
+        assert!(select_key_values(all(), Some("zz"), Some("zz")).is_empty());
+    }
 }

@@ -1,5 +1,9 @@
-"""DIS stream tags through huaweicloudsdkdis (DisClient, BasicCredentials). tagd does
-not implement DIS's reads, so results are read back through TMS (type ``dis``)."""
+"""DIS stream tags through huaweicloudsdkdis (DisClient, BasicCredentials). Writes are
+read back through TMS (type ``dis``); the reads (show_stream_tags, list_tags and
+list_resources_by_tags with filter and count) are checked through the SDK itself. The
+session's tagd is shared, so each read test tags its streams with a key of its own."""
+
+import json
 
 import huaweicloudsdkdis.v2 as dis
 
@@ -87,3 +91,110 @@ def test_unknown_stream(sdk):
     expect_error(lambda: client.batch_delete_tags(batch(unknown, "delete", [("k", "v")])), 404, "DIS.4301")
     expect_error(lambda: client.create_tag(create_one(unknown, "k", "v")), 404, "DIS.4301")
     expect_error(lambda: client.delete_tag(dis.DeleteTagRequest(stream_id=unknown, key="k")), 404, "DIS.4301")
+
+
+# --- reads
+
+
+def named_stream(tagd, name):
+    """Registers a stream with a name and returns its id."""
+    stream = unique("dis")
+    tagd.admin(
+        "resource", "add", "--project", tagd.project_id, "--type", TYPE, "--id", stream, "--name", name
+    )
+    return stream
+
+
+def by_tags(action, **fields):
+    return dis.ListResourcesByTagsRequest(body=dis.ListResourceInstancesReq(action=action, **fields))
+
+
+def tags_of_key(key, values=None):
+    return [dis.Tags(key=key, values=values or [])]
+
+
+def test_show_stream_tags(sdk, resource):
+    stream = resource(TYPE)
+    client = sdk.dis()
+    client.batch_create_tags(batch(stream, "create", [("owner", "team-a"), ("环境", "生产")]))
+    resp = client.show_stream_tags(dis.ShowStreamTagsRequest(stream_id=stream))
+    assert resp.status_code == 200
+    assert [(t.key, t.value) for t in resp.tags] == [("owner", "team-a"), ("环境", "生产")]
+    expect_error(
+        lambda: client.show_stream_tags(dis.ShowStreamTagsRequest(stream_id=unique("dis-unregistered"))),
+        404,
+        "DIS.4301",
+    )
+
+
+def test_list_tags(sdk, resource):
+    key = unique("lt")
+    s1, s2 = resource(TYPE), resource(TYPE)
+    client = sdk.dis()
+    client.batch_create_tags(batch(s1, "create", [(key, "b")]))
+    client.batch_create_tags(batch(s2, "create", [(key, "a")]))
+    resp = client.list_tags(dis.ListTagsRequest())
+    assert resp.status_code == 200
+    listed = {t.key: t.values for t in resp.tags}
+    assert listed[key] == ["a", "b"]
+    keys = [t.key for t in resp.tags]
+    assert keys == sorted(keys)
+
+
+def test_list_resources_by_tags_filter(sdk, tagd):
+    key = unique("lrt")
+    a, b, c = named_stream(tagd, "orders-in"), named_stream(tagd, "orders-out"), named_stream(tagd, "clicks")
+    client = sdk.dis()
+    client.batch_create_tags(batch(a, "create", [(key, "1"), ("tier", "gold")]))
+    client.batch_create_tags(batch(b, "create", [(key, "2")]))
+    client.batch_create_tags(batch(c, "create", [(key, "1")]))
+    resp = client.list_resources_by_tags(
+        by_tags("filter", tags=tags_of_key(key, ["1"]), limit="10", offset="0")
+    )
+    assert resp.status_code == 200
+    assert resp.total_count == 2
+    rows = {r.resource_id: r for r in resp.resources}
+    assert set(rows) == {a, c}
+    assert rows[a].resource_name == "orders-in"
+    assert {(t.key, t.value) for t in rows[a].tags} == {(key, "1"), ("tier", "gold")}
+    # matches is the name substring; a JSON-encoded list of conditions works too.
+    resp = client.list_resources_by_tags(
+        by_tags("filter", tags_any=tags_of_key(key), not_tags_any=tags_of_key("tier"), matches="orders")
+    )
+    assert [r.resource_id for r in resp.resources] == [b]
+    encoded = json.dumps([{"key": "resource_name", "value": "clicks"}])
+    resp = client.list_resources_by_tags(by_tags("filter", tags=tags_of_key(key), matches=encoded))
+    assert [r.resource_id for r in resp.resources] == [c]
+    # Paging: one stream per page, the total each time.
+    pages = []
+    for offset in range(3):
+        resp = client.list_resources_by_tags(
+            by_tags("filter", tags=tags_of_key(key), limit="1", offset=str(offset))
+        )
+        assert resp.total_count == 3
+        pages += [r.resource_id for r in resp.resources]
+    assert sorted(pages) == sorted([a, b, c])
+    expect_error(
+        lambda: client.list_resources_by_tags(by_tags("filter", tags=tags_of_key(key), limit="0")),
+        400,
+        "DIS.4200",
+    )
+
+
+def test_list_resources_by_tags_count(sdk, resource):
+    key = unique("lrt-count")
+    streams = [resource(TYPE) for _ in range(3)]
+    client = sdk.dis()
+    for i, stream in enumerate(streams):
+        client.batch_create_tags(batch(stream, "create", [(key, str(i % 2))]))
+    resp = client.list_resources_by_tags(by_tags("count", tags=tags_of_key(key)))
+    assert resp.status_code == 200
+    assert resp.total_count == 3
+    assert resp.resources is None
+    resp = client.list_resources_by_tags(by_tags("count", tags=tags_of_key(key, ["1"])))
+    assert resp.total_count == 1
+    too_many = [dis.Tags(key=f"k{i}", values=[]) for i in range(11)]
+    expect_error(
+        lambda: client.list_resources_by_tags(by_tags("count", tags=too_many)), 400, "DIS.4200"
+    )
+    expect_error(lambda: client.list_resources_by_tags(by_tags("sum")), 400, "DIS.4200")

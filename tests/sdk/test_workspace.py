@@ -1,6 +1,8 @@
 """Workspace desktop tags through huaweicloudsdkworkspace (WorkspaceClient,
-BasicCredentials). Workspace has no implemented read in tagd, so results are read back
-through TMS as resources of type ``workspace-desktop``."""
+BasicCredentials). Writes are read back through TMS as resources of type
+``workspace-desktop``; the reads (show_tag_by_desktop_id, list_project_tags and the
+filter/count call on both URLs) are checked through the SDK itself. The session's tagd
+is shared, so each read test tags its desktops with a key of its own."""
 
 import huaweicloudsdkworkspace.v2 as workspace
 
@@ -133,4 +135,140 @@ def test_single_desktop_calls_on_an_unknown_desktop(sdk):
         lambda: client.delete_tag(workspace.DeleteTagRequest(desktop_id=unknown, key="env")),
         404,
         "WKS.0004",
+    )
+
+
+# --- reads
+
+
+def named_desktop(tagd, name):
+    """Registers a desktop with a name and returns its id."""
+    desk = unique("desk")
+    tagd.admin(
+        "resource", "add", "--project", tagd.project_id, "--type", TYPE, "--id", desk, "--name", name
+    )
+    return desk
+
+
+def query(action, **fields):
+    return workspace.QueryDesktopByTagReq(action=action, **fields)
+
+
+def by_key(key, values=None):
+    return [workspace.Tags(key=key, values=values or [])]
+
+
+def test_show_tag_by_desktop_id(sdk, resource):
+    desk = resource(TYPE)
+    client = sdk.workspace()
+    client.batch_change_tags(change(desk, "create", [("team", "a"), ("env", "dev")]))
+    resp = client.show_tag_by_desktop_id(workspace.ShowTagByDesktopIdRequest(desktop_id=desk))
+    assert resp.status_code == 200
+    assert [(t.key, t.value) for t in resp.tags] == [("env", "dev"), ("team", "a")]
+    untagged = resource(TYPE)
+    resp = client.show_tag_by_desktop_id(workspace.ShowTagByDesktopIdRequest(desktop_id=untagged))
+    assert resp.tags == []
+    expect_error(
+        lambda: client.show_tag_by_desktop_id(
+            workspace.ShowTagByDesktopIdRequest(desktop_id=unique("desk-unregistered"))
+        ),
+        404,
+        "WKS.0004",
+    )
+
+
+def test_list_project_tags(sdk, resource):
+    key, other = unique("lpt"), unique("lpt")
+    d1, d2 = resource(TYPE), resource(TYPE)
+    client = sdk.workspace()
+    client.batch_add_desktops_tags(batch_add([(d1, [(key, "v1"), (other, "x")]), (d2, [(key, "v2")])]))
+    resp = client.list_project_tags(workspace.ListProjectTagsRequest(key=key))
+    assert resp.status_code == 200
+    assert [(t.key, t.values) for t in resp.tags] == [(key, ["v1", "v2"])]
+    assert resp.total_count == 1  # sent as totalCount
+    # key and value are OR-ed: the key with all its values, other keys with the value.
+    resp = client.list_project_tags(workspace.ListProjectTagsRequest(key=other, value="v2"))
+    assert sorted((t.key, t.values) for t in resp.tags) == sorted([(key, ["v2"]), (other, ["x"])])
+    assert resp.total_count == 2
+    # Paged by key; the total counts every key of the project.
+    everything = client.list_project_tags(workspace.ListProjectTagsRequest())
+    assert {key, other} <= {t.key for t in everything.tags}
+    assert everything.total_count == len(everything.tags)
+    page = client.list_project_tags(workspace.ListProjectTagsRequest(offset=1, limit=1))
+    assert [t.key for t in page.tags] == [everything.tags[1].key]
+    assert page.total_count == everything.total_count
+    expect_error(
+        lambda: client.list_project_tags(workspace.ListProjectTagsRequest(limit=1001)),
+        400,
+        "WKS.0002",
+    )
+
+
+def test_list_desktops_by_tags(sdk, tagd):
+    key = unique("ldt")
+    a, b, c = named_desktop(tagd, "alpha-web"), named_desktop(tagd, "beta-web"), named_desktop(tagd, "gamma-db")
+    client = sdk.workspace()
+    client.batch_add_desktops_tags(
+        batch_add([(a, [(key, "1"), ("role", "x")]), (b, [(key, "2")]), (c, [(key, "1")])])
+    )
+    resp = client.list_desktops_by_tags(
+        workspace.ListDesktopsByTagsRequest(
+            body=query("filter", tags=by_key(key, ["1"]), offset="0", limit="10")
+        )
+    )
+    assert resp.status_code == 200
+    assert resp.total_count == 2
+    assert resp.offset == 0
+    rows = {r.resource_id: r for r in resp.resources}
+    assert set(rows) == {a, c}
+    assert rows[a].resource_name == "alpha-web"
+    assert rows[a].resource_detail == ""
+    assert {(t.key, t.value) for t in rows[a].tags} == {(key, "1"), ("role", "x")}
+    # Name matching, not_tags_any, and a page of one.
+    resp = client.list_desktops_by_tags(
+        workspace.ListDesktopsByTagsRequest(
+            body=query(
+                "filter",
+                tags=by_key(key),
+                matches=[workspace.Match(key="resource_name", value="-web")],
+                not_tags_any=by_key("role"),
+                limit="1",
+            )
+        )
+    )
+    assert [r.resource_id for r in resp.resources] == [b]
+    assert resp.total_count == 1
+    resp = client.list_desktops_by_tags(
+        workspace.ListDesktopsByTagsRequest(body=query("count", tags_any=by_key(key)))
+    )
+    assert resp.total_count == 3
+    assert resp.resources is None
+    expect_error(
+        lambda: client.list_desktops_by_tags(
+            workspace.ListDesktopsByTagsRequest(body=query("filter", tags=by_key(key), limit="1001"))
+        ),
+        400,
+        "WKS.0002",
+    )
+
+
+def test_list_desktop_by_tags_deprecated_url(sdk, tagd):
+    key = unique("ldt-old")
+    d1, d2 = named_desktop(tagd, "old-1"), named_desktop(tagd, "old-2")
+    client = sdk.workspace()
+    client.batch_add_desktops_tags(batch_add([(d1, [(key, "a")]), (d2, [(key, "b")])]))
+    resp = client.list_desktop_by_tags(
+        workspace.ListDesktopByTagsRequest(body=query("filter", tags=by_key(key, ["b"])))
+    )
+    assert resp.status_code == 200
+    assert [(r.resource_id, r.resource_name) for r in resp.resources] == [(d2, "old-2")]
+    assert resp.total_count == 1
+    resp = client.list_desktop_by_tags(
+        workspace.ListDesktopByTagsRequest(body=query("count", tags=by_key(key)))
+    )
+    assert resp.total_count == 2
+    expect_error(
+        lambda: client.list_desktop_by_tags(workspace.ListDesktopByTagsRequest(body=query("list"))),
+        400,
+        "WKS.0002",
     )
