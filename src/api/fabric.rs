@@ -1,5 +1,7 @@
 //! DataArts Fabric workspaces (seed 001): batch create and delete of a workspace's tags,
-//! with the one system tag the page defines, `_sys_enterprise_project_id`.
+//! with the one system tag the page defines, `_sys_enterprise_project_id`; the reads of
+//! the SDK (`DataArtsFabricClient`): one workspace's tags, the project's tag keys and
+//! values, and the filter and count of workspaces by tag.
 //!
 //! Errors carry `error_code`, `error_msg` and `solution_msg`; a 403 has the shape of the
 //! page's example (an `error` object beside a numeric `error_code`).
@@ -13,10 +15,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    json_response, message, query_number, status, ApiError, AppState, Dialect, JsonBody,
-    PathParams, ProjectCaller, QueryMap, WireTag,
+    json_response, key_values_json, message, query_number, status, tag_matches, tags_json,
+    ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
+    WireTagMatch,
 };
 use crate::core::providers::FABRIC_WORKSPACE;
+use crate::core::query::{FilterLimits, Found, ResourceQuery, TagMatch};
 use crate::core::tagging::{BatchItem, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
@@ -159,6 +163,18 @@ pub fn router() -> Router<AppState> {
         .route(
             "/v1/{project_id}/fabric-workspace/{workspace_id}/tags",
             get(list_tags),
+        )
+        .route(
+            "/v1/{project_id}/fabric-workspace/tags",
+            get(list_project_tags),
+        )
+        .route(
+            "/v1/{project_id}/fabric-workspace/resource-instances/filter",
+            post(filter_workspaces),
+        )
+        .route(
+            "/v1/{project_id}/fabric-workspace/resource-instances/count",
+            post(count_workspaces),
         )
 }
 
@@ -324,5 +340,229 @@ async fn list_tags(
             "tags": tags.iter().skip(offset).take(limit).map(kv).collect::<Vec<_>>(),
             "sys_tags": sys.iter().map(kv).collect::<Vec<_>>(),
         }),
+    ))
+}
+
+/// `GET .../fabric-workspace/tags`: every key the project's workspaces carry, with its
+/// values, keys sorted and paged with `offset` and `limit` (1 to 1000, default 1000).
+/// `use_predefine_tags` is accepted (`true` or `false`); tagd has no predefined tags, so
+/// both list the tags in use.
+async fn list_project_tags(
+    caller: ProjectCaller<Fabric>,
+    State(state): State<AppState>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, FabricError> {
+    if let Some(raw) = query.get("use_predefine_tags") {
+        if !raw.eq_ignore_ascii_case("true") && !raw.eq_ignore_ascii_case("false") {
+            return Err(CoreError::invalid(
+                "use_predefine_tags",
+                Reason::one_of(&["true", "false"], raw),
+            )
+            .into());
+        }
+    }
+    let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
+    let limit = query_number(&query, "limit", 1000, 1, 1000)?;
+    let kvs = state
+        .tagging
+        .key_values(&caller.scope(FABRIC_WORKSPACE))
+        .await?;
+    let page: Vec<_> = kvs.into_iter().skip(offset).take(limit).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": key_values_json(&page) }),
+    ))
+}
+
+/// The filter's limits: 50 keys, 10 values each (the SDK's docstring).
+const FILTER_LIMITS: FilterLimits = FilterLimits {
+    max_keys: 50,
+    max_values: 10,
+};
+
+/// The one `matches` key the API knows.
+const MATCH_RESOURCE_NAME: &str = "resource_name";
+
+/// `ListTagWorkspacesRequestBody`, shared by the filter and the count.
+#[derive(Deserialize)]
+struct FilterBody {
+    #[serde(default)]
+    without_any_tag: Option<bool>,
+    #[serde(default)]
+    tags: Option<Vec<WireTagMatch>>,
+    #[serde(default)]
+    matches: Option<Vec<WireMatch>>,
+    #[serde(default)]
+    sys_tags: Option<Vec<WireTagMatch>>,
+}
+
+#[derive(Deserialize)]
+struct WireMatch {
+    key: String,
+    value: String,
+}
+
+/// A validated filter: the store query, and the system-tag condition the store cannot
+/// express, applied to the query's results.
+struct Filter {
+    query: ResourceQuery,
+    sys: Option<TagMatch>,
+}
+
+impl Filter {
+    fn parse(caller: &ProjectCaller<Fabric>, body: &FilterBody) -> Result<Self, CoreError> {
+        let raw_tags = body.tags.as_deref();
+        // "values may be an empty array, but must be present".
+        if let Some(i) = raw_tags
+            .unwrap_or_default()
+            .iter()
+            .position(|m| m.values.is_none())
+        {
+            return Err(CoreError::invalid(
+                format!("tags[{i}].values"),
+                Reason::required(),
+            ));
+        }
+        let all = tag_matches("tags", raw_tags, FILTER_LIMITS)?;
+        let mut name_contains = None;
+        for (i, m) in body
+            .matches
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            if m.key != MATCH_RESOURCE_NAME {
+                return Err(CoreError::invalid(
+                    format!("matches[{i}].key"),
+                    Reason::one_of(&[MATCH_RESOURCE_NAME], &m.key),
+                ));
+            }
+            if name_contains.replace(m.value.clone()).is_some() {
+                return Err(CoreError::DuplicateTagKey {
+                    key: MATCH_RESOURCE_NAME.to_owned(),
+                });
+            }
+        }
+        let sys = sys_filter(body.sys_tags.as_deref())?;
+        let without_any_tag = body.without_any_tag.unwrap_or(false);
+        let mut query = caller.query(FABRIC_WORKSPACE);
+        query.without_any_tag = without_any_tag;
+        // `without_any_tag` ignores the tag conditions (checked all the same).
+        query.all = if without_any_tag { Vec::new() } else { all };
+        query.name_contains = name_contains;
+        Ok(Self { query, sys })
+    }
+
+    /// Whether a found workspace also passes the system-tag condition.
+    fn keeps(&self, found: &Found) -> bool {
+        self.sys.as_ref().is_none_or(|m| {
+            found.sys_tags.iter().any(|t| {
+                t.key.as_str() == m.key
+                    && (m.values.is_empty() || m.values.iter().any(|v| v == t.value.as_str()))
+            })
+        })
+    }
+
+    /// One page of the matching workspaces and the exact total. Without a system-tag
+    /// condition the store pages; with one, every match of the store query is read (in
+    /// one snapshot) and filtered and paged here, so counts and pages stay exact.
+    async fn page(
+        &self,
+        state: &AppState,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(Vec<Found>, u64), CoreError> {
+        if self.sys.is_none() {
+            let page = state
+                .tagging
+                .find(&self.query, offset as u64, limit as u64)
+                .await?;
+            return Ok((page.resources, page.total_count));
+        }
+        let everything = state.tagging.find(&self.query, 0, u64::MAX).await?;
+        let kept: Vec<Found> = everything
+            .resources
+            .into_iter()
+            .filter(|f| self.keeps(f))
+            .collect();
+        let total = kept.len() as u64;
+        Ok((kept.into_iter().skip(offset).take(limit).collect(), total))
+    }
+
+    async fn count(&self, state: &AppState) -> Result<u64, CoreError> {
+        if self.sys.is_none() {
+            return state.tagging.count(&self.query).await;
+        }
+        Ok(self.page(state, 0, 0).await?.1)
+    }
+}
+
+/// The `sys_tags` condition: at most one entry (the docstring: "currently only one tag
+/// structure"), keyed `_sys_enterprise_project_id`, with up to 10 enterprise project ids
+/// (any of them; none = any enterprise project).
+fn sys_filter(raw: Option<&[WireTagMatch]>) -> Result<Option<TagMatch>, CoreError> {
+    let mut matches = tag_matches(
+        "sys_tags",
+        raw,
+        FilterLimits {
+            max_keys: 1,
+            max_values: FILTER_LIMITS.max_values,
+        },
+    )?;
+    if let Some(m) = matches.first() {
+        if m.key != ENTERPRISE_PROJECT_KEY {
+            return Err(CoreError::invalid(
+                "sys_tags[0].key",
+                Reason::one_of(&[ENTERPRISE_PROJECT_KEY], &m.key),
+            ));
+        }
+    }
+    Ok(matches.pop())
+}
+
+/// A workspace as the filter lists it.
+fn workspace_json(found: &Found) -> serde_json::Value {
+    json!({
+        "resource_id": found.resource.at.resource_id,
+        "resource_detail": {},
+        "resource_name": found.resource.name,
+        "tags": tags_json(&found.tags),
+        "sys_tags": tags_json(&found.sys_tags),
+    })
+}
+
+/// `POST .../resource-instances/filter?offset&limit`: the project's workspaces that pass
+/// the body's conditions, ordered by id; `limit` 1 to 100 (default 10), `offset` from 0.
+async fn filter_workspaces(
+    caller: ProjectCaller<Fabric>,
+    State(state): State<AppState>,
+    QueryMap(query): QueryMap,
+    JsonBody(body, ..): JsonBody<Fabric, FilterBody>,
+) -> Result<Response, FabricError> {
+    let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
+    let limit = query_number(&query, "limit", 10, 1, 100)?;
+    let filter = Filter::parse(&caller, &body)?;
+    let (found, total_count) = filter.page(&state, offset, limit).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "resources": found.iter().map(workspace_json).collect::<Vec<_>>(),
+            "total_count": total_count,
+        }),
+    ))
+}
+
+/// `POST .../resource-instances/count`: how many workspaces the filter would list.
+async fn count_workspaces(
+    caller: ProjectCaller<Fabric>,
+    State(state): State<AppState>,
+    JsonBody(body, ..): JsonBody<Fabric, FilterBody>,
+) -> Result<Response, FabricError> {
+    let filter = Filter::parse(&caller, &body)?;
+    let total_count = filter.count(&state).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "total_count": total_count }),
     ))
 }

@@ -1,4 +1,6 @@
-//! RDS DB instances (seed 003): `tags/action` creates or deletes tags of one instance.
+//! RDS DB instances (seed 003): `tags/action` creates or deletes tags of one instance;
+//! the reads of the SDK (`RdsClient`): one instance's tags, the project's tags, the
+//! (empty) predefined tags, and `ListInstances` with its `tags=` filter.
 //!
 //! Errors are flat `error_code`/`error_msg`, and `error_msg` speaks the language of the
 //! request's `X-Language` (`en-us`, the default, or `zh-cn`).
@@ -6,17 +8,18 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::language;
 use super::{
-    json_response, status, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller,
-    WireTag,
+    json_response, key_values_json, query_number, status, tags_json, ApiError, AppState, Dialect,
+    JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
 };
 use crate::core::providers::RDS_INSTANCE;
+use crate::core::query::{Found, TagMatch};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
@@ -82,10 +85,18 @@ fn code(err: &CoreError) -> &'static str {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v3/{project_id}/instances/{instance_id}/tags/action",
-        post(tags_action),
-    )
+    Router::new()
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/tags/action",
+            post(tags_action),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/tags",
+            get(instance_tags),
+        )
+        .route("/v3/{project_id}/tags", get(project_tags))
+        .route("/v3/{project_id}/tags/predefined-tag", get(predefined_tags))
+        .route("/v3/{project_id}/instances", get(list_instances))
 }
 
 #[derive(Deserialize)]
@@ -132,4 +143,225 @@ async fn tags_action(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET .../instances/{instance_id}/tags`: the instance's tags, sorted by key; an
+/// unknown instance is 404.
+async fn instance_tags(
+    caller: ProjectCaller<Rds>,
+    State(state): State<AppState>,
+    PathParams(path, ..): PathParams<Rds, InstancePath>,
+) -> Result<Response, RdsError> {
+    let tags = caller
+        .tags_of(&state, RDS_INSTANCE, "instance_id", &path.instance_id)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": tags_json(&tags) }),
+    ))
+}
+
+/// `GET .../tags`: every key the project's instances carry, with its values, sorted.
+async fn project_tags(
+    caller: ProjectCaller<Rds>,
+    State(state): State<AppState>,
+) -> Result<Response, RdsError> {
+    let kvs = state
+        .tagging
+        .key_values(&caller.scope(RDS_INSTANCE))
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": key_values_json(&kvs) }),
+    ))
+}
+
+/// `GET .../tags/predefined-tag`: tagd keeps no predefined tags, so the list is empty.
+async fn predefined_tags(_caller: ProjectCaller<Rds>) -> Response {
+    json_response(StatusCode::OK, &json!({ "tags": [] }))
+}
+
+/// At most this many `key=value` pairs in `tags=` (the SDK's docstring).
+const MAX_TAG_PAIRS: usize = 10;
+/// The docstring's lengths of a key and a value in `tags=`.
+const MAX_FILTER_KEY_CHARS: usize = 127;
+const MAX_FILTER_VALUE_CHARS: usize = 255;
+/// Characters a key or value of `tags=` may not contain.
+const FILTER_FORBIDDEN: &[char] = &['+', '/', '?', '#', '&', '=', ',', '%'];
+
+/// Parses `tags=k1=v1,k2=`: comma-separated `key=value` pairs, each trimmed of spaces,
+/// every one required (AND); an empty value means any value. Keys are non-empty and
+/// distinct; neither part may hold `+/?#&=,%`.
+fn parse_tag_filter(raw: &str) -> Result<Vec<TagMatch>, CoreError> {
+    let pairs: Vec<&str> = raw.split(',').collect();
+    if pairs.len() > MAX_TAG_PAIRS {
+        return Err(CoreError::TooMany {
+            field: "tags",
+            max: MAX_TAG_PAIRS,
+            got: pairs.len(),
+        });
+    }
+    let mut out: Vec<TagMatch> = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            let shown = shortened(pair);
+            return Err(CoreError::invalid(
+                "tags",
+                Reason::new(
+                    format!("{shown:?} is not a key=value pair"),
+                    format!("{shown:?}不是key=value形式的键值对"),
+                ),
+            ));
+        };
+        let (key, value) = (key.trim_matches(' '), value.trim_matches(' '));
+        check_filter_text(key, true)?;
+        check_filter_text(value, false)?;
+        if out.iter().any(|m| m.key == key) {
+            return Err(CoreError::invalid(
+                "tags",
+                Reason::new(
+                    format!("key {key:?} is given more than once"),
+                    format!("键{key:?}重复出现"),
+                ),
+            ));
+        }
+        out.push(TagMatch {
+            key: key.to_owned(),
+            values: if value.is_empty() {
+                Vec::new()
+            } else {
+                vec![value.to_owned()]
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Checks a key (`is_key`) or value of `tags=`: its length and characters.
+fn check_filter_text(text: &str, is_key: bool) -> Result<(), CoreError> {
+    let (min, max, en, zh) = if is_key {
+        (1, MAX_FILTER_KEY_CHARS, "key", "键")
+    } else {
+        (0, MAX_FILTER_VALUE_CHARS, "value", "值")
+    };
+    let chars = text.chars().count();
+    let problem = if !(min..=max).contains(&chars) {
+        Reason::length(min, max, chars)
+    } else if let Some(c) = text
+        .chars()
+        .find(|c| FILTER_FORBIDDEN.contains(c) || c.is_control())
+    {
+        Reason::forbidden_char(c)
+    } else {
+        return Ok(());
+    };
+    let shown = shortened(text);
+    Err(CoreError::invalid(
+        "tags",
+        Reason::new(
+            format!("the {en} {shown:?} {}", problem.en),
+            format!("{zh}{shown:?}{}", problem.zh),
+        ),
+    ))
+}
+
+/// A client's text as an error message quotes it: at most 40 characters.
+fn shortened(text: &str) -> String {
+    text.chars().take(40).collect()
+}
+
+/// `id=` or `name=` of `ListInstances`: exact, or a substring after a leading `*`.
+enum TextMatch {
+    Exact(String),
+    Contains(String),
+}
+
+impl TextMatch {
+    /// An empty parameter is no condition; `*` alone is refused, as the docstring says.
+    fn parse(
+        query: &std::collections::HashMap<String, String>,
+        field: &str,
+    ) -> Result<Option<Self>, CoreError> {
+        match query.get(field).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some("*") => Err(CoreError::invalid(
+                field,
+                Reason::new("must not be \"*\" alone", "不能只传入\"*\""),
+            )),
+            Some(raw) => Ok(Some(match raw.strip_prefix('*') {
+                Some(part) => TextMatch::Contains(part.to_owned()),
+                None => TextMatch::Exact(raw.to_owned()),
+            })),
+        }
+    }
+
+    fn keeps(&self, text: &str) -> bool {
+        match self {
+            TextMatch::Exact(s) => text == s,
+            TextMatch::Contains(s) => text.contains(s.as_str()),
+        }
+    }
+}
+
+/// An instance as `ListInstances` shows it: tagd knows only its id, name and tags, and
+/// reports every instance `ACTIVE`.
+fn instance_json(found: &Found) -> serde_json::Value {
+    json!({
+        "id": found.resource.at.resource_id,
+        "name": found.resource.name,
+        "status": "ACTIVE",
+        "tags": tags_json(&found.tags),
+    })
+}
+
+/// `GET .../instances`: the project's instances ordered by id, filtered by `tags=`
+/// (every pair must match), `id=` and `name=` (exact, or a substring after `*`), paged
+/// with `offset` (from 0) and `limit` (1 to 100, default 100). The other parameters of
+/// the SDK (`type`, `datastore_type`, `eps_id`, `vpc_id`, `subnet_id`, `group_type`)
+/// name attributes tagd does not hold; they are accepted and ignored.
+async fn list_instances(
+    caller: ProjectCaller<Rds>,
+    State(state): State<AppState>,
+    QueryMap(query): QueryMap,
+) -> Result<Response, RdsError> {
+    let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
+    let limit = query_number(&query, "limit", 100, 1, 100)?;
+    let mut q = caller.query(RDS_INSTANCE);
+    if let Some(raw) = query.get("tags") {
+        q.all = parse_tag_filter(raw)?;
+    }
+    let id = TextMatch::parse(&query, "id")?;
+    let name = TextMatch::parse(&query, "name")?;
+    // A name condition narrows the store query; the exact match and the id are
+    // checked here, over every match read in one snapshot, so counts stay exact.
+    q.name_contains = match &name {
+        Some(TextMatch::Exact(s) | TextMatch::Contains(s)) => Some(s.clone()),
+        None => None,
+    };
+    let (found, total_count) = if id.is_none() && !matches!(name, Some(TextMatch::Exact(_))) {
+        let page = state.tagging.find(&q, offset as u64, limit as u64).await?;
+        (page.resources, page.total_count)
+    } else {
+        let kept: Vec<Found> = state
+            .tagging
+            .find(&q, 0, u64::MAX)
+            .await?
+            .resources
+            .into_iter()
+            .filter(|f| {
+                id.as_ref()
+                    .is_none_or(|m| m.keeps(&f.resource.at.resource_id))
+            })
+            .filter(|f| name.as_ref().is_none_or(|m| m.keeps(&f.resource.name)))
+            .collect();
+        let total = kept.len() as u64;
+        (kept.into_iter().skip(offset).take(limit).collect(), total)
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "instances": found.iter().map(instance_json).collect::<Vec<_>>(),
+            "total_count": total_count,
+        }),
+    ))
 }

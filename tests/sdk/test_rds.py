@@ -1,5 +1,6 @@
-"""RDS instance tags through huaweicloudsdkrds (RdsClient, BasicCredentials). tagd
-implements only ``tags/action``, so results are read back through TMS (type ``rds``)."""
+"""RDS instance tags through huaweicloudsdkrds (RdsClient, BasicCredentials): the
+writes (``tags/action``, read back through TMS, type ``rds``) and the reads (an
+instance's tags, the project's tags, predefined tags, ``ListInstances`` with ``tags=``)."""
 
 import re
 
@@ -117,3 +118,77 @@ def test_x_language_selects_the_error_message_language(sdk, resource):
         "DBS.200002",
     )
     assert CJK.search(zh.error_msg), zh.error_msg
+
+
+# --- reads: an instance's tags, the project's tags, predefined tags, ListInstances
+
+
+def wrong_key(sdk):
+    """A client whose signatures do not verify: refused before reaching RDS."""
+    return sdk.rds(sk="0" * 40)
+
+
+def test_list_instance_tags(sdk, resource):
+    inst = resource(TYPE)
+    client = sdk.rds()
+    resp = client.list_instance_tags(rds.ListInstanceTagsRequest(instance_id=inst))
+    assert resp.status_code == 200 and resp.tags == []
+    client.batch_tag_add_action(add(inst, [("b", "2"), ("a", "1")]))
+    resp = client.list_instance_tags(rds.ListInstanceTagsRequest(instance_id=inst, x_language="en-us"))
+    assert [(t.key, t.value) for t in resp.tags] == [("a", "1"), ("b", "2")]
+    e = expect_error(
+        lambda: client.list_instance_tags(
+            rds.ListInstanceTagsRequest(instance_id=unique("rds-unregistered"), x_language="zh-cn")
+        ),
+        404,
+        "DBS.200002",
+    )
+    assert CJK.search(e.error_msg), e.error_msg
+
+
+def test_list_project_tags(sdk, resource):
+    key = unique("pk")
+    client = sdk.rds()
+    client.batch_tag_add_action(add(resource(TYPE), [(key, "v1")]))
+    client.batch_tag_add_action(add(resource(TYPE), [(key, "v0")]))
+    resp = client.list_project_tags(rds.ListProjectTagsRequest())
+    assert resp.status_code == 200
+    assert {t.key: t.values for t in resp.tags}[key] == ["v0", "v1"]
+    expect_error(lambda: wrong_key(sdk).list_project_tags(rds.ListProjectTagsRequest()), 401, "APIGW.0301")
+
+
+def test_list_predefined_tag(sdk):
+    resp = sdk.rds().list_predefined_tag(rds.ListPredefinedTagRequest(x_language="en-us"))
+    assert resp.status_code == 200 and resp.tags == []
+    expect_error(lambda: wrong_key(sdk).list_predefined_tag(rds.ListPredefinedTagRequest()), 401, "APIGW.0301")
+
+
+def test_list_instances_with_tags(sdk, resource):
+    key = unique("lk")
+    client = sdk.rds()
+    first, second, third = sorted(resource(TYPE) for _ in range(3))
+    client.batch_tag_add_action(add(first, [(key, "a"), ("team", "x")]))
+    client.batch_tag_add_action(add(second, [(key, "b")]))
+
+    def listed(**params):
+        resp = client.list_instances(rds.ListInstancesRequest(**params))
+        assert resp.status_code == 200
+        return [i.id for i in resp.instances], resp.total_count, resp.instances
+
+    ids, total, found = listed(tags=f"{key}=a")
+    assert (ids, total) == ([first], 1)
+    assert found[0].status == "ACTIVE"
+    assert sorted((t.key, t.value) for t in found[0].tags) == [(key, "a"), ("team", "x")]
+    assert listed(tags=f"{key}=")[:2] == ([first, second], 2)
+    assert listed(tags=f"{key}=,team=x")[:2] == ([first], 1)
+    assert listed(tags=f"{key}=", offset=1, limit=1)[:2] == ([second], 2)
+    assert listed(tags=f"{key}=", id=second)[:2] == ([second], 1)
+    assert listed(id=third)[:2] == ([third], 1)
+    expect_error(
+        lambda: client.list_instances(
+            rds.ListInstancesRequest(tags=",".join(f"k{i}=" for i in range(11)))
+        ),
+        400,
+        "DBS.200001",
+    )
+    expect_error(lambda: client.list_instances(rds.ListInstancesRequest(limit=101)), 400, "DBS.200001")
