@@ -18,8 +18,9 @@ use super::{ResourceFilter, Store, StoreError};
 use crate::core::model::{
     new_id, now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
 };
+use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagMatch, TagScope};
 use crate::core::tagging::{
-    BatchMode, BatchTarget, ItemOutcome, TagBatch, TagChange, UniformBatch,
+    BatchItem, BatchMode, BatchTarget, ItemOutcome, TagBatch, TagChange, UniformBatch,
 };
 use crate::core::tags::{Tag, TagKey, TagSelector, TagValue};
 
@@ -89,6 +90,14 @@ macro_rules! backend_suite {
                 group_commit_isolates_failures,
                 unicode_round_trips_byte_exactly,
                 delete_project_cascades,
+                query_operators_keep_exactly_the_expected_resources,
+                query_total_count_ignores_paging,
+                query_paging_neither_repeats_nor_skips,
+                query_scope_isolates_projects_types_and_domains,
+                tag_keys_and_values_are_sorted_distinct_scoped_and_paged,
+                queries_read_their_writes,
+                query_matches_unicode_and_sql_lookalikes_literally,
+                random_queries_agree_with_a_naive_evaluation,
             ];
             reopen: [
                 durable_across_reopen,
@@ -3027,6 +3036,2074 @@ async fn durable_across_reopen(backend: &dyn Backend) {
     assert_eq!(tags_of(&*store, &vm).await, expected[1..].to_vec());
     assert_eq!(store.user(&alice.id).await.expect("user"), None);
     assert_eq!(store.token(&token.token_hash).await.expect("token"), None);
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries: find_resources, count_resources, tag_keys, tag_values, key_values
+
+const ECS: &str = "ecs.cloudservers";
+const EVS: &str = "evs.volumes";
+const OBS: &str = "obs.buckets";
+
+/// A resource as a query returns it, in a shape that compares and sorts: by
+/// (type, id) first, the order results come in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Row {
+    resource_type: String,
+    resource_id: String,
+    project_id: String,
+    domain_id: String,
+    name: String,
+    /// Sorted by key, as the store returns them.
+    tags: Vec<(String, String)>,
+    sys_tags: Vec<(String, String)>,
+}
+
+impl Row {
+    fn at(&self) -> ResourceRef {
+        ResourceRef {
+            domain_id: self.domain_id.clone(),
+            project_id: self.project_id.clone(),
+            resource_type: self.resource_type.clone(),
+            resource_id: self.resource_id.clone(),
+        }
+    }
+}
+
+/// The row a resource at `at` is expected to come back as; tags are sorted by key here.
+fn row(at: &ResourceRef, name: &str, tags: &[(&str, &str)], sys_tags: &[(&str, &str)]) -> Row {
+    Row {
+        resource_type: at.resource_type.clone(),
+        resource_id: at.resource_id.clone(),
+        project_id: at.project_id.clone(),
+        domain_id: at.domain_id.clone(),
+        name: name.to_owned(),
+        tags: sorted(pairs(tags)),
+        sys_tags: sorted(pairs(sys_tags)),
+    }
+}
+
+fn tag_pairs(tags: &[Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key.as_str().to_owned(), t.value.as_str().to_owned()))
+        .collect()
+}
+
+fn row_of(found: &Found) -> Row {
+    let at = &found.resource.at;
+    Row {
+        resource_type: at.resource_type.clone(),
+        resource_id: at.resource_id.clone(),
+        project_id: at.project_id.clone(),
+        domain_id: at.domain_id.clone(),
+        name: found.resource.name.clone(),
+        tags: tag_pairs(&found.tags),
+        sys_tags: tag_pairs(&found.sys_tags),
+    }
+}
+
+/// The rows of a page, after checking they come in (type, id) order. One id may be used
+/// in two projects; the order of such ties is not specified, so the rows are returned
+/// sorted for comparison.
+fn rows_in_order(found: &[Found], what: &str) -> Vec<Row> {
+    let rows: Vec<Row> = found.iter().map(row_of).collect();
+    for pair in rows.windows(2) {
+        assert!(
+            (&pair[0].resource_type, &pair[0].resource_id)
+                <= (&pair[1].resource_type, &pair[1].resource_id),
+            "{what}: results are not in (type, id) order: {:?} came before {:?}",
+            pair[0].at(),
+            pair[1].at()
+        );
+    }
+    sorted(rows)
+}
+
+/// Registers `rows` and gives each its tags and system tags, in one batch.
+async fn populate(store: &dyn Store, rows: &[Row]) {
+    let resources: Vec<Resource> = rows.iter().map(|r| resource(&r.at(), &r.name)).collect();
+    assert_eq!(register(store, &resources).await, rows.len(), "all new");
+    let as_set =
+        |list: &[(String, String)]| TagChange::Set(list.iter().map(|(k, v)| tag(k, v)).collect());
+    let items: Vec<BatchItem> = rows
+        .iter()
+        .map(|r| BatchItem {
+            target: target(&r.at(), 50),
+            change: as_set(&r.tags),
+            sys_change: (!r.sys_tags.is_empty()).then(|| as_set(&r.sys_tags)),
+        })
+        .collect();
+    let outcomes = store
+        .apply_tags(TagBatch {
+            items,
+            mode: BatchMode::PerResource,
+            auto_register: false,
+        })
+        .await
+        .expect("apply_tags");
+    assert_eq!(outcomes, vec![ItemOutcome::Applied; rows.len()]);
+}
+
+fn key_only(key: &str) -> TagMatch {
+    TagMatch {
+        key: key.to_owned(),
+        values: Vec::new(),
+    }
+}
+
+fn key_in(key: &str, values: &[&str]) -> TagMatch {
+    TagMatch {
+        key: key.to_owned(),
+        values: values.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn scope(domain_id: &str, projects: &[&str], resource_types: &[&str]) -> TagScope {
+    TagScope {
+        domain_id: domain_id.to_owned(),
+        projects: strings(projects),
+        resource_types: strings(resource_types),
+    }
+}
+
+fn key_values_of(list: &[(&str, &[&str])]) -> Vec<KeyValues> {
+    list.iter()
+        .map(|(key, values)| KeyValues {
+            key: (*key).to_owned(),
+            values: strings(values),
+        })
+        .collect()
+}
+
+async fn find_all(store: &dyn Store, query: &ResourceQuery) -> FoundPage {
+    store
+        .find_resources(query, 0, 10_000)
+        .await
+        .expect("find_resources")
+}
+
+async fn count(store: &dyn Store, query: &ResourceQuery) -> u64 {
+    store.count_resources(query).await.expect("count_resources")
+}
+
+async fn keys_in(
+    store: &dyn Store,
+    scope: &TagScope,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<String> {
+    store.tag_keys(scope, after, limit).await.expect("tag_keys")
+}
+
+async fn values_in(
+    store: &dyn Store,
+    scope: &TagScope,
+    key: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Vec<String> {
+    store
+        .tag_values(scope, key, after, limit)
+        .await
+        .expect("tag_values")
+}
+
+async fn key_values_in(store: &dyn Store, scope: &TagScope) -> Vec<KeyValues> {
+    store.key_values(scope).await.expect("key_values")
+}
+
+/// Checks that a walk's pages are each at most `limit` long and strictly ascending, and
+/// returns their concatenation.
+fn check_walk(pages: &[Vec<String>], limit: usize, what: &str) -> Vec<String> {
+    let walked: Vec<String> = pages.concat();
+    for page in pages {
+        assert!(
+            page.len() <= limit,
+            "{what}: a page of {} with limit {limit}",
+            page.len()
+        );
+    }
+    for pair in walked.windows(2) {
+        assert!(
+            pair[0] < pair[1],
+            "{what}: not sorted and distinct: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    walked
+}
+
+/// Every key of a scope, read `limit` at a time with `after`.
+async fn walk_keys(store: &dyn Store, scope: &TagScope, limit: usize) -> Vec<String> {
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    loop {
+        let after = pages.last().and_then(|p| p.last()).cloned();
+        let page = keys_in(store, scope, after.as_deref(), limit).await;
+        if page.is_empty() {
+            break;
+        }
+        pages.push(page);
+        assert!(pages.len() <= 10_000, "tag_keys paging does not end");
+    }
+    check_walk(&pages, limit, &format!("tag_keys walked {limit} at a time"))
+}
+
+/// Every value of `key` in a scope, read `limit` at a time with `after`.
+async fn walk_values(store: &dyn Store, scope: &TagScope, key: &str, limit: usize) -> Vec<String> {
+    let mut pages: Vec<Vec<String>> = Vec::new();
+    loop {
+        let after = pages.last().and_then(|p| p.last()).cloned();
+        let page = values_in(store, scope, key, after.as_deref(), limit).await;
+        if page.is_empty() {
+            break;
+        }
+        pages.push(page);
+        assert!(pages.len() <= 10_000, "tag_values paging does not end");
+    }
+    check_walk(
+        &pages,
+        limit,
+        &format!("tag_values of {key:?} walked {limit} at a time"),
+    )
+}
+
+/// A small, varied inventory. In domain `acme`, projects `prod` and `dev` and the
+/// domain's global resources (project `""`):
+///
+/// | label | project | type | id | name | tags | system tags |
+/// |---|---|---|---|---|---|---|
+/// | P1 | prod | ecs | vm-a | web-1 | app=web env=prod owner=alice | _sys_enterprise_project_id=0 |
+/// | P2 | prod | ecs | vm-b | Web-2 | app=web env=dev | |
+/// | P3 | prod | ecs | vm-c | db-1 | app=db env=prod tier=gold | |
+/// | P4 | prod | ecs | vm-d | bare | | _sys_enterprise_project_id=7 |
+/// | P5 | prod | evs | vol-a | web-data | env=prod owner=bob | |
+/// | P6 | prod | evs | vol-b | | tier= | |
+/// | D1 | dev | ecs | vm-a | web-dev | app=web env=dev | |
+/// | D2 | dev | evs | vol-c | scratch | | |
+/// | G1 | "" | obs | bucket-1 | logs | env=prod owner=alice | |
+/// | G2 | "" | obs | bucket-2 | web-assets | | |
+///
+/// In domain `globex`: X1 (its project gp, ecs vm-a, like P1), X2 (global, like G1),
+/// and X3, filed under acme's `prod` project id (ecs vm-z, app=web env=prod), which
+/// only the domain keeps out of acme's results.
+struct QueryFixture {
+    acme: Domain,
+    globex: Domain,
+    prod: Project,
+    dev: Project,
+    gp: Project,
+    rows: BTreeMap<&'static str, Row>,
+}
+
+const ACME_ALL: &[&str] = &["P1", "P2", "P3", "P4", "P5", "P6", "D1", "D2", "G1", "G2"];
+
+impl QueryFixture {
+    /// Everything of acme, no conditions.
+    fn query(&self) -> ResourceQuery {
+        ResourceQuery {
+            domain_id: self.acme.id.clone(),
+            projects: vec![self.prod.id.clone(), self.dev.id.clone(), String::new()],
+            ..ResourceQuery::default()
+        }
+    }
+
+    fn acme_scope(&self) -> TagScope {
+        scope(&self.acme.id, &[&self.prod.id, &self.dev.id, ""], &[])
+    }
+}
+
+async fn query_fixture(store: &dyn Store) -> QueryFixture {
+    let acme = new_domain(store, "acme").await;
+    let globex = new_domain(store, "globex").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let dev = new_project(store, &acme, "dev").await;
+    let gp = new_project(store, &globex, "gp").await;
+    let sys = "_sys_enterprise_project_id";
+    let (p, d, g) = (prod.id.as_str(), dev.id.as_str(), gp.id.as_str());
+    let rows: BTreeMap<&'static str, Row> = [
+        (
+            "P1",
+            row(
+                &at(&acme, p, ECS, "vm-a"),
+                "web-1",
+                &[("env", "prod"), ("app", "web"), ("owner", "alice")],
+                &[(sys, "0")],
+            ),
+        ),
+        (
+            "P2",
+            row(
+                &at(&acme, p, ECS, "vm-b"),
+                "Web-2",
+                &[("env", "dev"), ("app", "web")],
+                &[],
+            ),
+        ),
+        (
+            "P3",
+            row(
+                &at(&acme, p, ECS, "vm-c"),
+                "db-1",
+                &[("tier", "gold"), ("env", "prod"), ("app", "db")],
+                &[],
+            ),
+        ),
+        (
+            "P4",
+            row(&at(&acme, p, ECS, "vm-d"), "bare", &[], &[(sys, "7")]),
+        ),
+        (
+            "P5",
+            row(
+                &at(&acme, p, EVS, "vol-a"),
+                "web-data",
+                &[("owner", "bob"), ("env", "prod")],
+                &[],
+            ),
+        ),
+        (
+            "P6",
+            row(&at(&acme, p, EVS, "vol-b"), "", &[("tier", "")], &[]),
+        ),
+        (
+            "D1",
+            row(
+                &at(&acme, d, ECS, "vm-a"),
+                "web-dev",
+                &[("env", "dev"), ("app", "web")],
+                &[],
+            ),
+        ),
+        ("D2", row(&at(&acme, d, EVS, "vol-c"), "scratch", &[], &[])),
+        (
+            "G1",
+            row(
+                &at(&acme, "", OBS, "bucket-1"),
+                "logs",
+                &[("env", "prod"), ("owner", "alice")],
+                &[],
+            ),
+        ),
+        (
+            "G2",
+            row(&at(&acme, "", OBS, "bucket-2"), "web-assets", &[], &[]),
+        ),
+        (
+            "X1",
+            row(
+                &at(&globex, g, ECS, "vm-a"),
+                "web-1",
+                &[("env", "prod"), ("app", "web")],
+                &[],
+            ),
+        ),
+        (
+            "X2",
+            row(
+                &at(&globex, "", OBS, "bucket-1"),
+                "logs",
+                &[("env", "prod"), ("owner", "alice")],
+                &[],
+            ),
+        ),
+        (
+            "X3",
+            row(
+                &at(&globex, p, ECS, "vm-z"),
+                "web-9",
+                &[("env", "prod"), ("app", "web")],
+                &[],
+            ),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let all: Vec<Row> = rows.values().cloned().collect();
+    populate(store, &all).await;
+    QueryFixture {
+        acme,
+        globex,
+        prod,
+        dev,
+        gp,
+        rows,
+    }
+}
+
+/// The labels of `rows` (by where they are), for readable failures.
+fn labels(rows: &BTreeMap<&'static str, Row>, of: &[Row]) -> Vec<String> {
+    of.iter()
+        .map(|r| {
+            rows.iter()
+                .find(|(_, x)| x.at() == r.at())
+                .map_or_else(|| format!("{:?}", r.at()), |(l, _)| (*l).to_owned())
+        })
+        .collect()
+}
+
+/// Runs `query` and checks it keeps exactly `expected` (labels of `rows`), in (type, id)
+/// order, each with its tags and system tags, and that `total_count` and
+/// `count_resources` agree.
+async fn check_query(
+    store: &dyn Store,
+    rows: &BTreeMap<&'static str, Row>,
+    what: &str,
+    query: &ResourceQuery,
+    expected: &[&str],
+) {
+    let page = find_all(store, query).await;
+    let got = rows_in_order(&page.resources, what);
+    let want = sorted(
+        expected
+            .iter()
+            .map(|l| rows.get(l).expect("a label of the fixture").clone())
+            .collect(),
+    );
+    assert_eq!(
+        labels(rows, &got),
+        labels(rows, &want),
+        "{what}: which resources the query keeps"
+    );
+    assert_eq!(got, want, "{what}: the resources with their tags");
+    assert_eq!(page.total_count, want.len() as u64, "{what}: total_count");
+    assert_eq!(
+        count(store, query).await,
+        want.len() as u64,
+        "{what}: count_resources"
+    );
+}
+
+/// Each operator alone and in combination keeps exactly the resources the semantics of
+/// `core::query` say, with their tags sorted by key and their system tags; system tags
+/// never match a tag condition.
+async fn query_operators_keep_exactly_the_expected_resources(store: Arc<dyn Store>) {
+    let store = &*store;
+    let fx = query_fixture(store).await;
+    let q = fx.query();
+    let sys = "_sys_enterprise_project_id";
+
+    // With no condition, every resource of acme in (type, id) order.
+    let everything = find_all(store, &q).await;
+    let order: Vec<(String, String)> = everything
+        .resources
+        .iter()
+        .map(|f| {
+            (
+                f.resource.at.resource_type.clone(),
+                f.resource.at.resource_id.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            (ECS, "vm-a"),
+            (ECS, "vm-a"),
+            (ECS, "vm-b"),
+            (ECS, "vm-c"),
+            (ECS, "vm-d"),
+            (EVS, "vol-a"),
+            (EVS, "vol-b"),
+            (EVS, "vol-c"),
+            (OBS, "bucket-1"),
+            (OBS, "bucket-2"),
+        ]
+        .iter()
+        .map(|(t, i)| ((*t).to_owned(), (*i).to_owned()))
+        .collect::<Vec<_>>()
+    );
+
+    let all = |m: Vec<TagMatch>| ResourceQuery {
+        all: m,
+        ..q.clone()
+    };
+    let any = |m: Vec<TagMatch>| ResourceQuery {
+        any: m,
+        ..q.clone()
+    };
+    let not_all = |m: Vec<TagMatch>| ResourceQuery {
+        not_all: m,
+        ..q.clone()
+    };
+    let none = |m: Vec<TagMatch>| ResourceQuery {
+        none: m,
+        ..q.clone()
+    };
+    let name = |s: &str| ResourceQuery {
+        name_contains: Some(s.to_owned()),
+        ..q.clone()
+    };
+    let untagged = ResourceQuery {
+        without_any_tag: true,
+        ..q.clone()
+    };
+
+    let cases: Vec<(&str, ResourceQuery, &[&str])> = vec![
+        ("no condition", q.clone(), ACME_ALL),
+        // all
+        (
+            "all: key only",
+            all(vec![key_only("env")]),
+            &["P1", "P2", "P3", "P5", "D1", "G1"],
+        ),
+        (
+            "all: one value",
+            all(vec![key_in("env", &["prod"])]),
+            &["P1", "P3", "P5", "G1"],
+        ),
+        (
+            "all: several values are OR-ed",
+            all(vec![key_in("env", &["dev", "staging"])]),
+            &["P2", "D1"],
+        ),
+        (
+            "all: several values, all present",
+            all(vec![key_in("app", &["db", "web"])]),
+            &["P1", "P2", "P3", "D1"],
+        ),
+        (
+            "all: the empty value",
+            all(vec![key_in("tier", &[""])]),
+            &["P6"],
+        ),
+        (
+            "all: the empty value among others",
+            all(vec![key_in("tier", &["gold", ""])]),
+            &["P3", "P6"],
+        ),
+        (
+            "all: values are case-sensitive",
+            all(vec![key_in("env", &["PROD"])]),
+            &[],
+        ),
+        (
+            "all: keys are case-sensitive",
+            all(vec![key_only("ENV")]),
+            &[],
+        ),
+        (
+            "all: two keys are AND-ed (value and key only)",
+            all(vec![key_in("env", &["prod"]), key_only("owner")]),
+            &["P1", "P5", "G1"],
+        ),
+        (
+            "all: two keys with values",
+            all(vec![key_in("env", &["prod"]), key_in("app", &["web"])]),
+            &["P1"],
+        ),
+        (
+            "all: two keys only",
+            all(vec![key_only("app"), key_only("tier")]),
+            &["P3"],
+        ),
+        // any
+        (
+            "any: key and pair",
+            any(vec![key_only("owner"), key_in("tier", &["gold"])]),
+            &["P1", "P3", "P5", "G1"],
+        ),
+        (
+            "any: one pair",
+            any(vec![key_in("env", &["dev"])]),
+            &["P2", "D1"],
+        ),
+        ("any: one key", any(vec![key_only("tier")]), &["P3", "P6"]),
+        (
+            "any: two pairs",
+            any(vec![key_in("app", &["db"]), key_in("owner", &["bob"])]),
+            &["P3", "P5"],
+        ),
+        // not_all
+        (
+            "not_all: pair and key",
+            not_all(vec![key_in("env", &["prod"]), key_only("owner")]),
+            &["P2", "P3", "P4", "P6", "D1", "D2", "G2"],
+        ),
+        (
+            "not_all: one key",
+            not_all(vec![key_only("app")]),
+            &["P4", "P5", "P6", "D2", "G1", "G2"],
+        ),
+        (
+            "not_all: one key, several values",
+            not_all(vec![key_in("env", &["prod", "dev"])]),
+            &["P4", "P6", "D2", "G2"],
+        ),
+        // none
+        (
+            "none: two keys",
+            none(vec![key_only("env"), key_only("tier")]),
+            &["P4", "D2", "G2"],
+        ),
+        (
+            "none: one pair",
+            none(vec![key_in("app", &["web"])]),
+            &["P3", "P4", "P5", "P6", "D2", "G1", "G2"],
+        ),
+        (
+            "none: two pairs",
+            none(vec![key_in("owner", &["alice"]), key_in("tier", &["gold"])]),
+            &["P2", "P4", "P5", "P6", "D1", "D2", "G2"],
+        ),
+        // without_any_tag: system tags are not tags (P4 has one).
+        ("without_any_tag", untagged.clone(), &["P4", "D2", "G2"]),
+        (
+            "without_any_tag ignores the tag lists",
+            ResourceQuery {
+                all: vec![key_in("env", &["prod"])],
+                any: vec![key_only("owner")],
+                not_all: vec![key_only("app")],
+                none: vec![key_only("env")],
+                ..untagged.clone()
+            },
+            &["P4", "D2", "G2"],
+        ),
+        (
+            "without_any_tag still applies name_contains",
+            ResourceQuery {
+                name_contains: Some("web".to_owned()),
+                ..untagged.clone()
+            },
+            &["G2"],
+        ),
+        // name_contains
+        ("name: substring", name("web"), &["P1", "P5", "D1", "G2"]),
+        ("name: case-sensitive", name("Web"), &["P2"]),
+        (
+            "name: inner substring",
+            name("eb-"),
+            &["P1", "P2", "P5", "D1", "G2"],
+        ),
+        ("name: the whole name", name("web-1"), &["P1"]),
+        ("name: longer than any name", name("web-10"), &[]),
+        (
+            "name: the empty string is in every name",
+            name(""),
+            ACME_ALL,
+        ),
+        // combinations
+        (
+            "all + none",
+            ResourceQuery {
+                all: vec![key_in("env", &["prod"])],
+                none: vec![key_only("owner")],
+                ..q.clone()
+            },
+            &["P3"],
+        ),
+        (
+            "all + not_all",
+            ResourceQuery {
+                all: vec![key_only("app")],
+                not_all: vec![key_in("env", &["prod"])],
+                ..q.clone()
+            },
+            &["P2", "D1"],
+        ),
+        (
+            "any + name",
+            ResourceQuery {
+                any: vec![key_only("owner"), key_only("tier")],
+                name_contains: Some("web".to_owned()),
+                ..q.clone()
+            },
+            &["P1", "P5"],
+        ),
+        (
+            "all + any + none",
+            ResourceQuery {
+                all: vec![key_in("env", &["prod"])],
+                any: vec![key_in("app", &["db"]), key_in("owner", &["bob"])],
+                none: vec![key_only("tier")],
+                ..q.clone()
+            },
+            &["P5"],
+        ),
+        (
+            "all four lists + name",
+            ResourceQuery {
+                all: vec![key_only("env")],
+                any: vec![key_only("app")],
+                not_all: vec![key_in("env", &["prod"])],
+                none: vec![key_only("owner")],
+                name_contains: Some("web".to_owned()),
+                ..q.clone()
+            },
+            &["D1"],
+        ),
+        // system tags are not tags
+        (
+            "none: a system tag key",
+            none(vec![key_only(sys)]),
+            ACME_ALL,
+        ),
+        ("all: a system tag key", all(vec![key_only(sys)]), &[]),
+        (
+            "any: a system tag pair",
+            any(vec![key_in(sys, &["0"])]),
+            &[],
+        ),
+        // empty results
+        ("all: an unknown key", all(vec![key_only("nope")]), &[]),
+        (
+            "all: an unknown value",
+            all(vec![key_in("env", &["staging"])]),
+            &[],
+        ),
+        (
+            "any: unknown keys and values",
+            any(vec![key_only("nope"), key_in("env", &["staging"])]),
+            &[],
+        ),
+        (
+            "all and none of one key",
+            ResourceQuery {
+                all: vec![key_only("env")],
+                none: vec![key_only("env")],
+                ..q.clone()
+            },
+            &[],
+        ),
+        (
+            "all and not_all of one key",
+            ResourceQuery {
+                all: vec![key_in("env", &["prod"])],
+                not_all: vec![key_only("env")],
+                ..q.clone()
+            },
+            &[],
+        ),
+        ("name: not in any name", name("zzz"), &[]),
+    ];
+    for (what, query, expected) in &cases {
+        check_query(store, &fx.rows, what, query, expected).await;
+    }
+}
+
+/// `total_count` is the number of all matches whatever the page, and `count_resources`
+/// agrees; each page is the matching slice of the full result.
+async fn query_total_count_ignores_paging(store: Arc<dyn Store>) {
+    let store = &*store;
+    let fx = query_fixture(store).await;
+    let q = fx.query();
+    let queries = [
+        ("everything", q.clone(), 10),
+        (
+            "env=prod",
+            ResourceQuery {
+                all: vec![key_in("env", &["prod"])],
+                ..q.clone()
+            },
+            4,
+        ),
+        (
+            "name web",
+            ResourceQuery {
+                name_contains: Some("web".to_owned()),
+                ..q.clone()
+            },
+            4,
+        ),
+        (
+            "nothing",
+            ResourceQuery {
+                all: vec![key_only("nope")],
+                ..q.clone()
+            },
+            0,
+        ),
+    ];
+    let pages: [(u64, u64); 14] = [
+        (0, 1),
+        (0, 3),
+        (2, 2),
+        (3, 100),
+        (9, 1),
+        (3, 1),
+        (4, 1),
+        (10, 5),
+        (50, 5),
+        (0, 0),
+        (5, 0),
+        (0, u64::MAX),
+        (u64::MAX, 1),
+        (u64::MAX, u64::MAX),
+    ];
+    for (what, query, n) in &queries {
+        let full = find_all(store, query).await;
+        assert_eq!(
+            full.total_count, *n,
+            "{what}: total_count of the full result"
+        );
+        assert_eq!(full.resources.len() as u64, *n, "{what}: the full result");
+        assert_eq!(count(store, query).await, *n, "{what}: count_resources");
+        for (offset, limit) in pages {
+            let page = store
+                .find_resources(query, offset, limit)
+                .await
+                .expect("find_resources");
+            assert_eq!(
+                page.total_count, *n,
+                "{what}: total_count at offset {offset}, limit {limit}"
+            );
+            let start = offset.min(*n) as usize;
+            let end = offset.saturating_add(limit).min(*n) as usize;
+            assert_eq!(
+                page.resources,
+                full.resources[start..end].to_vec(),
+                "{what}: the page at offset {offset}, limit {limit}"
+            );
+        }
+    }
+}
+
+/// Walking a query's results a few at a time gives exactly the full result: no
+/// duplicates, no gaps, even where one (type, id) is used in several projects. Past the
+/// end a page is empty but still counts every match.
+async fn query_paging_neither_repeats_nor_skips(store: Arc<dyn Store>) {
+    let store = &*store;
+    let fx = query_fixture(store).await;
+    // Many ties: the same (type, id) in prod, dev and the global resources.
+    let mut ties = Vec::new();
+    for i in 0..15 {
+        for project in [fx.prod.id.as_str(), fx.dev.id.as_str(), ""] {
+            let value = if i % 2 == 0 { "even" } else { "odd" };
+            ties.push(row(
+                &at(&fx.acme, project, ECS, &format!("vm-t{i:02}")),
+                &format!("tie-{i}"),
+                &[("parity", value)],
+                &[],
+            ));
+        }
+    }
+    populate(store, &ties).await;
+
+    let q = fx.query();
+    let queries = [
+        ("everything", q.clone(), 55_usize),
+        (
+            "parity=even",
+            ResourceQuery {
+                all: vec![key_in("parity", &["even"])],
+                ..q.clone()
+            },
+            24,
+        ),
+        (
+            "env",
+            ResourceQuery {
+                all: vec![key_only("env")],
+                ..q.clone()
+            },
+            6,
+        ),
+        (
+            "dev only",
+            ResourceQuery {
+                projects: vec![fx.dev.id.clone()],
+                ..q.clone()
+            },
+            17,
+        ),
+    ];
+    for (what, query, n) in &queries {
+        let full = find_all(store, query).await;
+        assert_eq!(full.resources.len(), *n, "{what}: the full result");
+        assert_eq!(full.total_count, *n as u64, "{what}: total_count");
+        let distinct: BTreeSet<ResourceRef> = full
+            .resources
+            .iter()
+            .map(|f| f.resource.at.clone())
+            .collect();
+        assert_eq!(
+            distinct.len(),
+            *n,
+            "{what}: the full result repeats a resource"
+        );
+        rows_in_order(&full.resources, what);
+        for limit in [1_u64, 2, 3, 7] {
+            let mut walked: Vec<Found> = Vec::new();
+            loop {
+                let page = store
+                    .find_resources(query, walked.len() as u64, limit)
+                    .await
+                    .expect("find_resources");
+                assert_eq!(
+                    page.total_count,
+                    *n as u64,
+                    "{what}: total_count at offset {} limit {limit}",
+                    walked.len()
+                );
+                assert!(
+                    page.resources.len() as u64 <= limit,
+                    "{what}: page too long"
+                );
+                if page.resources.is_empty() {
+                    break;
+                }
+                walked.extend(page.resources);
+                assert!(
+                    walked.len() <= *n,
+                    "{what}: walking gives more than the total"
+                );
+            }
+            assert_eq!(
+                walked, full.resources,
+                "{what}: pages of {limit} concatenate to the full result"
+            );
+        }
+        for offset in [*n as u64, *n as u64 + 1, 1_000] {
+            let page = store
+                .find_resources(query, offset, 5)
+                .await
+                .expect("find_resources");
+            assert!(
+                page.resources.is_empty(),
+                "{what}: offset {offset} is past the end"
+            );
+            assert_eq!(
+                page.total_count, *n as u64,
+                "{what}: total_count past the end"
+            );
+        }
+    }
+}
+
+/// Projects, resource types and the domain restrict what a query looks at; `""` in
+/// projects means the domain's global resources; another domain's resources never show,
+/// even filed under the same project id.
+async fn query_scope_isolates_projects_types_and_domains(store: Arc<dyn Store>) {
+    let store = &*store;
+    let fx = query_fixture(store).await;
+    let q = fx.query();
+    let (prod, dev, gp) = (fx.prod.id.clone(), fx.dev.id.clone(), fx.gp.id.clone());
+    let in_projects = |projects: &[&str]| ResourceQuery {
+        projects: strings(projects),
+        ..q.clone()
+    };
+    let of_types = |types: &[&str]| ResourceQuery {
+        resource_types: strings(types),
+        ..q.clone()
+    };
+    let globex = |projects: &[&str]| ResourceQuery {
+        domain_id: fx.globex.id.clone(),
+        projects: strings(projects),
+        ..ResourceQuery::default()
+    };
+    let cases: Vec<(&str, ResourceQuery, &[&str])> = vec![
+        (
+            "prod",
+            in_projects(&[&prod]),
+            &["P1", "P2", "P3", "P4", "P5", "P6"],
+        ),
+        ("dev", in_projects(&[&dev]), &["D1", "D2"]),
+        ("global only", in_projects(&[""]), &["G1", "G2"]),
+        (
+            "prod and global",
+            in_projects(&[&prod, ""]),
+            &["P1", "P2", "P3", "P4", "P5", "P6", "G1", "G2"],
+        ),
+        (
+            "a project twice",
+            in_projects(&[&prod, &prod]),
+            &["P1", "P2", "P3", "P4", "P5", "P6"],
+        ),
+        ("an unknown project", in_projects(&[&new_id()]), &[]),
+        ("a project of another domain", in_projects(&[&gp]), &[]),
+        ("evs", of_types(&[EVS]), &["P5", "P6", "D2"]),
+        (
+            "ecs and obs",
+            of_types(&[ECS, OBS]),
+            &["P1", "P2", "P3", "P4", "D1", "G1", "G2"],
+        ),
+        ("a type twice", of_types(&[EVS, EVS]), &["P5", "P6", "D2"]),
+        ("an unknown type", of_types(&["nope.things"]), &[]),
+        (
+            "dev and ecs",
+            ResourceQuery {
+                projects: vec![dev.clone()],
+                resource_types: strings(&[ECS]),
+                ..q.clone()
+            },
+            &["D1"],
+        ),
+        (
+            "global and ecs",
+            ResourceQuery {
+                projects: vec![String::new()],
+                resource_types: strings(&[ECS]),
+                ..q.clone()
+            },
+            &[],
+        ),
+        (
+            "global with a tag condition",
+            ResourceQuery {
+                projects: vec![String::new()],
+                all: vec![key_in("env", &["prod"])],
+                ..q.clone()
+            },
+            &["G1"],
+        ),
+        (
+            "prod without tags",
+            ResourceQuery {
+                projects: vec![prod.clone()],
+                without_any_tag: true,
+                ..q.clone()
+            },
+            &["P4"],
+        ),
+        (
+            "prod and a name",
+            ResourceQuery {
+                projects: vec![prod.clone()],
+                name_contains: Some("web".to_owned()),
+                ..q.clone()
+            },
+            &["P1", "P5"],
+        ),
+        (
+            "globex, all of it",
+            globex(&[&gp, "", &prod]),
+            &["X1", "X2", "X3"],
+        ),
+        ("globex, under acme's prod id", globex(&[&prod]), &["X3"]),
+        ("globex, global only", globex(&[""]), &["X2"]),
+        (
+            "globex, a tag condition",
+            ResourceQuery {
+                all: vec![key_in("env", &["prod"])],
+                ..globex(&[&gp, ""])
+            },
+            &["X1", "X2"],
+        ),
+        (
+            "an unknown domain",
+            ResourceQuery {
+                domain_id: new_id(),
+                ..q.clone()
+            },
+            &[],
+        ),
+        (
+            "the empty domain id",
+            ResourceQuery {
+                domain_id: String::new(),
+                ..q.clone()
+            },
+            &[],
+        ),
+    ];
+    for (what, query, expected) in &cases {
+        check_query(store, &fx.rows, what, query, expected).await;
+    }
+}
+
+/// `tag_keys` and `tag_values` list what is in use in a scope, sorted and distinct,
+/// system tags aside; `after` pages through them; `key_values` groups every key with
+/// its sorted values.
+async fn tag_keys_and_values_are_sorted_distinct_scoped_and_paged(store: Arc<dyn Store>) {
+    let store = &*store;
+    let fx = query_fixture(store).await;
+    let sys = "_sys_enterprise_project_id";
+    let all = fx.acme_scope();
+    let (acme, prod, dev) = (fx.acme.id.as_str(), fx.prod.id.as_str(), fx.dev.id.as_str());
+    let gp = fx.gp.id.as_str();
+    let globex = fx.globex.id.as_str();
+
+    // Keys, per scope.
+    let key_cases: Vec<(&str, TagScope, &[&str])> = vec![
+        ("acme", all.clone(), &["app", "env", "owner", "tier"]),
+        (
+            "prod",
+            scope(acme, &[prod], &[]),
+            &["app", "env", "owner", "tier"],
+        ),
+        ("dev", scope(acme, &[dev], &[]), &["app", "env"]),
+        ("global", scope(acme, &[""], &[]), &["env", "owner"]),
+        (
+            "evs",
+            scope(acme, &[prod, dev, ""], &[EVS]),
+            &["env", "owner", "tier"],
+        ),
+        ("dev evs", scope(acme, &[dev], &[EVS]), &[]),
+        ("prod obs", scope(acme, &[prod], &[OBS]), &[]),
+        (
+            "globex",
+            scope(globex, &[gp, "", prod], &[]),
+            &["app", "env", "owner"],
+        ),
+        (
+            "globex under acme's prod id",
+            scope(globex, &[prod], &[]),
+            &["app", "env"],
+        ),
+        (
+            "an unknown domain",
+            scope(&new_id(), &[prod, dev, ""], &[]),
+            &[],
+        ),
+        (
+            "acme, an unknown project",
+            scope(acme, &[&new_id()], &[]),
+            &[],
+        ),
+        ("acme, globex's project", scope(acme, &[gp], &[]), &[]),
+    ];
+    for (what, s, expected) in &key_cases {
+        assert_eq!(
+            keys_in(store, s, None, 1000).await,
+            strings(expected),
+            "tag_keys of {what}"
+        );
+    }
+
+    // `after` and `limit`.
+    let after_cases: [(Option<&str>, usize, &[&str]); 9] = [
+        (Some("b"), 1000, &["env", "owner", "tier"]),
+        (Some("env"), 1000, &["owner", "tier"]),
+        (Some(""), 1000, &["app", "env", "owner", "tier"]),
+        (Some("tier"), 1000, &[]),
+        (Some("zzz"), 1000, &[]),
+        (None, 2, &["app", "env"]),
+        (Some("app"), 2, &["env", "owner"]),
+        (None, 0, &[]),
+        (Some("a"), 1, &["app"]),
+    ];
+    for (after, limit, expected) in after_cases {
+        assert_eq!(
+            keys_in(store, &all, after, limit).await,
+            strings(expected),
+            "tag_keys after {after:?}, limit {limit}"
+        );
+    }
+
+    // Values, per scope and key.
+    let value_cases: Vec<(&str, TagScope, &str, &[&str])> = vec![
+        ("acme", all.clone(), "env", &["dev", "prod"]),
+        ("acme", all.clone(), "app", &["db", "web"]),
+        ("acme", all.clone(), "owner", &["alice", "bob"]),
+        ("acme", all.clone(), "tier", &["", "gold"]),
+        ("acme", all.clone(), "nope", &[]),
+        ("acme", all.clone(), "ENV", &[]),
+        ("acme", all.clone(), sys, &[]),
+        ("dev", scope(acme, &[dev], &[]), "env", &["dev"]),
+        ("dev", scope(acme, &[dev], &[]), "owner", &[]),
+        ("global", scope(acme, &[""], &[]), "owner", &["alice"]),
+        (
+            "evs",
+            scope(acme, &[prod, dev, ""], &[EVS]),
+            "owner",
+            &["bob"],
+        ),
+        ("evs", scope(acme, &[prod, dev, ""], &[EVS]), "tier", &[""]),
+        (
+            "globex",
+            scope(globex, &[gp, "", prod], &[]),
+            "env",
+            &["prod"],
+        ),
+        ("globex", scope(globex, &[gp, "", prod], &[]), "tier", &[]),
+        (
+            "an unknown domain",
+            scope(&new_id(), &[prod], &[]),
+            "env",
+            &[],
+        ),
+    ];
+    for (what, s, key, expected) in &value_cases {
+        assert_eq!(
+            values_in(store, s, key, None, 1000).await,
+            strings(expected),
+            "tag_values of {key:?} in {what}"
+        );
+    }
+    assert_eq!(
+        values_in(store, &all, "env", Some("dev"), 1000).await,
+        strings(&["prod"])
+    );
+    assert_eq!(
+        values_in(store, &all, "tier", Some(""), 1000).await,
+        strings(&["gold"])
+    );
+    assert_eq!(
+        values_in(store, &all, "tier", None, 1).await,
+        strings(&[""])
+    );
+    assert_eq!(
+        values_in(store, &all, "env", None, 0).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        values_in(store, &all, "env", Some("prod"), 10).await,
+        Vec::<String>::new()
+    );
+
+    // key_values.
+    let kv_cases: Vec<(&str, TagScope, Vec<KeyValues>)> = vec![
+        (
+            "acme",
+            all.clone(),
+            key_values_of(&[
+                ("app", &["db", "web"]),
+                ("env", &["dev", "prod"]),
+                ("owner", &["alice", "bob"]),
+                ("tier", &["", "gold"]),
+            ]),
+        ),
+        (
+            "dev",
+            scope(acme, &[dev], &[]),
+            key_values_of(&[("app", &["web"]), ("env", &["dev"])]),
+        ),
+        (
+            "global",
+            scope(acme, &[""], &[]),
+            key_values_of(&[("env", &["prod"]), ("owner", &["alice"])]),
+        ),
+        (
+            "evs",
+            scope(acme, &[prod, dev, ""], &[EVS]),
+            key_values_of(&[("env", &["prod"]), ("owner", &["bob"]), ("tier", &[""])]),
+        ),
+        (
+            "globex under acme's prod id",
+            scope(globex, &[prod], &[]),
+            key_values_of(&[("app", &["web"]), ("env", &["prod"])]),
+        ),
+        ("prod obs", scope(acme, &[prod], &[OBS]), Vec::new()),
+        (
+            "an unknown domain",
+            scope(&new_id(), &[prod, ""], &[]),
+            Vec::new(),
+        ),
+    ];
+    for (what, s, expected) in &kv_cases {
+        assert_eq!(
+            &key_values_in(store, s).await,
+            expected,
+            "key_values of {what}"
+        );
+    }
+
+    // Paging over more keys and values: project lab, 12 resources, each with its own key
+    // k00..k11, a shared key m with one value, and n with 7 values used repeatedly.
+    let lab = new_project(store, &fx.acme, "lab").await;
+    let lab_rows: Vec<Row> = (0..12)
+        .map(|i| {
+            let own = format!("k{i:02}");
+            let n = format!("v{:02}", (i * 5) % 7);
+            row(
+                &at(&fx.acme, &lab.id, ECS, &format!("lab-{i:02}")),
+                "",
+                &[(&own, "x"), ("m", "same"), ("n", &n)],
+                &[(sys, "0")],
+            )
+        })
+        .collect();
+    populate(store, &lab_rows).await;
+    let lab_scope = scope(acme, &[&lab.id], &[]);
+    let mut lab_keys: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
+    lab_keys.extend(strings(&["m", "n"]));
+    let n_values: Vec<String> = (0..7).map(|i| format!("v{i:02}")).collect();
+    assert_eq!(keys_in(store, &lab_scope, None, 1000).await, lab_keys);
+    assert_eq!(
+        values_in(store, &lab_scope, "n", None, 1000).await,
+        n_values
+    );
+    assert_eq!(
+        values_in(store, &lab_scope, "m", None, 1000).await,
+        strings(&["same"])
+    );
+    let mut lab_kv: Vec<KeyValues> = (0..12)
+        .map(|i| KeyValues {
+            key: format!("k{i:02}"),
+            values: strings(&["x"]),
+        })
+        .collect();
+    lab_kv.push(KeyValues {
+        key: "m".to_owned(),
+        values: strings(&["same"]),
+    });
+    lab_kv.push(KeyValues {
+        key: "n".to_owned(),
+        values: n_values.clone(),
+    });
+    assert_eq!(key_values_in(store, &lab_scope).await, lab_kv);
+
+    // lab and prod together: the union, still sorted and distinct.
+    let both = scope(acme, &[&lab.id, prod], &[]);
+    let union: Vec<String> = lab_keys
+        .iter()
+        .cloned()
+        .chain(strings(&["app", "env", "owner", "tier"]))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(keys_in(store, &both, None, 1000).await, union);
+
+    for limit in [1, 2, 3, 5, 100] {
+        assert_eq!(
+            walk_keys(store, &lab_scope, limit).await,
+            lab_keys,
+            "lab keys by {limit}"
+        );
+        assert_eq!(
+            walk_keys(store, &both, limit).await,
+            union,
+            "lab+prod keys by {limit}"
+        );
+        assert_eq!(
+            walk_values(store, &lab_scope, "n", limit).await,
+            n_values,
+            "values of n by {limit}"
+        );
+        assert_eq!(
+            walk_values(store, &all, "env", limit).await,
+            strings(&["dev", "prod"]),
+            "values of env by {limit}"
+        );
+        assert_eq!(
+            walk_values(store, &all, "tier", limit).await,
+            strings(&["", "gold"]),
+            "values of tier by {limit}"
+        );
+        assert!(walk_keys(store, &scope(acme, &[prod], &[OBS]), limit)
+            .await
+            .is_empty());
+        assert!(walk_values(store, &lab_scope, "nope", limit)
+            .await
+            .is_empty());
+    }
+    // The lab's keys did not leak into the other scopes.
+    assert_eq!(
+        keys_in(store, &all, None, 1000).await,
+        strings(&["app", "env", "owner", "tier"])
+    );
+}
+
+/// A write is seen by the very next read: tags set, changed and removed, resources
+/// auto-registered, renamed and removed.
+async fn queries_read_their_writes(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let vm = at(&acme, &prod.id, ECS, "vm");
+    let other = at(&acme, &prod.id, ECS, "other");
+    register(store, &[resource(&vm, "vm"), resource(&other, "other")]).await;
+    let q = ResourceQuery {
+        domain_id: acme.id.clone(),
+        projects: vec![prod.id.clone()],
+        ..ResourceQuery::default()
+    };
+    let s = scope(&acme.id, &[&prod.id], &[]);
+    let found_ids = |page: &FoundPage| -> Vec<String> {
+        page.resources
+            .iter()
+            .map(|f| f.resource.at.resource_id.clone())
+            .collect()
+    };
+    let with = |m: TagMatch| ResourceQuery {
+        all: vec![m],
+        ..q.clone()
+    };
+    let untagged = ResourceQuery {
+        without_any_tag: true,
+        ..q.clone()
+    };
+
+    // Every change is visible to the next query, many times over.
+    for i in 0..25 {
+        let value = format!("c{i:02}");
+        assert_eq!(
+            set_tags(store, &vm, &[("color", &value)]).await,
+            ItemOutcome::Applied
+        );
+        let page = find_all(store, &with(key_in("color", &[&value]))).await;
+        assert_eq!(found_ids(&page), strings(&["vm"]), "set #{i}");
+        assert_eq!(
+            tag_pairs(&page.resources[0].tags),
+            pairs(&[("color", &value)])
+        );
+        assert_eq!(page.total_count, 1);
+        if i > 0 {
+            let before = format!("c{:02}", i - 1);
+            assert_eq!(
+                count(store, &with(key_in("color", &[&before]))).await,
+                0,
+                "the value overwritten by set #{i}"
+            );
+        }
+        assert_eq!(values_in(store, &s, "color", None, 10).await, vec![value]);
+    }
+    assert_eq!(
+        set_tags(store, &other, &[("color", "blue"), ("size", "L")]).await,
+        ItemOutcome::Applied
+    );
+    assert_eq!(
+        keys_in(store, &s, None, 10).await,
+        strings(&["color", "size"])
+    );
+    assert_eq!(
+        values_in(store, &s, "color", None, 10).await,
+        strings(&["blue", "c24"])
+    );
+
+    // A removed tag leaves the results at once; its key stays listed while in use.
+    assert_eq!(
+        apply_one(
+            store,
+            &vm,
+            50,
+            TagChange::Remove(vec![by_key("color")]),
+            false
+        )
+        .await,
+        ItemOutcome::Applied
+    );
+    assert_eq!(
+        found_ids(&find_all(store, &with(key_only("color"))).await),
+        strings(&["other"])
+    );
+    assert_eq!(
+        found_ids(&find_all(store, &untagged).await),
+        strings(&["vm"])
+    );
+    assert_eq!(
+        keys_in(store, &s, None, 10).await,
+        strings(&["color", "size"])
+    );
+    assert_eq!(
+        values_in(store, &s, "color", None, 10).await,
+        strings(&["blue"])
+    );
+
+    // The last use of a key goes: the key goes.
+    assert_eq!(
+        apply_one(
+            store,
+            &other,
+            50,
+            TagChange::Remove(vec![by_pair("color", "blue")]),
+            false
+        )
+        .await,
+        ItemOutcome::Applied
+    );
+    assert_eq!(keys_in(store, &s, None, 10).await, strings(&["size"]));
+    assert!(values_in(store, &s, "color", None, 10).await.is_empty());
+    assert_eq!(
+        key_values_in(store, &s).await,
+        key_values_of(&[("size", &["L"])])
+    );
+    assert_eq!(count(store, &with(key_only("color"))).await, 0);
+    let page = find_all(store, &with(key_only("size"))).await;
+    assert_eq!(found_ids(&page), strings(&["other"]));
+    assert_eq!(tag_pairs(&page.resources[0].tags), pairs(&[("size", "L")]));
+
+    assert_eq!(
+        apply_one(
+            store,
+            &other,
+            50,
+            TagChange::Remove(vec![by_key("size")]),
+            false
+        )
+        .await,
+        ItemOutcome::Applied
+    );
+    assert!(keys_in(store, &s, None, 10).await.is_empty());
+    assert!(key_values_in(store, &s).await.is_empty());
+    assert_eq!(
+        found_ids(&find_all(store, &untagged).await),
+        strings(&["other", "vm"])
+    );
+
+    // Auto-registration, renaming and removal are seen too.
+    let fresh = at(&acme, &prod.id, ECS, "fresh");
+    assert_eq!(
+        apply_one(store, &fresh, 50, set_of(&[("color", "green")]), true).await,
+        ItemOutcome::Applied
+    );
+    let page = find_all(store, &with(key_in("color", &["green"]))).await;
+    assert_eq!(found_ids(&page), strings(&["fresh"]));
+    assert_eq!(page.resources[0].resource.name, "");
+    assert_eq!(keys_in(store, &s, None, 10).await, strings(&["color"]));
+
+    register(store, &[resource(&vm, "renamed-vm")]).await;
+    let renamed = ResourceQuery {
+        name_contains: Some("renamed".to_owned()),
+        ..q.clone()
+    };
+    assert_eq!(
+        found_ids(&find_all(store, &renamed).await),
+        strings(&["vm"])
+    );
+
+    assert_eq!(
+        store
+            .remove_resources(std::slice::from_ref(&fresh))
+            .await
+            .expect("remove_resources"),
+        1
+    );
+    assert_eq!(count(store, &with(key_only("color"))).await, 0);
+    assert!(keys_in(store, &s, None, 10).await.is_empty());
+    assert_eq!(count(store, &q).await, 2);
+}
+
+/// Unicode keys and values, and text that looks like SQL or LIKE patterns, match
+/// literally: byte for byte, no wildcards, no injection.
+async fn query_matches_unicode_and_sql_lookalikes_literally(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let p = prod.id.as_str();
+    let inject = "' OR 1=1 --";
+    let composed = "\u{e9}"; // é as one code point
+    let decomposed = "e\u{301}"; // e + combining acute accent
+    let rows: BTreeMap<&'static str, Row> = [
+        (
+            "U1",
+            row(
+                &at(&acme, p, ECS, "u1"),
+                "名字%1",
+                &[("环境", "生产"), ("q", inject)],
+                &[],
+            ),
+        ),
+        (
+            "U2",
+            row(
+                &at(&acme, p, ECS, "u2"),
+                "a_b",
+                &[("环境", "测试"), ("q", "%")],
+                &[],
+            ),
+        ),
+        (
+            "U3",
+            row(&at(&acme, p, ECS, "u3"), "abc", &[("q", "_")], &[]),
+        ),
+        (
+            "U4",
+            row(
+                &at(&acme, p, ECS, "u4"),
+                "100%",
+                &[("q", "x"), ("🔑", "🗝️")],
+                &[],
+            ),
+        ),
+        (
+            "U5",
+            row(
+                &at(&acme, p, ECS, "u5"),
+                "caf\u{e9}",
+                &[("q", composed)],
+                &[],
+            ),
+        ),
+        (
+            "U6",
+            row(
+                &at(&acme, p, ECS, "u6"),
+                "cafe\u{301}",
+                &[("q", decomposed)],
+                &[],
+            ),
+        ),
+        (
+            "U7",
+            row(&at(&acme, p, ECS, "u7"), "it's", &[(inject, "%_")], &[]),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let all_rows: Vec<Row> = rows.values().cloned().collect();
+    populate(store, &all_rows).await;
+
+    let q = ResourceQuery {
+        domain_id: acme.id.clone(),
+        projects: vec![prod.id.clone()],
+        ..ResourceQuery::default()
+    };
+    let all = |m: Vec<TagMatch>| ResourceQuery {
+        all: m,
+        ..q.clone()
+    };
+    let name = |s: &str| ResourceQuery {
+        name_contains: Some(s.to_owned()),
+        ..q.clone()
+    };
+    let cases: Vec<(&str, ResourceQuery, &[&str])> = vec![
+        ("value %", all(vec![key_in("q", &["%"])]), &["U2"]),
+        ("value _", all(vec![key_in("q", &["_"])]), &["U3"]),
+        ("value %%", all(vec![key_in("q", &["%%"])]), &[]),
+        (
+            "value ' OR 1=1 --",
+            all(vec![key_in("q", &[inject])]),
+            &["U1"],
+        ),
+        (
+            "value ' OR '1'='1",
+            all(vec![key_in("q", &["' OR '1'='1"])]),
+            &[],
+        ),
+        (
+            "values % and _",
+            all(vec![key_in("q", &["%", "_"])]),
+            &["U2", "U3"],
+        ),
+        (
+            "any value %",
+            ResourceQuery {
+                any: vec![key_in("q", &["%"])],
+                ..q.clone()
+            },
+            &["U2"],
+        ),
+        (
+            "none value %",
+            ResourceQuery {
+                none: vec![key_in("q", &["%"])],
+                ..q.clone()
+            },
+            &["U1", "U3", "U4", "U5", "U6", "U7"],
+        ),
+        (
+            "not_all value _",
+            ResourceQuery {
+                not_all: vec![key_in("q", &["_"])],
+                ..q.clone()
+            },
+            &["U1", "U2", "U4", "U5", "U6", "U7"],
+        ),
+        ("key ' OR 1=1 --", all(vec![key_only(inject)]), &["U7"]),
+        (
+            "key ' OR 1=1 -- = %_",
+            all(vec![key_in(inject, &["%_"])]),
+            &["U7"],
+        ),
+        (
+            "key ' OR 1=1 -- = %",
+            all(vec![key_in(inject, &["%"])]),
+            &[],
+        ),
+        ("key %", all(vec![key_only("%")]), &[]),
+        ("key _", all(vec![key_only("_")]), &[]),
+        ("key 环境", all(vec![key_only("环境")]), &["U1", "U2"]),
+        ("环境=生产", all(vec![key_in("环境", &["生产"])]), &["U1"]),
+        ("🔑=🗝️", all(vec![key_in("🔑", &["🗝️"])]), &["U4"]),
+        (
+            "🔑=🗝 without the variation selector",
+            all(vec![key_in("🔑", &["🗝"])]),
+            &[],
+        ),
+        ("composed é", all(vec![key_in("q", &[composed])]), &["U5"]),
+        (
+            "decomposed é",
+            all(vec![key_in("q", &[decomposed])]),
+            &["U6"],
+        ),
+        ("plain e", all(vec![key_in("q", &["e"])]), &[]),
+        ("capital É", all(vec![key_in("q", &["\u{c9}"])]), &[]),
+        ("name %", name("%"), &["U1", "U4"]),
+        ("name _", name("_"), &["U2"]),
+        ("name a_b", name("a_b"), &["U2"]),
+        ("name a%b", name("a%b"), &[]),
+        ("name ab", name("ab"), &["U3"]),
+        ("name Ab", name("Ab"), &[]),
+        ("name 名字", name("名字"), &["U1"]),
+        ("name composed é", name(composed), &["U5"]),
+        ("name combining accent", name("\u{301}"), &["U6"]),
+        ("name '", name("'"), &["U7"]),
+        ("name ' OR 1=1 --", name(inject), &[]),
+        ("name ' OR '1'='1", name("' OR '1'='1"), &[]),
+        (
+            "a type that looks like SQL",
+            ResourceQuery {
+                resource_types: strings(&["x' OR '1'='1"]),
+                ..q.clone()
+            },
+            &[],
+        ),
+        (
+            "a project that looks like SQL",
+            ResourceQuery {
+                projects: strings(&["' OR ''='"]),
+                ..q.clone()
+            },
+            &[],
+        ),
+        (
+            "a domain that looks like SQL",
+            ResourceQuery {
+                domain_id: "' OR 1=1 --".to_owned(),
+                ..q.clone()
+            },
+            &[],
+        ),
+    ];
+    for (what, query, expected) in &cases {
+        check_query(store, &rows, what, query, expected).await;
+    }
+
+    // Listings sort byte-wise (code point order) and match literally too.
+    let s = scope(&acme.id, &[p], &[]);
+    let keys = strings(&[inject, "q", "环境", "🔑"]);
+    assert_eq!(keys_in(store, &s, None, 100).await, keys);
+    assert_eq!(
+        keys_in(store, &s, Some("q"), 100).await,
+        strings(&["环境", "🔑"])
+    );
+    assert_eq!(keys_in(store, &s, Some("%"), 1).await, strings(&[inject]));
+    let q_values = strings(&["%", inject, "_", decomposed, "x", composed]);
+    assert_eq!(values_in(store, &s, "q", None, 100).await, q_values);
+    assert_eq!(
+        values_in(store, &s, "q", Some("%"), 100).await,
+        q_values[1..].to_vec()
+    );
+    assert_eq!(
+        values_in(store, &s, "环境", None, 100).await,
+        strings(&["测试", "生产"])
+    );
+    assert!(values_in(store, &s, "%", None, 100).await.is_empty());
+    assert!(values_in(store, &s, "_", None, 100).await.is_empty());
+    assert!(values_in(store, &s, "' OR '1'='1", None, 100)
+        .await
+        .is_empty());
+    assert_eq!(
+        values_in(store, &s, inject, None, 100).await,
+        strings(&["%_"])
+    );
+    for limit in [1, 2, 4] {
+        assert_eq!(walk_keys(store, &s, limit).await, keys);
+        assert_eq!(walk_values(store, &s, "q", limit).await, q_values);
+    }
+    assert!(keys_in(store, &scope("' OR 1=1 --", &[p], &[]), None, 100)
+        .await
+        .is_empty());
+    assert!(
+        keys_in(store, &scope(&acme.id, &["' OR ''='"], &[]), None, 100)
+            .await
+            .is_empty()
+    );
+}
+
+/// A tiny deterministic generator (Knuth's MMIX LCG), so the random check needs no crate
+/// and fails the same way every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn one_in(&mut self, n: usize) -> bool {
+        self.below(n) == 0
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const RANDOM_KEYS: &[&str] = &["env", "app", "team", "tier", "cost", "Env"];
+const RANDOM_VALUES: &[&str] = &["prod", "dev", "web", "", "Prod", "x%"];
+const RANDOM_NAME_CHARS: &[char] = &['a', 'b', 'A', '-', '_', '%', 'é'];
+
+/// `count` random resources of `domain`, spread over `projects` and three types, with
+/// ids that repeat across projects and types, random names, 0-4 tags and sometimes a
+/// system tag.
+fn random_rows(rng: &mut Lcg, domain: &Domain, projects: &[&str], count: usize) -> Vec<Row> {
+    let mut seen = BTreeSet::new();
+    let mut rows = Vec::new();
+    while rows.len() < count {
+        let project = *rng.pick(projects);
+        let resource_type = *rng.pick(&[ECS, EVS, OBS]);
+        let id = format!("r{:03}", rng.below(400));
+        if !seen.insert((project, resource_type, id.clone())) {
+            continue;
+        }
+        let name: String = (0..rng.below(7))
+            .map(|_| *rng.pick(RANDOM_NAME_CHARS))
+            .collect();
+        let mut tags: BTreeMap<&str, &str> = BTreeMap::new();
+        for _ in 0..rng.below(5) {
+            tags.insert(*rng.pick(RANDOM_KEYS), *rng.pick(RANDOM_VALUES));
+        }
+        let tags: Vec<(&str, &str)> = tags.into_iter().collect();
+        let sys: Vec<(&str, &str)> = if rng.one_in(5) {
+            vec![("_sys_enterprise_project_id", *rng.pick(&["0", "1"]))]
+        } else {
+            Vec::new()
+        };
+        rows.push(row(
+            &at(domain, project, resource_type, &id),
+            &name,
+            &tags,
+            &sys,
+        ));
+    }
+    rows
+}
+
+/// 0..=max tag matches on distinct keys (sometimes an unused one), each with 0-2 values
+/// (sometimes an unused one).
+fn random_matches(rng: &mut Lcg, max: usize) -> Vec<TagMatch> {
+    let mut out: Vec<TagMatch> = Vec::new();
+    for _ in 0..rng.below(max + 1) {
+        let key = if rng.one_in(10) {
+            "unused"
+        } else {
+            *rng.pick(RANDOM_KEYS)
+        };
+        if out.iter().any(|m| m.key == key) {
+            continue;
+        }
+        let mut values: Vec<String> = Vec::new();
+        for _ in 0..rng.below(3) {
+            let value = if rng.one_in(8) {
+                "unused"
+            } else {
+                *rng.pick(RANDOM_VALUES)
+            };
+            if !values.iter().any(|v| v == value) {
+                values.push(value.to_owned());
+            }
+        }
+        out.push(TagMatch {
+            key: key.to_owned(),
+            values,
+        });
+    }
+    out
+}
+
+fn random_subset(rng: &mut Lcg, items: &[&str]) -> Vec<String> {
+    items
+        .iter()
+        .filter(|_| rng.one_in(2))
+        .map(|s| (*s).to_owned())
+        .collect()
+}
+
+fn random_query(rng: &mut Lcg, domain_id: &str, projects: &[&str]) -> ResourceQuery {
+    let mut chosen = random_subset(rng, projects);
+    if chosen.is_empty() {
+        chosen.push((*rng.pick(projects)).to_owned());
+    }
+    let resource_types = if rng.one_in(2) {
+        Vec::new()
+    } else {
+        random_subset(rng, &[ECS, EVS, OBS, "nope.things"])
+    };
+    let maybe = |rng: &mut Lcg| {
+        if rng.one_in(2) {
+            random_matches(rng, 2)
+        } else {
+            Vec::new()
+        }
+    };
+    ResourceQuery {
+        domain_id: domain_id.to_owned(),
+        projects: chosen,
+        resource_types,
+        all: maybe(rng),
+        any: maybe(rng),
+        not_all: maybe(rng),
+        none: maybe(rng),
+        without_any_tag: rng.one_in(8),
+        name_contains: rng.one_in(4).then(|| {
+            (0..1 + rng.below(2))
+                .map(|_| *rng.pick(RANDOM_NAME_CHARS))
+                .collect()
+        }),
+    }
+}
+
+/// The semantics of `core::query`, evaluated the obvious way.
+fn naive_keeps(q: &ResourceQuery, r: &Row) -> bool {
+    let matches = |m: &TagMatch| {
+        r.tags
+            .iter()
+            .any(|(k, v)| *k == m.key && (m.values.is_empty() || m.values.contains(v)))
+    };
+    let in_scope = r.domain_id == q.domain_id
+        && q.projects.contains(&r.project_id)
+        && (q.resource_types.is_empty() || q.resource_types.contains(&r.resource_type));
+    let named = q
+        .name_contains
+        .as_ref()
+        .is_none_or(|s| r.name.contains(s.as_str()));
+    let tagged = if q.without_any_tag {
+        r.tags.is_empty()
+    } else {
+        q.all.iter().all(matches)
+            && (q.any.is_empty() || q.any.iter().any(matches))
+            && (q.not_all.is_empty() || !q.not_all.iter().all(matches))
+            && !q.none.iter().any(matches)
+    };
+    in_scope && named && tagged
+}
+
+/// The keys of a scope with their sorted values, evaluated the obvious way.
+fn naive_key_values(rows: &[Row], s: &TagScope) -> Vec<KeyValues> {
+    let mut map: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in rows.iter().filter(|r| {
+        r.domain_id == s.domain_id
+            && s.projects.contains(&r.project_id)
+            && (s.resource_types.is_empty() || s.resource_types.contains(&r.resource_type))
+    }) {
+        for (k, v) in &r.tags {
+            map.entry(k.clone()).or_default().insert(v.clone());
+        }
+    }
+    map.into_iter()
+        .map(|(key, values)| KeyValues {
+            key,
+            values: values.into_iter().collect(),
+        })
+        .collect()
+}
+
+/// 500 random resources (and 60 more in another domain, some filed under the same
+/// project ids); random queries give what a naive evaluation of the semantics gives,
+/// whole and page by page, and the tag listings of random scopes agree too.
+async fn random_queries_agree_with_a_naive_evaluation(store: Arc<dyn Store>) {
+    let store = &*store;
+    let mut rng = Lcg(0x7a9d_2024_0001);
+    let acme = new_domain(store, "acme").await;
+    let globex = new_domain(store, "globex").await;
+    let p0 = new_project(store, &acme, "p0").await;
+    let p1 = new_project(store, &acme, "p1").await;
+    let gp = new_project(store, &globex, "gp").await;
+    let projects = [p0.id.as_str(), p1.id.as_str(), ""];
+    let mut rows = random_rows(&mut rng, &acme, &projects, 500);
+    rows.extend(random_rows(
+        &mut rng,
+        &globex,
+        &[gp.id.as_str(), "", p0.id.as_str()],
+        60,
+    ));
+    populate(store, &rows).await;
+
+    let mut interesting = 0;
+    for i in 0..30 {
+        let q = random_query(&mut rng, &acme.id, &projects);
+        let what = format!("random query #{i}: {q:?}");
+        let expected: Vec<Row> = sorted(
+            rows.iter()
+                .filter(|r| naive_keeps(&q, r))
+                .cloned()
+                .collect(),
+        );
+        let in_scope = rows
+            .iter()
+            .filter(|r| {
+                naive_keeps(
+                    &ResourceQuery {
+                        domain_id: q.domain_id.clone(),
+                        projects: q.projects.clone(),
+                        resource_types: q.resource_types.clone(),
+                        ..ResourceQuery::default()
+                    },
+                    r,
+                )
+            })
+            .count();
+        if !expected.is_empty() && expected.len() < in_scope {
+            interesting += 1;
+        }
+        let full = find_all(store, &q).await;
+        let got = rows_in_order(&full.resources, &what);
+        if got != expected {
+            let at_set = |v: &[Row]| v.iter().map(Row::at).collect::<BTreeSet<_>>();
+            let (g, e) = (at_set(&got), at_set(&expected));
+            panic!(
+                "{what}\n got {} resources, expected {}\n unexpected: {:?}\n missing: {:?}",
+                got.len(),
+                expected.len(),
+                g.difference(&e).collect::<Vec<_>>(),
+                e.difference(&g).collect::<Vec<_>>()
+            );
+        }
+        let n = expected.len() as u64;
+        assert_eq!(full.total_count, n, "{what}: total_count");
+        assert_eq!(count(store, &q).await, n, "{what}: count_resources");
+        for _ in 0..3 {
+            let offset = rng.below(expected.len() + 3) as u64;
+            let limit = 1 + rng.below(10) as u64;
+            let page = store
+                .find_resources(&q, offset, limit)
+                .await
+                .expect("find_resources");
+            let start = offset.min(n) as usize;
+            let end = (offset + limit).min(n) as usize;
+            assert_eq!(page.total_count, n, "{what}: total_count of a page");
+            assert_eq!(
+                page.resources,
+                full.resources[start..end].to_vec(),
+                "{what}: the page at offset {offset}, limit {limit}"
+            );
+        }
+    }
+    assert!(
+        interesting >= 10,
+        "only {interesting} of the random queries kept some but not all of their scope"
+    );
+
+    for i in 0..10 {
+        let mut chosen = random_subset(&mut rng, &projects);
+        if chosen.is_empty() {
+            chosen.push(String::new());
+        }
+        let resource_types = if rng.one_in(2) {
+            Vec::new()
+        } else {
+            random_subset(&mut rng, &[ECS, EVS, OBS])
+        };
+        let s = TagScope {
+            domain_id: acme.id.clone(),
+            projects: chosen,
+            resource_types,
+        };
+        let what = format!("random scope #{i}: {s:?}");
+        let expected = naive_key_values(&rows, &s);
+        assert_eq!(
+            key_values_in(store, &s).await,
+            expected,
+            "{what}: key_values"
+        );
+        let expected_keys: Vec<String> = expected.iter().map(|kv| kv.key.clone()).collect();
+        assert_eq!(
+            walk_keys(store, &s, 2).await,
+            expected_keys,
+            "{what}: tag_keys"
+        );
+        for kv in &expected {
+            assert_eq!(
+                walk_values(store, &s, &kv.key, 2).await,
+                kv.values,
+                "{what}: tag_values of {:?}",
+                kv.key
+            );
+        }
+    }
 }
 
 backend_suite!(sqlite, sqlite_backend);
