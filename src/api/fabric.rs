@@ -345,28 +345,49 @@ async fn list_tags(
 
 /// `GET .../fabric-workspace/tags`: every key the project's workspaces carry, with its
 /// values, keys sorted and paged with `offset` and `limit` (1 to 1000, default 1000).
-/// `use_predefine_tags` is accepted (`true` or `false`); tagd has no predefined tags, so
-/// both list the tags in use.
+/// With `use_predefine_tags=true` the domain's predefined tags (managed through TMS) are
+/// merged in.
 async fn list_project_tags(
     caller: ProjectCaller<Fabric>,
     State(state): State<AppState>,
     QueryMap(query): QueryMap,
 ) -> Result<Response, FabricError> {
-    if let Some(raw) = query.get("use_predefine_tags") {
-        if !raw.eq_ignore_ascii_case("true") && !raw.eq_ignore_ascii_case("false") {
+    let with_predefined = match query.get("use_predefine_tags") {
+        None => false,
+        Some(raw) if raw.eq_ignore_ascii_case("true") => true,
+        Some(raw) if raw.eq_ignore_ascii_case("false") => false,
+        Some(raw) => {
             return Err(CoreError::invalid(
                 "use_predefine_tags",
                 Reason::one_of(&["true", "false"], raw),
             )
-            .into());
+            .into())
         }
-    }
+    };
     let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
     let limit = query_number(&query, "limit", 1000, 1, 1000)?;
-    let kvs = state
+    let mut kvs = state
         .tagging
         .key_values(&caller.scope(FABRIC_WORKSPACE))
         .await?;
+    if with_predefined {
+        let predefined = state
+            .tagging
+            .predefined_key_values(&caller.principal.domain.id)
+            .await?;
+        let mut merged: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            std::collections::BTreeMap::new();
+        for kv in kvs.into_iter().chain(predefined) {
+            merged.entry(kv.key).or_default().extend(kv.values);
+        }
+        kvs = merged
+            .into_iter()
+            .map(|(key, values)| crate::core::query::KeyValues {
+                key,
+                values: values.into_iter().collect(),
+            })
+            .collect();
+    }
     let page: Vec<_> = kvs.into_iter().skip(offset).take(limit).collect();
     Ok(json_response(
         StatusCode::OK,

@@ -1,6 +1,6 @@
 //! RDS DB instances (seed 003): `tags/action` creates or deletes tags of one instance;
 //! the reads of the SDK (`RdsClient`): one instance's tags, the project's tags, the
-//! (empty) predefined tags, and `ListInstances` with its `tags=` filter.
+//! the domain's predefined tags, and `ListInstances` with its `tags=` filter.
 //!
 //! Errors are flat `error_code`/`error_msg`, and `error_msg` speaks the language of the
 //! request's `X-Language` (`en-us`, the default, or `zh-cn`).
@@ -176,9 +176,20 @@ async fn project_tags(
     ))
 }
 
-/// `GET .../tags/predefined-tag`: tagd keeps no predefined tags, so the list is empty.
-async fn predefined_tags(_caller: ProjectCaller<Rds>) -> Response {
-    json_response(StatusCode::OK, &json!({ "tags": [] }))
+/// `GET .../tags/predefined-tag`: the domain's predefined tags (managed through TMS),
+/// grouped by key.
+async fn predefined_tags(
+    caller: ProjectCaller<Rds>,
+    State(state): State<AppState>,
+) -> Result<Response, RdsError> {
+    let kvs = state
+        .tagging
+        .predefined_key_values(&caller.principal.domain.id)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": key_values_json(&kvs) }),
+    ))
 }
 
 /// At most this many `key=value` pairs in `tags=` (the SDK's docstring).

@@ -347,6 +347,26 @@ impl Tagging {
         Ok(listing.apply(self.store.predefined_tags(domain_id).await?))
     }
 
+    /// A domain's predefined tags grouped by key, keys and values sorted.
+    pub async fn predefined_key_values(
+        &self,
+        domain_id: &str,
+    ) -> Result<Vec<KeyValues>, CoreError> {
+        let mut all = self.store.predefined_tags(domain_id).await?;
+        all.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.value.cmp(&b.value)));
+        let mut out: Vec<KeyValues> = Vec::new();
+        for t in all {
+            match out.last_mut() {
+                Some(kv) if kv.key == t.key => kv.values.push(t.value),
+                _ => out.push(KeyValues {
+                    key: t.key,
+                    values: vec![t.value],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces one predefined tag by another.
     pub async fn replace_predefined(
         &self,

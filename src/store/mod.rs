@@ -109,8 +109,17 @@ pub trait Store: Send + Sync + 'static {
     // --- predefined tags
     /// Adds predefined tags to a domain (refreshing the time of those already there),
     /// unless the domain would then hold more than `max`; returns whether it did.
-    async fn add_predefined_tags(&self, domain_id: &str, tags: &[(String, String)], max: usize) -> Result<bool, StoreError>;
-    async fn remove_predefined_tags(&self, domain_id: &str, tags: &[(String, String)]) -> Result<(), StoreError>;
+    async fn add_predefined_tags(
+        &self,
+        domain_id: &str,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<bool, StoreError>;
+    async fn remove_predefined_tags(
+        &self,
+        domain_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError>;
     async fn predefined_tags(&self, domain_id: &str) -> Result<Vec<PredefinedTag>, StoreError>;
     /// Replaces `old` by `new` in one step.
     async fn replace_predefined_tag(

@@ -554,3 +554,48 @@ async fn projects_are_isolated_and_callers_authorised() {
         .await;
     assert_eq!(r.status, 403, "{}", r.text);
 }
+
+#[tokio::test]
+async fn predefined_tags_made_through_tms_are_offered_by_rds_and_fabric() {
+    let s = TestServer::start().await;
+    let domain = s.domain_token().await;
+    let r = s
+        .post("/v1.0/predefine_tags/action", Some(&domain), &json!({"action": "create", "tags": [
+            {"key": "env", "value": "prod"}, {"key": "env", "value": "dev"}, {"key": "team", "value": "db"}]}))
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let token = s.project_token().await;
+    let pid = s.creds.project_id.clone();
+    let r = s
+        .get(&format!("/v3/{pid}/tags/predefined-tag"), Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body["tags"],
+        json!([{"key": "env", "values": ["dev", "prod"]}, {"key": "team", "values": ["db"]}])
+    );
+
+    s.register_in("fabric-workspace", &["ws-1"]).await;
+    let r = s
+        .post(
+            &format!("/v1/{pid}/fabric-workspace/ws-1/tags/create"),
+            Some(&token),
+            &json!({"tags": [{"key": "env", "value": "test"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = s
+        .get(&format!("/v1/{pid}/fabric-workspace/tags"), Some(&token))
+        .await;
+    assert_eq!(r.body["tags"], json!([{"key": "env", "values": ["test"]}]));
+    let r = s
+        .get(
+            &format!("/v1/{pid}/fabric-workspace/tags?use_predefine_tags=true"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        r.body["tags"],
+        json!([{"key": "env", "values": ["dev", "prod", "test"]}, {"key": "team", "values": ["db"]}])
+    );
+}
