@@ -99,7 +99,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags",
-            post(single_tag::create::<Dis>).get(stream_tags),
+            post(single_tag::create::<Dis>).get(single_tag::read::<Dis>),
         )
         .route("/v2/{project_id}/stream/tags", get(project_tags))
         .route(
@@ -174,22 +174,6 @@ const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// The one field `matches` may name.
 const RESOURCE_NAME: &str = "resource_name";
-
-/// `GET /v2/{project_id}/stream/{stream_id}/tags`: the stream's tags, sorted by key; an
-/// unknown stream is 404.
-async fn stream_tags(
-    caller: ProjectCaller<Dis>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Dis, StreamPath>,
-) -> Result<Response, DisError> {
-    let tags = caller
-        .tags_of(&state, DIS_STREAM, "stream_id", &path.stream_id)
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "tags": tags_json(&tags) }),
-    ))
-}
 
 /// `GET /v2/{project_id}/stream/tags`: every key in use on the project's streams with
 /// its values, keys and values sorted. The call has no paging.

@@ -13,11 +13,11 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::language;
 use super::{
     json_response, key_values_json, query_number, status, tags_json, ApiError, AppState, Dialect,
     JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
 };
+use super::{language, single_tag};
 use crate::core::providers::RDS_INSTANCE;
 use crate::core::query::{Found, TagMatch};
 use crate::core::tagging::TagChange;
@@ -48,6 +48,12 @@ pub const RULES: TagRules = TagRules {
 };
 
 pub struct Rds;
+
+impl single_tag::TaggedResource for Rds {
+    const RESOURCE_TYPE: &'static str = RDS_INSTANCE;
+    const ID_PARAM: &'static str = "instance_id";
+    const RULES: TagRules = RULES;
+}
 
 type RdsError = ApiError<Rds>;
 
@@ -92,7 +98,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v3/{project_id}/instances/{instance_id}/tags",
-            get(instance_tags),
+            get(single_tag::read::<Rds>),
         )
         .route("/v3/{project_id}/tags", get(project_tags))
         .route("/v3/{project_id}/tags/predefined-tag", get(predefined_tags))
@@ -143,22 +149,6 @@ async fn tags_action(
         )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `GET .../instances/{instance_id}/tags`: the instance's tags, sorted by key; an
-/// unknown instance is 404.
-async fn instance_tags(
-    caller: ProjectCaller<Rds>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Rds, InstancePath>,
-) -> Result<Response, RdsError> {
-    let tags = caller
-        .tags_of(&state, RDS_INSTANCE, "instance_id", &path.instance_id)
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "tags": tags_json(&tags) }),
-    ))
 }
 
 /// `GET .../tags`: every key the project's instances carry, with its values, sorted.

@@ -1,7 +1,7 @@
-//! The single-tag companions Workspace and DIS share: `POST .../{id}/tags` with
-//! `{"tag": {...}}` creates or overwrites one tag, `DELETE .../{id}/tags/{key}` removes
-//! one (a missing tag is not an error). Each service plugs in its resource type, the
-//! name of its id in the path and its tag rules.
+//! The one-resource calls the per-service APIs share: `GET .../{id}/tags` lists a
+//! resource's tags, `POST .../{id}/tags` with `{"tag": {...}}` creates or overwrites one
+//! tag, `DELETE .../{id}/tags/{key}` removes one (a missing tag is not an error). Each
+//! service plugs in its resource type, the name of its id in the path and its tag rules.
 
 use std::collections::HashMap;
 
@@ -10,7 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, WireTag};
+use serde_json::json;
+
+use super::{
+    json_response, tags_json, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller,
+    WireTag,
+};
 use crate::core::tagging::TagChange;
 use crate::core::tags::TagRules;
 use crate::core::{CoreError, Reason};
@@ -33,6 +38,22 @@ fn resource_id<S: TaggedResource>(params: &HashMap<String, String>) -> Result<&s
         .get(S::ID_PARAM)
         .map(String::as_str)
         .ok_or_else(|| CoreError::invalid(S::ID_PARAM, Reason::required()))
+}
+
+/// `GET .../{id}/tags`: the resource's tags, sorted by key; an unknown resource is 404.
+pub async fn read<S: TaggedResource>(
+    caller: ProjectCaller<S>,
+    State(state): State<AppState>,
+    PathParams(params, ..): PathParams<S, HashMap<String, String>>,
+) -> Result<Response, ApiError<S>> {
+    let id = resource_id::<S>(&params)?;
+    let tags = caller
+        .tags_of(&state, S::RESOURCE_TYPE, S::ID_PARAM, id)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "tags": tags_json(&tags) }),
+    ))
 }
 
 /// `POST .../{id}/tags`: creates one tag or overwrites its value.

@@ -146,7 +146,7 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags",
-            post(single_tag::create::<Workspace>).get(desktop_tags),
+            post(single_tag::create::<Workspace>).get(single_tag::read::<Workspace>),
         )
         .route("/v2/{project_id}/desktops/tags", get(project_tags))
         .route(
@@ -309,22 +309,6 @@ const MAX_OFFSET: u64 = i64::MAX as u64;
 
 /// The one field `matches` may name.
 const RESOURCE_NAME: &str = "resource_name";
-
-/// `GET /v2/{project_id}/desktops/{desktop_id}/tags`: the desktop's tags, sorted by key;
-/// an unknown desktop is 404.
-async fn desktop_tags(
-    caller: ProjectCaller<Workspace>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Workspace, DesktopPath>,
-) -> Result<Response, WorkspaceError> {
-    let tags = caller
-        .tags_of(&state, WORKSPACE_DESKTOP, "desktop_id", &path.desktop_id)
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "tags": tags_json(&tags) }),
-    ))
-}
 
 /// `GET /v2/{project_id}/desktops/tags?offset&limit&key&value`: every key in use on the
 /// project's desktops with its values, keys and values sorted, paged by key.
