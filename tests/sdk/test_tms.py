@@ -189,7 +189,7 @@ def test_list_providers_pages_with_limit_and_offset(sdk):
 def test_list_providers_with_an_invalid_limit(sdk):
     client = sdk.tms()
     expect_error(
-        lambda: client.list_providers(tms.ListProvidersRequest(limit=0)), 400, "TMS.0002"
+        lambda: client.list_providers(tms.ListProvidersRequest(limit=0)), 400, "TMS.0007"
     )
 
 
