@@ -423,11 +423,9 @@ struct WireMatch {
     value: String,
 }
 
-/// A validated filter: the store query, and the system-tag condition the store cannot
-/// express, applied to the query's results.
+/// A validated filter: the store query, system-tag condition included.
 struct Filter {
     query: ResourceQuery,
-    sys: Option<TagMatch>,
 }
 
 impl Filter {
@@ -472,50 +470,26 @@ impl Filter {
         // `without_any_tag` ignores the tag conditions (checked all the same).
         query.all = if without_any_tag { Vec::new() } else { all };
         query.name_contains = name_contains;
-        Ok(Self { query, sys })
+        query.sys_all = sys.into_iter().collect();
+        Ok(Self { query })
     }
 
-    /// Whether a found workspace also passes the system-tag condition.
-    fn keeps(&self, found: &Found) -> bool {
-        self.sys.as_ref().is_none_or(|m| {
-            found.sys_tags.iter().any(|t| {
-                t.key.as_str() == m.key
-                    && (m.values.is_empty() || m.values.iter().any(|v| v == t.value.as_str()))
-            })
-        })
-    }
-
-    /// One page of the matching workspaces and the exact total. Without a system-tag
-    /// condition the store pages; with one, every match of the store query is read (in
-    /// one snapshot) and filtered and paged here, so counts and pages stay exact.
+    /// One page of the matching workspaces and the exact total.
     async fn page(
         &self,
         state: &AppState,
         offset: usize,
         limit: usize,
     ) -> Result<(Vec<Found>, u64), CoreError> {
-        if self.sys.is_none() {
-            let page = state
-                .tagging
-                .find(&self.query, offset as u64, limit as u64)
-                .await?;
-            return Ok((page.resources, page.total_count));
-        }
-        let everything = state.tagging.find(&self.query, 0, u64::MAX).await?;
-        let kept: Vec<Found> = everything
-            .resources
-            .into_iter()
-            .filter(|f| self.keeps(f))
-            .collect();
-        let total = kept.len() as u64;
-        Ok((kept.into_iter().skip(offset).take(limit).collect(), total))
+        let page = state
+            .tagging
+            .find(&self.query, offset as u64, limit as u64)
+            .await?;
+        Ok((page.resources, page.total_count))
     }
 
     async fn count(&self, state: &AppState) -> Result<u64, CoreError> {
-        if self.sys.is_none() {
-            return state.tagging.count(&self.query).await;
-        }
-        Ok(self.page(state, 0, 0).await?.1)
+        state.tagging.count(&self.query).await
     }
 }
 

@@ -53,6 +53,7 @@ impl single_tag::TaggedResource for Rds {
     const RESOURCE_TYPE: &'static str = RDS_INSTANCE;
     const ID_PARAM: &'static str = "instance_id";
     const RULES: TagRules = RULES;
+    const TAG_TYPE: Option<&'static str> = Some("user");
 }
 
 type RdsError = ApiError<Rds>;
@@ -295,13 +296,6 @@ impl TextMatch {
             })),
         }
     }
-
-    fn keeps(&self, text: &str) -> bool {
-        match self {
-            TextMatch::Exact(s) => text == s,
-            TextMatch::Contains(s) => text.contains(s.as_str()),
-        }
-    }
 }
 
 /// An instance as `ListInstances` shows it: tagd knows only its id, name and tags, and
@@ -333,31 +327,18 @@ async fn list_instances(
     }
     let id = TextMatch::parse(&query, "id")?;
     let name = TextMatch::parse(&query, "name")?;
-    // A name condition narrows the store query; the exact match and the id are
-    // checked here, over every match read in one snapshot, so counts stay exact.
-    q.name_contains = match &name {
-        Some(TextMatch::Exact(s) | TextMatch::Contains(s)) => Some(s.clone()),
-        None => None,
-    };
-    let (found, total_count) = if id.is_none() && !matches!(name, Some(TextMatch::Exact(_))) {
-        let page = state.tagging.find(&q, offset as u64, limit as u64).await?;
-        (page.resources, page.total_count)
-    } else {
-        let kept: Vec<Found> = state
-            .tagging
-            .find(&q, 0, u64::MAX)
-            .await?
-            .resources
-            .into_iter()
-            .filter(|f| {
-                id.as_ref()
-                    .is_none_or(|m| m.keeps(&f.resource.at.resource_id))
-            })
-            .filter(|f| name.as_ref().is_none_or(|m| m.keeps(&f.resource.name)))
-            .collect();
-        let total = kept.len() as u64;
-        (kept.into_iter().skip(offset).take(limit).collect(), total)
-    };
+    match name {
+        Some(TextMatch::Exact(s)) => q.name_exact = Some(s),
+        Some(TextMatch::Contains(s)) => q.name_contains = Some(s),
+        None => {}
+    }
+    match id {
+        Some(TextMatch::Exact(s)) => q.id_exact = Some(s),
+        Some(TextMatch::Contains(s)) => q.id_contains = Some(s),
+        None => {}
+    }
+    let page = state.tagging.find(&q, offset as u64, limit as u64).await?;
+    let (found, total_count) = (page.resources, page.total_count);
     Ok(json_response(
         StatusCode::OK,
         &json!({

@@ -26,6 +26,8 @@ pub trait TaggedResource: Dialect {
     /// The path parameter naming the resource (`desktop_id`, `stream_id`).
     const ID_PARAM: &'static str;
     const RULES: TagRules;
+    /// A `tag_type` to add to each listed tag (RDS's `ResourceTag` has one).
+    const TAG_TYPE: Option<&'static str> = None;
 }
 
 #[derive(Deserialize)]
@@ -50,10 +52,13 @@ pub async fn read<S: TaggedResource>(
     let tags = caller
         .tags_of(&state, S::RESOURCE_TYPE, S::ID_PARAM, id)
         .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "tags": tags_json(&tags) }),
-    ))
+    let mut listed = tags_json(&tags);
+    if let (Some(kind), Some(items)) = (S::TAG_TYPE, listed.as_array_mut()) {
+        for item in items {
+            item["tag_type"] = json!(kind);
+        }
+    }
+    Ok(json_response(StatusCode::OK, &json!({ "tags": listed })))
 }
 
 /// `POST .../{id}/tags`: creates one tag or overwrites its value.

@@ -72,6 +72,7 @@ fn code(err: &CoreError) -> &'static str {
         CoreError::InvalidField { field, .. } if field == "limit" => "TMS.0007",
         CoreError::InvalidField { field, .. } if field == "marker" => "TMS.0008",
         CoreError::InvalidField { field, .. } if field == "offset" => "TMS.0017",
+        CoreError::InvalidField { field, .. } if field.ends_with(".values") => "TMS.0016",
         CoreError::InvalidField { field, .. } if field == "old_tag" => "TMS.1002",
         CoreError::InvalidField { field, .. } if field == "new_tag" => "TMS.1003",
         CoreError::InvalidField { field, .. } if field == "order_field" => "TMS.1010",
@@ -340,7 +341,8 @@ async fn show_quotas(
     ))
 }
 
-/// TMS filters take at most 10 keys with 10 values each (`TMS.0016` past that).
+/// TMS filters take at most 10 keys (`TMS.0002` past that) with 10 values each
+/// (`TMS.0016`).
 const FILTER_LIMITS: FilterLimits = FilterLimits {
     max_keys: 10,
     max_values: 10,
@@ -370,12 +372,7 @@ async fn filter_resources(
     Authed(principal, ..): Authed<Tms>,
     JsonBody(body, ..): JsonBody<Tms, FilterBody>,
 ) -> Result<Response, TmsError> {
-    if body.resource_types.is_empty() {
-        return Err(CoreError::Empty {
-            field: "resource_types",
-        }
-        .into());
-    }
+    let requested = distinct_types(&body.resource_types)?;
     let offset = number_or_string("offset", body.offset.as_ref(), 0, 0, i64::MAX as u64)?;
     let limit = number_or_string("limit", body.limit.as_ref(), 200, 1, 200)?;
     let tags = tag_matches("tags", body.tags.as_deref(), FILTER_LIMITS)?;
@@ -383,15 +380,22 @@ async fn filter_resources(
     let mut errors = Vec::new();
     let mut types = Vec::new();
     let mut projects: Vec<String> = Vec::new();
-    for name in &body.resource_types {
+    for name in requested {
         let failure = match providers::resource_type(name) {
             None => Some(CoreError::UnknownResourceType {
                 field: "resource_types".into(),
-                name: name.clone(),
+                name: name.to_owned(),
             }),
             Some(t) if !t.global && project_id.is_none() => Some(CoreError::ProjectRequired {
-                resource_type: name.clone(),
+                resource_type: name.to_owned(),
             }),
+            // A project-scoped caller cannot search the domain's global resources; the
+            // other types are still searched.
+            Some(t) if t.global && principal.project.is_some() => Some(
+                principal
+                    .require_domain_scope()
+                    .expect_err("a project-scoped caller is refused global resources"),
+            ),
             Some(t) => {
                 let project = if t.global {
                     ""
@@ -456,6 +460,34 @@ async fn filter_resources(
     ))
 }
 
+/// The requested resource types without repeats; at least one, and no more than there
+/// are types (a longer list can only repeat or invent).
+fn distinct_types(raw: &[String]) -> Result<Vec<&str>, CoreError> {
+    let max = PROVIDERS
+        .iter()
+        .map(|p| p.resource_types.len())
+        .sum::<usize>();
+    let mut seen = std::collections::HashSet::new();
+    let types: Vec<&str> = raw
+        .iter()
+        .map(String::as_str)
+        .filter(|t| seen.insert(*t))
+        .collect();
+    if types.is_empty() {
+        return Err(CoreError::Empty {
+            field: "resource_types",
+        });
+    }
+    if types.len() > max {
+        return Err(CoreError::TooMany {
+            field: "resource_types",
+            max,
+            got: types.len(),
+        });
+    }
+    Ok(types)
+}
+
 /// The scope of `tag-keys` and `tag-values`: the projects named after `region_id` (all
 /// of the caller's projects without it) and the domain's global resources; a
 /// project-scoped caller sees only its own project.
@@ -482,21 +514,30 @@ async fn listing_scope(
     })
 }
 
-/// `limit` (1 to 200, default 200) and `marker` (the last item of the previous page)
-/// of the key and value listings.
+/// `limit` (1 to 200, default 200) and `marker` of the key and value listings. A
+/// marker is opaque: `m` and the hex of the last item of the previous page, so that an
+/// empty value ending a page still yields a marker (an empty marker means "no more").
 fn listing_page(
     query: &std::collections::HashMap<String, String>,
 ) -> Result<(usize, Option<String>), CoreError> {
     let limit = query_number(query, "limit", 200, 1, 200)?;
-    let marker = query.get("marker").filter(|m| !m.is_empty()).cloned();
-    if let Some(m) = &marker {
-        if m.chars().count() > 255 {
-            return Err(CoreError::invalid(
-                "marker",
-                Reason::length(1, 255, m.chars().count()),
-            ));
-        }
-    }
+    let marker = match query.get("marker").filter(|m| !m.is_empty()) {
+        None => None,
+        Some(m) => Some(
+            m.strip_prefix('m')
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| {
+                    CoreError::invalid(
+                        "marker",
+                        Reason::new(
+                            "is not a marker this API returned",
+                            "不是本接口返回的marker",
+                        ),
+                    )
+                })?,
+        ),
+    };
     Ok((limit, marker))
 }
 
@@ -505,10 +546,9 @@ fn listing_page(
 fn page_info(mut items: Vec<String>, limit: usize) -> (Vec<String>, serde_json::Value) {
     let more = items.len() > limit;
     items.truncate(limit);
-    let next = if more {
-        items.last().cloned().unwrap_or_default()
-    } else {
-        String::new()
+    let next = match items.last() {
+        Some(last) if more => format!("m{}", hex::encode(last)),
+        _ => String::new(),
     };
     let info = json!({ "next_marker": next, "current_count": items.len() });
     (items, info)
@@ -578,15 +618,21 @@ async fn list_tags(
     let mut errors = Vec::new();
     let mut types = Vec::new();
     let mut projects: Vec<String> = Vec::new();
-    let requested: Vec<&str> = query
+    let listed: Vec<String> = query
         .get("resource_types")
         .map(|t| {
             t.split(',')
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
+                .map(str::to_owned)
                 .collect()
         })
         .unwrap_or_default();
+    let requested: Vec<&str> = if listed.is_empty() {
+        Vec::new()
+    } else {
+        distinct_types(&listed)?
+    };
     let all_types: Vec<&'static ResourceType> = PROVIDERS
         .iter()
         .flat_map(|p| p.resource_types.iter())
@@ -613,6 +659,21 @@ async fn list_tags(
                         "error_code": "TMS.2011",
                         "error_msg": message(&CoreError::ProjectRequired { resource_type: t.name.to_owned() }),
                         "project_id": "",
+                        "resource_type": t.name,
+                    }));
+                }
+            }
+            // Global resources are the domain's: a project-scoped caller gets the other
+            // types, and an error entry when it named a global type itself.
+            Ok(t) if t.global && principal.project.is_some() => {
+                if !requested.is_empty() {
+                    let e = principal
+                        .require_domain_scope()
+                        .expect_err("a project-scoped caller is refused global resources");
+                    errors.push(json!({
+                        "error_code": code(&e),
+                        "error_msg": message(&e),
+                        "project_id": project_id.unwrap_or_default(),
                         "resource_type": t.name,
                     }));
                 }

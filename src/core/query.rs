@@ -34,6 +34,14 @@ pub struct ResourceQuery {
     pub without_any_tag: bool,
     /// Keep resources whose name contains this (case-sensitive substring).
     pub name_contains: Option<String>,
+    /// Keep resources with exactly this name.
+    pub name_exact: Option<String>,
+    /// Keep the resource with exactly this id.
+    pub id_exact: Option<String>,
+    /// Keep resources whose id contains this.
+    pub id_contains: Option<String>,
+    /// Like `all`, over the system tags (Fabric's enterprise project).
+    pub sys_all: Vec<TagMatch>,
 }
 
 /// A resource found by a query, with its tags.
@@ -130,7 +138,11 @@ pub fn number_or_string(
         Some(_) => None,
     };
     parsed.filter(|n| (min..=max).contains(n)).ok_or_else(|| {
-        let shown = raw.map(|v| v.to_string()).unwrap_or_default();
+        let shown = match raw {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        };
         CoreError::invalid(field, Reason::integer(min, max, &shown))
     })
 }

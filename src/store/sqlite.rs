@@ -534,13 +534,18 @@ fn placeholders(n: usize) -> String {
 
 /// `EXISTS` a tag of `r` matching `m`.
 fn tag_exists(m: &TagMatch, params: &mut SqlParams) -> String {
+    row_exists("tags", m, params)
+}
+
+/// `EXISTS` a row of `table` (`tags` or `sys_tags`) of `r` matching `m`.
+fn row_exists(table: &str, m: &TagMatch, params: &mut SqlParams) -> String {
     params.push(text(&m.key));
     if m.values.is_empty() {
-        "EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid AND t.key = ?)".to_owned()
+        format!("EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid AND t.key = ?)")
     } else {
         params.extend(m.values.iter().map(|v| text(v)));
         format!(
-            "EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid AND t.key = ? AND t.value IN {})",
+            "EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid AND t.key = ? AND t.value IN {})",
             placeholders(m.values.len())
         )
     }
@@ -590,6 +595,21 @@ fn query_where(q: &ResourceQuery, params: &mut SqlParams) -> String {
     if let Some(name) = &q.name_contains {
         clauses.push("instr(r.name, ?) > 0".to_owned());
         params.push(text(name));
+    }
+    if let Some(name) = &q.name_exact {
+        clauses.push("r.name = ?".to_owned());
+        params.push(text(name));
+    }
+    if let Some(id) = &q.id_exact {
+        clauses.push("r.resource_id = ?".to_owned());
+        params.push(text(id));
+    }
+    if let Some(id) = &q.id_contains {
+        clauses.push("instr(r.resource_id, ?) > 0".to_owned());
+        params.push(text(id));
+    }
+    for m in &q.sys_all {
+        clauses.push(row_exists("sys_tags", m, params));
     }
     clauses.join(" AND ")
 }

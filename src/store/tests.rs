@@ -4933,6 +4933,7 @@ fn random_query(rng: &mut Lcg, domain_id: &str, projects: &[&str]) -> ResourceQu
                 .map(|_| *rng.pick(RANDOM_NAME_CHARS))
                 .collect()
         }),
+        ..ResourceQuery::default()
     }
 }
 

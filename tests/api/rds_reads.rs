@@ -118,7 +118,7 @@ async fn an_instances_tags_are_listed_sorted_and_unknown_is_404() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
         r.body,
-        json!({"tags": [{"key": "env", "value": "prod"}, {"key": "team", "value": "x"}]})
+        json!({"tags": [{"key": "env", "value": "prod", "tag_type": "user"}, {"key": "team", "value": "x", "tag_type": "user"}]})
     );
     let r = instance_tags(&s, &token, "i-d").await;
     assert_eq!(r.body, json!({"tags": []}), "untagged: an empty list");
@@ -450,7 +450,7 @@ async fn writes_are_read_back_including_those_made_through_tms() {
     assert_eq!(ids(&list(&s, &token, "?tags=env=prod").await), ["i1"]);
     assert_eq!(
         instance_tags(&s, &token, "i1").await.body,
-        json!({"tags": [{"key": "env", "value": "prod"}]})
+        json!({"tags": [{"key": "env", "value": "prod", "tag_type": "user"}]})
     );
 
     let r = s
@@ -467,7 +467,7 @@ async fn writes_are_read_back_including_those_made_through_tms() {
     assert_eq!(ids(&list(&s, &token, "?tags=via=tms").await), ["i2"]);
     assert_eq!(
         instance_tags(&s, &token, "i2").await.body,
-        json!({"tags": [{"key": "env", "value": "prod"}, {"key": "via", "value": "tms"}]})
+        json!({"tags": [{"key": "env", "value": "prod", "tag_type": "user"}, {"key": "via", "value": "tms", "tag_type": "user"}]})
     );
     assert_eq!(
         s.get(&path(&s, "/tags"), Some(&token)).await.body,
@@ -518,7 +518,7 @@ async fn projects_are_isolated_and_callers_authorised() {
         s.get(&format!("/v3/{other_id}/instances/i-a/tags"), Some(&other))
             .await
             .body,
-        json!({"tags": [{"key": "there", "value": "1"}]})
+        json!({"tags": [{"key": "there", "value": "1", "tag_type": "user"}]})
     );
     assert_eq!(
         s.get(&format!("/v3/{other_id}/tags"), Some(&other))
@@ -530,7 +530,7 @@ async fn projects_are_isolated_and_callers_authorised() {
     assert!(ids(&list(&s, &token, "?tags=there=").await).is_empty());
     assert_eq!(
         instance_tags(&s, &token, "i-a").await.body["tags"],
-        json!([{"key": "env", "value": "prod"}, {"key": "team", "value": "x"}])
+        json!([{"key": "env", "value": "prod", "tag_type": "user"}, {"key": "team", "value": "x", "tag_type": "user"}])
     );
 
     let paths = [

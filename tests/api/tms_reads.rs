@@ -309,9 +309,16 @@ async fn key_and_value_listings_page_with_markers() {
         .get("/v1.0/tag-values?key=key0&limit=3", Some(&token))
         .await;
     assert_eq!(r.body["values"], json!(["v0", "v1", "v2"]));
-    assert_eq!(r.body["page_info"]["next_marker"], "v2");
+    let marker = r.body["page_info"]["next_marker"]
+        .as_str()
+        .expect("marker")
+        .to_owned();
+    assert!(!marker.is_empty());
     let r = s
-        .get("/v1.0/tag-values?key=key0&limit=3&marker=v2", Some(&token))
+        .get(
+            &format!("/v1.0/tag-values?key=key0&limit=3&marker={marker}"),
+            Some(&token),
+        )
         .await;
     assert_eq!(r.body["values"], json!(["v3", "v4"]));
     assert_eq!(r.body["page_info"]["next_marker"], "");
@@ -530,4 +537,96 @@ async fn api_versions_need_no_token() {
     assert_eq!(r.body["version"]["status"], "CURRENT");
     let r = s.get("/v9.9", None).await;
     assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn an_empty_value_ending_a_page_still_leads_to_the_next() {
+    let s = TestServer::start().await;
+    s.register_disks(&["a", "b"]).await;
+    let token = s.domain_token().await;
+    for (id, value) in [("a", ""), ("b", "x")] {
+        let r = s
+            .post("/v1.0/resource-tags/batch-create", Some(&token), &json!({"project_id": s.creds.project_id,
+                "resources": [{"resource_id": id, "resource_type": "disk"}], "tags": [{"key": "k", "value": value}]}))
+            .await;
+        assert_eq!(r.body["failed_resources"], json!([]));
+    }
+    let r = s.get("/v1.0/tag-values?key=k&limit=1", Some(&token)).await;
+    assert_eq!(r.body["values"], json!([""]));
+    let marker = r.body["page_info"]["next_marker"]
+        .as_str()
+        .expect("marker")
+        .to_owned();
+    assert!(
+        !marker.is_empty(),
+        "a page ending on an empty value is not the last"
+    );
+    let r = s
+        .get(
+            &format!("/v1.0/tag-values?key=k&limit=1&marker={marker}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.body["values"], json!(["x"]));
+    assert_eq!(r.body["page_info"]["next_marker"], "");
+    let r = s
+        .get("/v1.0/tag-values?key=k&marker=zzz", Some(&token))
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.0008"));
+}
+
+#[tokio::test]
+async fn project_tokens_list_and_filter_without_the_domains_global_resources() {
+    let s = TestServer::start().await;
+    s.register_disks(&["d"]).await;
+    s.register(json!([{"resource_type": "cdn", "resource_id": "site"}]))
+        .await;
+    let token = s.project_token().await;
+    let r = s
+        .get(
+            &format!("/v1.0/tags?project_id={}", s.creds.project_id),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resource_types": ["disk", "cdn"]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids(&r.body), ["d"]);
+    assert_eq!(r.body["errors"][0]["resource_type"], "cdn");
+    assert_eq!(r.body["errors"][0]["error_code"], "TMS.0004");
+    // A long or repetitive type list is bounded, not a 5xx.
+    let many = vec!["disk"; 40_000];
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resource_types": many}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "duplicates collapse: {}", r.text);
+    let invented: Vec<String> = (0..100).map(|i| format!("t{i}")).collect();
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resource_types": invented}),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.0002"));
+    let values: Vec<String> = (0..11).map(|i| i.to_string()).collect();
+    let r = s
+        .post(
+            FILTER,
+            Some(&token),
+            &json!({"project_id": s.creds.project_id, "resource_types": ["disk"],
+            "tags": [{"key": "k", "values": values}]}),
+        )
+        .await;
+    assert_eq!((r.status, r.tms_code()), (400, "TMS.0016"));
 }
