@@ -50,7 +50,13 @@ pub struct SqliteStore {
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Option<std::thread::JoinHandle<()>>,
     readers: Arc<ReaderPool>,
+    /// Bounds the reads running at once (each holds a blocking thread and a
+    /// connection): a burst of slow queries waits instead of piling up threads.
+    read_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// Most reads running at once.
+const MAX_CONCURRENT_READS: usize = 16;
 
 impl Drop for SqliteStore {
     /// Lets the writer commit what is queued before the process goes on to exit.
@@ -113,6 +119,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(thread),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS)),
             readers: Arc::new(ReaderPool {
                 path,
                 idle: Mutex::new(Vec::new()),
@@ -158,7 +165,14 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         let pool = self.readers.clone();
+        let permit = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = pool.take()?;
             let result = f(&conn).map_err(db);
             pool.give(conn);
