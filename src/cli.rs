@@ -523,10 +523,5 @@ fn read_specs(path: &std::path::Path) -> anyhow::Result<Vec<ResourceSpec>> {
         return serde_json::from_str(&text)
             .with_context(|| format!("{} is not a JSON array of resources", path.display()));
     }
-    let mut reader = csv::Reader::from_reader(text.as_bytes());
-    reader
-        .deserialize()
-        .enumerate()
-        .map(|(i, row)| row.with_context(|| format!("{} line {}", path.display(), i + 2)))
-        .collect()
+    crate::core::admin::parse_resource_csv(&text).with_context(|| format!("{}", path.display()))
 }

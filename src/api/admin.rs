@@ -14,8 +14,8 @@ use super::{
     json_response, message, query_number, status, ApiError, AppState, Authed, Dialect, JsonBody,
     QueryMap,
 };
-use crate::core::admin::ResourceSpec;
-use crate::core::CoreError;
+use crate::core::admin::{parse_resource_csv, ResourceSpec};
+use crate::core::{CoreError, Reason};
 use crate::store::ResourceFilter;
 
 pub struct TagdAdmin;
@@ -68,6 +68,48 @@ struct ResourcesBody {
     resources: Vec<ResourceSpec>,
 }
 
+/// The resources of a register or remove call: `{"resources": [...]}` as JSON, or a
+/// CSV file (`Content-Type: text/csv`) with the header
+/// `project_id,resource_type,resource_id,name`.
+struct Specs(Vec<ResourceSpec>);
+
+impl axum::extract::FromRequest<AppState> for Specs {
+    type Rejection = AdminError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let is_csv = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
+        if !is_csv {
+            let JsonBody(body, ..) =
+                JsonBody::<TagdAdmin, ResourcesBody>::from_request(req, state).await?;
+            return Ok(Self(body.resources));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    CoreError::BodyTooLarge {
+                        limit: state.max_body_bytes,
+                    }
+                } else {
+                    CoreError::MalformedBody {
+                        detail: Reason::new(rejection.body_text(), "读取请求体失败"),
+                    }
+                }
+            })?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| CoreError::MalformedBody {
+            detail: Reason::new("the CSV is not UTF-8", "CSV不是UTF-8编码"),
+        })?;
+        Ok(Self(parse_resource_csv(text)?))
+    }
+}
+
 fn check_size(specs: &[ResourceSpec]) -> Result<(), CoreError> {
     if specs.is_empty() {
         return Err(CoreError::Empty { field: "resources" });
@@ -85,28 +127,25 @@ fn check_size(specs: &[ResourceSpec]) -> Result<(), CoreError> {
 async fn register(
     State(state): State<AppState>,
     Authed(caller, ..): Authed<TagdAdmin>,
-    JsonBody(body, ..): JsonBody<TagdAdmin, ResourcesBody>,
+    Specs(resources): Specs,
 ) -> Result<Response, AdminError> {
     caller.require_admin()?;
-    check_size(&body.resources)?;
-    let created = state
-        .admin
-        .register(&caller.domain, &body.resources)
-        .await?;
+    check_size(&resources)?;
+    let created = state.admin.register(&caller.domain, &resources).await?;
     Ok(json_response(
         StatusCode::OK,
-        &json!({ "registered": created, "updated": body.resources.len() - created }),
+        &json!({ "registered": created, "updated": resources.len() - created }),
     ))
 }
 
 async fn remove(
     State(state): State<AppState>,
     Authed(caller, ..): Authed<TagdAdmin>,
-    JsonBody(body, ..): JsonBody<TagdAdmin, ResourcesBody>,
+    Specs(resources): Specs,
 ) -> Result<Response, AdminError> {
     caller.require_admin()?;
-    check_size(&body.resources)?;
-    let removed = state.admin.remove(&caller.domain, &body.resources).await?;
+    check_size(&resources)?;
+    let removed = state.admin.remove(&caller.domain, &resources).await?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "removed": removed }),

@@ -20,6 +20,24 @@ pub struct ResourceSpec {
     pub name: Option<String>,
 }
 
+/// Reads resources from CSV with the header `project_id,resource_type,resource_id,name`
+/// (the name may be empty; the project is empty for global types).
+pub fn parse_resource_csv(text: &str) -> Result<Vec<ResourceSpec>, CoreError> {
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    reader
+        .deserialize()
+        .enumerate()
+        .map(|(i, row)| {
+            row.map_err(|e| {
+                CoreError::invalid(
+                    format!("line {}", i + 2),
+                    Reason::new(e.to_string(), format!("CSV格式错误：{e}")),
+                )
+            })
+        })
+        .collect()
+}
+
 /// Resource ids are opaque to tagd, but they travel in URL paths and logs. `field`
 /// names the id in errors (`resources[3].resource_id`, `instance_id`).
 pub fn validate_resource_id(field: &str, id: &str) -> Result<(), CoreError> {

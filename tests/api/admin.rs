@@ -128,3 +128,50 @@ async fn the_cli_imports_csv_and_json_and_reads_passwords_from_stdin() {
     let token = s.user_token("carol", json!({"project": {"id": pid}})).await;
     assert!(token.len() >= 32);
 }
+
+#[tokio::test]
+async fn the_admin_api_takes_csv_too() {
+    let s = TestServer::start().await;
+    let token = s.domain_token().await;
+    let pid = s.creds.project_id.clone();
+    let csv = format!("project_id,resource_type,resource_id,name\n{pid},disk,c1,first\n{pid},disk,c2,\n,cdn,cdn.example.com,site\n");
+    let r = s
+        .http
+        .post(s.url("/tagd/v1/resources"))
+        .header("X-Auth-Token", &token)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"registered": 3, "updated": 0}));
+    let bad = format!("project_id,resource_type,resource_id,name\n{pid},disk,ok,\n{pid},disk\n");
+    let r = s
+        .http
+        .post(s.url("/tagd/v1/resources"))
+        .header("X-Auth-Token", &token)
+        .header("Content-Type", "text/csv; charset=utf-8")
+        .body(bad)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        body["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("line 3")),
+        "{body}"
+    );
+    let r = s
+        .get("/tagd/v1/resources?resource_type=disk", Some(&token))
+        .await;
+    assert_eq!(
+        r.body["resources"].as_array().map(Vec::len),
+        Some(2),
+        "the bad file registered nothing"
+    );
+}
