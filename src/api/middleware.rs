@@ -1,0 +1,171 @@
+//! The layers around every request: request ids, AK/SK signature verification (which
+//! needs the raw body), and the deadline and language of error messages.
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+use super::language::{self, Language};
+use super::{error_for_path, json_response, AppState, X_REQUEST_ID};
+use crate::auth::{AuthError, Principal};
+use crate::core::{CoreError, Reason};
+
+/// The caller of a request whose AK/SK signature was verified.
+#[derive(Clone)]
+pub(crate) struct SignedCaller(pub(crate) Principal);
+
+/// Verifies AK/SK-signed requests before any handler sees them. The signature covers
+/// the raw body, so the body is read here (within the size limit) and handed on. A
+/// request with an `Authorization` header is judged by its signature alone, even if it
+/// also carries `X-Auth-Token`. A bad signature is refused the way the cloud's API
+/// gateway refuses it: 401 with a flat `APIGW.0301` body, whatever the API.
+pub(super) async fn signed_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(authorization) = req.headers().get(header::AUTHORIZATION).cloned() else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let declared_too_large = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > state.max_body_bytes);
+    let bytes = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(bytes) if !declared_too_large => bytes,
+        Err(e) if !declared_too_large && !is_length_limit(&e) => {
+            return error_for_path(
+                &path,
+                CoreError::MalformedBody {
+                    detail: Reason::new(
+                        format!("the body could not be read: {e}"),
+                        "读取请求体失败",
+                    ),
+                },
+            )
+        }
+        _ => {
+            return error_for_path(
+                &path,
+                CoreError::BodyTooLarge {
+                    limit: state.max_body_bytes,
+                },
+            )
+        }
+    };
+    let verdict = match authorization.to_str() {
+        Ok(authorization) => {
+            let raw = crate::auth::signature::RawRequest {
+                method: parts.method.as_str(),
+                raw_path: parts.uri.path(),
+                raw_query: parts.uri.query().unwrap_or(""),
+                headers: &parts.headers,
+                body: &bytes,
+            };
+            state
+                .identity
+                .authenticate_signed(authorization, &raw)
+                .await
+        }
+        Err(_) => Err(AuthError::Signature(
+            crate::auth::signature::SignatureError::Malformed("not ASCII".into()),
+        )),
+    };
+    match verdict {
+        Ok(principal) => {
+            let mut req = Request::from_parts(parts, axum::body::Body::from(bytes));
+            req.extensions_mut().insert(SignedCaller(principal));
+            next.run(req).await
+        }
+        Err(e @ (AuthError::Store(_) | AuthError::Unexpected(_))) => {
+            tracing::error!(error = %e, "a signed request could not be checked");
+            error_for_path(&path, CoreError::from(e))
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "refused a signed request");
+            let request_id = parts
+                .extensions
+                .get::<RequestId>()
+                .and_then(|id| id.0.to_str().ok())
+                .unwrap_or_default();
+            json_response(
+                StatusCode::UNAUTHORIZED,
+                &serde_json::json!({
+                    "error_code": "APIGW.0301",
+                    "error_msg": language::current().message(&CoreError::from(e)),
+                    "request_id": request_id,
+                }),
+            )
+        }
+    }
+}
+
+/// Whether reading a body failed because it passed the size limit.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Answers 408, in the body of the API the path belongs to, when a request runs past
+/// the configured timeout; and sets the language of error messages from `X-Language`
+/// for the rest of the request.
+pub(super) async fn deadline_and_language(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let language = Language::from_headers(req.headers());
+    let path = req.uri().path().to_owned();
+    language::scope(language, async move {
+        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => error_for_path(
+                &path,
+                CoreError::Timeout {
+                    seconds: state.request_timeout.as_secs(),
+                },
+            ),
+        }
+    })
+    .await
+}
+
+/// Accepts the client's `X-Request-Id` when it is short and printable, otherwise makes
+/// one, and puts it on the response.
+/// The id of the request being answered.
+#[derive(Clone)]
+pub struct RequestId(pub HeaderValue);
+
+pub(super) async fn request_id(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("0"))
+        });
+    // The id travels as an extension: the request's own headers stay exactly as
+    // received, since a signature may cover them.
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = ?id, method = %req.method(), path = %req.uri().path());
+    let mut response = next.run(req).instrument(span).await;
+    response.headers_mut().insert(X_REQUEST_ID.clone(), id);
+    response
+}
