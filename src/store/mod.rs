@@ -4,6 +4,7 @@
 //! default. Every backend must pass the conformance suite in `store/tests.rs`.
 
 pub mod sqlite;
+mod tag_index;
 #[cfg(test)]
 mod tests;
 

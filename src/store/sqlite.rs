@@ -14,6 +14,12 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::RwLock;
+
+use super::tag_index::{Delta, TagIndex};
 
 use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
@@ -53,6 +59,7 @@ pub struct SqliteStore {
     /// Bounds the reads running at once (each holds a blocking thread and a
     /// connection): a burst of slow queries waits instead of piling up threads.
     read_slots: Arc<tokio::sync::Semaphore>,
+    index: SharedIndex,
 }
 
 /// Most reads running at once.
@@ -112,11 +119,16 @@ impl SqliteStore {
         .map_err(|e| StoreError::Database(e.to_string()))??;
 
         let (tx, rx) = mpsc::channel::<Job>();
+        let index = SharedIndex::default();
         let thread = std::thread::Builder::new()
             .name("tagd-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn({
+                let index = index.clone();
+                move || writer_loop(conn, rx, index)
+            })
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Self {
+            index,
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(thread),
             read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS)),
@@ -125,6 +137,23 @@ impl SqliteStore {
                 idle: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// Asks the writer to build the tag index, waking it with an empty job. Until the
+    /// index is there, queries use SQL.
+    fn want_index(&self) {
+        if self.index.wanted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let wake: Job = Box::new(|_| {
+            let reply: Reply = Box::new(|_| {});
+            (false, reply)
+        });
+        if let Ok(writer) = self.writer.lock() {
+            if let Some(tx) = writer.as_ref() {
+                let _ = tx.send(wake);
+            }
+        }
     }
 
     /// Runs `f` on the writer inside its own savepoint; resolves once the transaction
@@ -217,7 +246,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, index: SharedIndex) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -226,15 +255,78 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_group(&conn, jobs);
+        run_group(&conn, jobs, &index);
     }
 }
 
+/// The index and whether a reader asked for it to be (re)built.
+#[derive(Clone, Default)]
+struct SharedIndex {
+    index: Arc<RwLock<Option<TagIndex>>>,
+    wanted: Arc<AtomicBool>,
+}
+
+thread_local! {
+    /// Index changes made by the writer's current group, replayed after COMMIT.
+    static DELTAS: RefCell<Vec<Delta>> = const { RefCell::new(Vec::new()) };
+}
+
+fn record(delta: Delta) {
+    DELTAS.with(|d| d.borrow_mut().push(delta));
+}
+
+fn deltas_mark() -> usize {
+    DELTAS.with(|d| d.borrow().len())
+}
+
+fn deltas_truncate(mark: usize) {
+    DELTAS.with(|d| d.borrow_mut().truncate(mark));
+}
+
+/// The store's write sequence: one more for every committed group of writes.
+fn write_seq(conn: &Connection) -> rusqlite::Result<u64> {
+    Ok(conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'write_seq'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .unwrap_or(0) as u64)
+}
+
+/// Reads the whole index from the database (inside the caller's transaction).
+fn build_index(conn: &Connection, seq: u64) -> rusqlite::Result<TagIndex> {
+    let mut index = TagIndex::new(seq);
+    let mut stmt = conn
+        .prepare("SELECT rid, domain_id, project_id, resource_type, resource_id FROM resources")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let rid: i64 = r.get(0)?;
+        let (d, p, t, i): (String, String, String, String) =
+            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
+        index.add_resource(rid as u32, &d, &p, &t, &i);
+    }
+    let mut stmt = conn.prepare("SELECT rid, key, value FROM tags")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let rid: i64 = r.get(0)?;
+        let (k, v): (String, String) = (r.get(1)?, r.get(2)?);
+        index.add_tag(rid as u32, &k, &v);
+    }
+    Ok(index)
+}
+
 /// Runs queued requests in one transaction, each in its own savepoint, then commits
-/// once and answers them all.
-fn run_group(conn: &Connection, jobs: Vec<Job>) {
+/// once and answers them all. The index follows: rebuilt here when asked for (the
+/// transaction makes the read consistent), and updated with the group's changes after
+/// COMMIT, or dropped when it cannot follow.
+fn run_group(conn: &Connection, jobs: Vec<Job>, shared: &SharedIndex) {
     let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
     let mut in_transaction = false;
+    let mut seq_at_start = None;
+    let mut built = None;
+    deltas_truncate(0);
     for job in jobs {
         if !in_transaction {
             if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -243,11 +335,38 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
                 continue;
             }
             in_transaction = true;
+            if seq_at_start.is_none() {
+                seq_at_start = write_seq(conn).ok();
+                let stale = match (shared.index.read(), seq_at_start) {
+                    (Ok(ix), Some(seq)) => ix.as_ref().is_some_and(|ix| ix.seq != seq),
+                    _ => true,
+                };
+                if stale {
+                    // Another process wrote: the index no longer matches the database.
+                    if let Ok(mut ix) = shared.index.write() {
+                        *ix = None;
+                    }
+                }
+                let missing = shared.index.read().map(|ix| ix.is_none()).unwrap_or(true);
+                if missing && shared.wanted.swap(false, Ordering::AcqRel) {
+                    if let Some(seq) = seq_at_start {
+                        let started = std::time::Instant::now();
+                        match build_index(conn, seq) {
+                            Ok(ix) => {
+                                tracing::info!(elapsed = ?started.elapsed(), "built the tag index");
+                                built = Some(ix);
+                            }
+                            Err(e) => tracing::error!(error = %e, "could not build the tag index"),
+                        }
+                    }
+                }
+            }
         }
         if let Err(e) = conn.execute_batch("SAVEPOINT request") {
             tracing::error!(error = %e, "could not open a savepoint");
             continue;
         }
+        let mark = deltas_mark();
         match catch_unwind(AssertUnwindSafe(|| job(conn))) {
             Ok((false, reply)) => {
                 replies.push(reply);
@@ -257,6 +376,7 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
             }
             failed => {
                 // The request failed (or panicked): undo exactly its writes.
+                deltas_truncate(mark);
                 if let Ok((_, reply)) = failed {
                     replies.push(reply);
                 } else {
@@ -276,16 +396,51 @@ fn run_group(conn: &Connection, jobs: Vec<Job>) {
                 reply(Err(aborted.clone()));
             }
             in_transaction = false;
+            deltas_truncate(0);
+            built = None;
+            record(Delta::Invalidate);
         }
     }
     if !in_transaction {
+        if let Ok(mut ix) = shared.index.write() {
+            *ix = None;
+        }
         return;
     }
+    let bumped = conn
+        .execute(
+            "INSERT INTO settings (name, value) VALUES ('write_seq', '1')
+             ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            [],
+        )
+        .and_then(|_| write_seq(conn));
     let committed = conn.execute_batch("COMMIT").map_err(db);
     if let Err(e) = &committed {
         tracing::error!(error = %e, "group commit failed; every request in it fails");
         let _ = conn.execute_batch("ROLLBACK");
     }
+    if let Ok(mut ix) = shared.index.write() {
+        if built.is_some() {
+            *ix = built;
+        }
+        let follows = committed.is_ok()
+            && matches!((ix.as_ref(), seq_at_start, &bumped), (Some(i), Some(s), Ok(_)) if i.seq == s);
+        if committed.is_err() {
+            // Nothing changed: the index (if any) still matches the database.
+        } else if follows {
+            let deltas = DELTAS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+            if let (Some(i), Ok(seq)) = (ix.as_mut(), &bumped) {
+                if i.apply(&deltas) {
+                    i.seq = *seq;
+                } else {
+                    *ix = None;
+                }
+            }
+        } else {
+            *ix = None;
+        }
+    }
+    deltas_truncate(0);
     for reply in replies {
         reply(committed.clone());
     }
@@ -430,20 +585,23 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
                         continue;
                     }
                 }
-                conn.prepare_cached(
-                    "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rid",
-                )?
-                .query_row(
-                    params![
-                        target.at.domain_id,
-                        target.at.project_id,
-                        target.at.resource_type,
-                        target.at.resource_id,
-                        now_unix()
-                    ],
-                    |r| r.get(0),
-                )?
+                let rid: i64 = conn
+                    .prepare_cached(
+                        "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rid",
+                    )?
+                    .query_row(
+                        params![
+                            target.at.domain_id,
+                            target.at.project_id,
+                            target.at.resource_type,
+                            target.at.resource_id,
+                            now_unix()
+                        ],
+                        |r| r.get(0),
+                    )?;
+                record_registered(rid, &target.at);
+                rid
             }
             // Emulator mode: removing from a resource never written is a no-op.
             None if batch.auto_register => {
@@ -475,14 +633,16 @@ fn apply_change(
     change: &TagChange,
     limit: Option<usize>,
 ) -> rusqlite::Result<ItemOutcome> {
+    // Only user tags are indexed.
+    let indexed = table == "tags";
     match change {
         TagChange::Set(tags) => {
+            let existing: HashMap<String, String> = conn
+                .prepare_cached(&format!("SELECT key, value FROM {table} WHERE rid = ?1"))?
+                .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
             if let Some(limit) = limit {
-                let existing: Vec<String> = conn
-                    .prepare_cached(&format!("SELECT key FROM {table} WHERE rid = ?1"))?
-                    .query_map([rid], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let outcome = check_set(existing.iter().map(String::as_str), tags, limit);
+                let outcome = check_set(existing.keys().map(String::as_str), tags, limit);
                 if outcome != ItemOutcome::Applied {
                     return Ok(outcome);
                 }
@@ -493,22 +653,51 @@ fn apply_change(
             ))?;
             for tag in tags {
                 upsert.execute(params![rid, tag.key.as_str(), tag.value.as_str()])?;
+                if indexed {
+                    record(Delta::TagSet {
+                        rid: rid as u32,
+                        key: tag.key.as_str().to_owned(),
+                        old: existing.get(tag.key.as_str()).cloned(),
+                        new: tag.value.as_str().to_owned(),
+                    });
+                }
             }
         }
         TagChange::Remove(selectors) => {
             let mut delete = conn.prepare_cached(&format!(
-                "DELETE FROM {table} WHERE rid = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)"
+                "DELETE FROM {table} WHERE rid = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)
+                 RETURNING key, value"
             ))?;
             for s in selectors {
-                delete.execute(params![
-                    rid,
-                    s.key.as_str(),
-                    s.value.as_ref().map(TagValue::as_str)
-                ])?;
+                let removed: Vec<(String, String)> = delete
+                    .query_map(
+                        params![rid, s.key.as_str(), s.value.as_ref().map(TagValue::as_str)],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                if indexed {
+                    for (key, value) in removed {
+                        record(Delta::TagRemoved {
+                            rid: rid as u32,
+                            key,
+                            value,
+                        });
+                    }
+                }
             }
         }
     }
     Ok(ItemOutcome::Applied)
+}
+
+fn record_registered(rid: i64, at: &ResourceRef) {
+    record(Delta::Registered {
+        rid: rid as u32,
+        domain: at.domain_id.clone(),
+        project: at.project_id.clone(),
+        resource_type: at.resource_type.clone(),
+        resource_id: at.resource_id.clone(),
+    });
 }
 
 /// Reads one resource's rows of `table`, sorted by key; `None` if it is not registered.
@@ -680,6 +869,110 @@ fn tags_of_rids(
     Ok(out)
 }
 
+/// One page of a query and its exact count, by SQL (inside the caller's transaction).
+fn find_by_sql(
+    tx: &Connection,
+    q: &ResourceQuery,
+    offset: u64,
+    limit: u64,
+) -> rusqlite::Result<FoundPage> {
+    let mut params = SqlParams::new();
+    let filter = query_where(q, &mut params);
+    let total: i64 = tx.query_row(
+        &format!("SELECT count(*) FROM resources r WHERE {filter}"),
+        rusqlite::params_from_iter(params.iter()),
+        |r| r.get(0),
+    )?;
+    params.push(rusqlite::types::Value::Integer(
+        limit.min(i64::MAX as u64) as i64
+    ));
+    params.push(rusqlite::types::Value::Integer(
+        offset.min(i64::MAX as u64) as i64
+    ));
+    let mut stmt = tx.prepare(&format!(
+        "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id, r.name
+         FROM resources r WHERE {filter}
+         ORDER BY r.resource_type, r.resource_id, r.project_id LIMIT ? OFFSET ?"
+    ))?;
+    let rows: Vec<(i64, Resource)> = stmt
+        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+            Ok((
+                r.get(0)?,
+                Resource {
+                    at: ResourceRef {
+                        domain_id: r.get(1)?,
+                        project_id: r.get(2)?,
+                        resource_type: r.get(3)?,
+                        resource_id: r.get(4)?,
+                    },
+                    name: r.get(5)?,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(stmt);
+    let rids: Vec<i64> = rows.iter().map(|(rid, _)| *rid).collect();
+    let mut tags = tags_of_rids(tx, "tags", &rids)?;
+    let mut sys = tags_of_rids(tx, "sys_tags", &rids)?;
+    Ok(FoundPage {
+        resources: rows
+            .into_iter()
+            .map(|(rid, resource)| Found {
+                resource,
+                tags: tags.remove(&rid).unwrap_or_default(),
+                sys_tags: sys.remove(&rid).unwrap_or_default(),
+            })
+            .collect(),
+        total_count: total as u64,
+    })
+}
+
+/// The resources with these row ids, in this order, with their tags.
+fn found_by_rids(tx: &Connection, page: &[u32], total: u64) -> rusqlite::Result<FoundPage> {
+    let rids: Vec<i64> = page.iter().map(|r| *r as i64).collect();
+    let mut by_rid: HashMap<i64, Resource> = HashMap::new();
+    for chunk in rids.chunks(500) {
+        let sql = format!(
+            "SELECT rid, domain_id, project_id, resource_type, resource_id, name FROM resources WHERE rid IN {}",
+            placeholders(chunk.len())
+        );
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Resource {
+                    at: ResourceRef {
+                        domain_id: r.get(1)?,
+                        project_id: r.get(2)?,
+                        resource_type: r.get(3)?,
+                        resource_id: r.get(4)?,
+                    },
+                    name: r.get(5)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (rid, resource) = row?;
+            by_rid.insert(rid, resource);
+        }
+    }
+    let mut tags = tags_of_rids(tx, "tags", &rids)?;
+    let mut sys = tags_of_rids(tx, "sys_tags", &rids)?;
+    Ok(FoundPage {
+        resources: rids
+            .iter()
+            .filter_map(|rid| {
+                by_rid.remove(rid).map(|resource| Found {
+                    resource,
+                    tags: tags.remove(rid).unwrap_or_default(),
+                    sys_tags: sys.remove(rid).unwrap_or_default(),
+                })
+            })
+            .collect(),
+        total_count: total,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn find_resources(
@@ -689,77 +982,71 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> Result<FoundPage, StoreError> {
         let q = query.clone();
-        self.read(move |c| {
-            // One snapshot for the page and the count: a write between them cannot make
-            // them disagree.
-            let tx = c.unchecked_transaction()?;
-            let mut params = SqlParams::new();
-            let filter = query_where(&q, &mut params);
-            let total: i64 = tx.query_row(
-                &format!("SELECT count(*) FROM resources r WHERE {filter}"),
-                rusqlite::params_from_iter(params.iter()),
-                |r| r.get(0),
-            )?;
-            params.push(rusqlite::types::Value::Integer(
-                limit.min(i64::MAX as u64) as i64
-            ));
-            params.push(rusqlite::types::Value::Integer(
-                offset.min(i64::MAX as u64) as i64
-            ));
-            let mut stmt = tx.prepare(&format!(
-                "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id, r.name
-                 FROM resources r WHERE {filter}
-                 ORDER BY r.resource_type, r.resource_id, r.project_id LIMIT ? OFFSET ?"
-            ))?;
-            let rows: Vec<(i64, Resource)> = stmt
-                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
-                    Ok((
-                        r.get(0)?,
-                        Resource {
-                            at: ResourceRef {
-                                domain_id: r.get(1)?,
-                                project_id: r.get(2)?,
-                                resource_type: r.get(3)?,
-                                resource_id: r.get(4)?,
-                            },
-                            name: r.get(5)?,
-                        },
-                    ))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            drop(stmt);
-            let rids: Vec<i64> = rows.iter().map(|(rid, _)| *rid).collect();
-            let mut tags = tags_of_rids(&tx, "tags", &rids)?;
-            let mut sys = tags_of_rids(&tx, "sys_tags", &rids)?;
-            tx.commit()?;
-            Ok(FoundPage {
-                resources: rows
-                    .into_iter()
-                    .map(|(rid, resource)| Found {
-                        resource,
-                        tags: tags.remove(&rid).unwrap_or_default(),
-                        sys_tags: sys.remove(&rid).unwrap_or_default(),
-                    })
-                    .collect(),
-                total_count: total as u64,
+        let index = self.index.index.clone();
+        let (page, missing) = self
+            .read(move |c| {
+                // One snapshot for the page and the count: a write between them cannot make
+                // them disagree.
+                let tx = c.unchecked_transaction()?;
+                let seq = write_seq(&tx)?;
+                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                let usable = guard
+                    .as_ref()
+                    .filter(|ix| ix.seq == seq && TagIndex::covers(&q));
+                let missing = guard.is_none();
+                let page = match usable {
+                    Some(ix) => {
+                        let rids = ix.evaluate(&q);
+                        let total = rids.len();
+                        let page = ix.page(&rids, offset, limit);
+                        drop(guard);
+                        found_by_rids(&tx, &page, total)?
+                    }
+                    None => {
+                        drop(guard);
+                        find_by_sql(&tx, &q, offset, limit)?
+                    }
+                };
+                tx.commit()?;
+                Ok((page, missing))
             })
-        })
-        .await
+            .await?;
+        if missing {
+            self.want_index();
+        }
+        Ok(page)
     }
 
     async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {
         let q = query.clone();
-        self.read(move |c| {
-            let mut params = SqlParams::new();
-            let filter = query_where(&q, &mut params);
-            let n: i64 = c.query_row(
-                &format!("SELECT count(*) FROM resources r WHERE {filter}"),
-                rusqlite::params_from_iter(params.iter()),
-                |r| r.get(0),
-            )?;
-            Ok(n as u64)
-        })
-        .await
+        let index = self.index.index.clone();
+        let (n, missing) = self
+            .read(move |c| {
+                let tx = c.unchecked_transaction()?;
+                let seq = write_seq(&tx)?;
+                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                if let Some(ix) = guard
+                    .as_ref()
+                    .filter(|ix| ix.seq == seq && TagIndex::covers(&q))
+                {
+                    return Ok((ix.evaluate(&q).len(), false));
+                }
+                let missing = guard.is_none();
+                drop(guard);
+                let mut params = SqlParams::new();
+                let filter = query_where(&q, &mut params);
+                let n: i64 = tx.query_row(
+                    &format!("SELECT count(*) FROM resources r WHERE {filter}"),
+                    rusqlite::params_from_iter(params.iter()),
+                    |r| r.get(0),
+                )?;
+                Ok((n as u64, missing))
+            })
+            .await?;
+        if missing {
+            self.want_index();
+        }
+        Ok(n)
     }
 
     async fn tag_keys(
@@ -769,22 +1056,40 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let (scope, after) = (scope.clone(), after.map(str::to_owned));
-        self.read(move |c| {
-            let mut params = SqlParams::new();
-            let mut filter = scope_where(&scope, &mut params);
-            if let Some(a) = &after {
-                filter.push_str(" AND t.key > ?");
-                params.push(text(a));
-            }
-            params.push(rusqlite::types::Value::Integer(limit as i64));
-            c.prepare(&format!(
-                "SELECT DISTINCT t.key FROM tags t JOIN resources r ON r.rid = t.rid
-                 WHERE {filter} ORDER BY t.key LIMIT ?"
-            ))?
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-            .collect()
-        })
-        .await
+        let index = self.index.index.clone();
+        let (keys, missing) = self
+            .read(move |c| {
+                let tx = c.unchecked_transaction()?;
+                let seq = write_seq(&tx)?;
+                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                if let Some(ix) = guard.as_ref().filter(|ix| ix.seq == seq) {
+                    let rids =
+                        ix.scope_of(&scope.domain_id, &scope.projects, &scope.resource_types);
+                    return Ok((ix.keys(&rids, after.as_deref(), limit), false));
+                }
+                let missing = guard.is_none();
+                drop(guard);
+                let mut params = SqlParams::new();
+                let mut filter = scope_where(&scope, &mut params);
+                if let Some(a) = &after {
+                    filter.push_str(" AND t.key > ?");
+                    params.push(text(a));
+                }
+                params.push(rusqlite::types::Value::Integer(limit as i64));
+                let keys = tx
+                    .prepare(&format!(
+                        "SELECT DISTINCT t.key FROM tags t JOIN resources r ON r.rid = t.rid
+                         WHERE {filter} ORDER BY t.key LIMIT ?"
+                    ))?
+                    .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok((keys, missing))
+            })
+            .await?;
+        if missing {
+            self.want_index();
+        }
+        Ok(keys)
     }
 
     async fn tag_values(
@@ -795,24 +1100,42 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let (scope, key, after) = (scope.clone(), key.to_owned(), after.map(str::to_owned));
-        self.read(move |c| {
-            let mut params = SqlParams::new();
-            let mut filter = scope_where(&scope, &mut params);
-            filter.push_str(" AND t.key = ?");
-            params.push(text(&key));
-            if let Some(a) = &after {
-                filter.push_str(" AND t.value > ?");
-                params.push(text(a));
-            }
-            params.push(rusqlite::types::Value::Integer(limit as i64));
-            c.prepare(&format!(
-                "SELECT DISTINCT t.value FROM tags t JOIN resources r ON r.rid = t.rid
-                 WHERE {filter} ORDER BY t.value LIMIT ?"
-            ))?
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-            .collect()
-        })
-        .await
+        let index = self.index.index.clone();
+        let (values, missing) = self
+            .read(move |c| {
+                let tx = c.unchecked_transaction()?;
+                let seq = write_seq(&tx)?;
+                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                if let Some(ix) = guard.as_ref().filter(|ix| ix.seq == seq) {
+                    let rids =
+                        ix.scope_of(&scope.domain_id, &scope.projects, &scope.resource_types);
+                    return Ok((ix.values(&rids, &key, after.as_deref(), limit), false));
+                }
+                let missing = guard.is_none();
+                drop(guard);
+                let mut params = SqlParams::new();
+                let mut filter = scope_where(&scope, &mut params);
+                filter.push_str(" AND t.key = ?");
+                params.push(text(&key));
+                if let Some(a) = &after {
+                    filter.push_str(" AND t.value > ?");
+                    params.push(text(a));
+                }
+                params.push(rusqlite::types::Value::Integer(limit as i64));
+                let values = tx
+                    .prepare(&format!(
+                        "SELECT DISTINCT t.value FROM tags t JOIN resources r ON r.rid = t.rid
+                         WHERE {filter} ORDER BY t.value LIMIT ?"
+                    ))?
+                    .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok((values, missing))
+            })
+            .await?;
+        if missing {
+            self.want_index();
+        }
+        Ok(values)
     }
 
     async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
@@ -895,6 +1218,8 @@ impl Store for SqliteStore {
     async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |c| {
+            // Removed resources leave the index behind: it is rebuilt on demand.
+            record(Delta::Invalidate);
             c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
                 .map_err(db)?;
             Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
@@ -982,6 +1307,8 @@ impl Store for SqliteStore {
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |c| {
+            // Removed resources leave the index behind: it is rebuilt on demand.
+            record(Delta::Invalidate);
             c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
                 .map_err(db)?;
             c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
@@ -1479,21 +1806,26 @@ impl Store for SqliteStore {
                             .map_err(db)?;
                     }
                     None => {
-                        c.prepare_cached(
-                            "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, name, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        )
-                        .and_then(|mut s| {
-                            s.execute(params![
-                                r.at.domain_id,
-                                r.at.project_id,
-                                r.at.resource_type,
-                                r.at.resource_id,
-                                r.name,
-                                now
-                            ])
-                        })
-                        .map_err(db)?;
+                        let rid: i64 = c
+                            .prepare_cached(
+                                "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, name, created_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING rid",
+                            )
+                            .and_then(|mut s| {
+                                s.query_row(
+                                    params![
+                                        r.at.domain_id,
+                                        r.at.project_id,
+                                        r.at.resource_type,
+                                        r.at.resource_id,
+                                        r.name,
+                                        now
+                                    ],
+                                    |row| row.get(0),
+                                )
+                            })
+                            .map_err(db)?;
+                        record_registered(rid, &r.at);
                         created += 1;
                     }
                 }
@@ -1541,6 +1873,8 @@ impl Store for SqliteStore {
     async fn remove_resources(&self, at: &[ResourceRef]) -> Result<usize, StoreError> {
         let at = at.to_vec();
         self.write(move |c| {
+            // Removed resources leave the index behind: it is rebuilt on demand.
+            record(Delta::Invalidate);
             let mut delete = c
                 .prepare_cached(
                     "DELETE FROM resources
@@ -1563,14 +1897,19 @@ impl Store for SqliteStore {
             // A nested savepoint lets an all-or-nothing batch undo itself while still
             // reporting its outcomes.
             c.execute_batch("SAVEPOINT batch").map_err(db)?;
+            let mark = deltas_mark();
             let outcomes = match apply_batch(c, &batch) {
                 Ok(outcomes) => outcomes,
                 Err(e) => {
                     let _ = c.execute_batch("ROLLBACK TO batch; RELEASE batch");
+                    deltas_truncate(mark);
                     return Err(db(e));
                 }
             };
             let undo = batch.mode.rejection(&outcomes).is_some();
+            if undo {
+                deltas_truncate(mark);
+            }
             c.execute_batch(if undo {
                 "ROLLBACK TO batch; RELEASE batch"
             } else {
@@ -1590,5 +1929,224 @@ impl Store for SqliteStore {
     async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
         let at = at.clone();
         self.read(move |c| read_tags(c, "sys_tags", &at)).await
+    }
+}
+
+#[cfg(test)]
+mod index_tests {
+    //! The tag index against SQL: the same queries, on the same data, must agree.
+
+    use super::*;
+    use crate::core::model::new_id;
+    use crate::core::query::TagMatch;
+    use crate::core::tagging::{BatchItem, BatchMode, BatchTarget};
+    use crate::datagen::{tags_of, Lcg};
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag {
+            key: TagKey::from_stored(k.to_owned()),
+            value: TagValue::from_stored(v.to_owned()),
+        }
+    }
+
+    async fn wait_for_index(store: &SqliteStore) {
+        for _ in 0..200 {
+            let q = ResourceQuery::default();
+            let _ = store.count_resources(&q).await;
+            if store
+                .index
+                .index
+                .read()
+                .map(|i| i.is_some())
+                .unwrap_or(false)
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the index was never built");
+    }
+
+    fn sql_page(store: &SqliteStore, q: &ResourceQuery, offset: u64, limit: u64) -> FoundPage {
+        let conn = store.readers.take().expect("connection");
+        let tx = conn.unchecked_transaction().expect("tx");
+        find_by_sql(&tx, q, offset, limit).expect("sql")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_index_answers_exactly_what_sql_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("t.db"))
+            .await
+            .expect("open");
+        let domain = Domain {
+            id: new_id(),
+            name: "d".into(),
+            enabled: true,
+        };
+        store.insert_domain(&domain).await.expect("domain");
+        let projects: Vec<Project> = (0..2)
+            .map(|i| Project {
+                id: new_id(),
+                domain_id: domain.id.clone(),
+                name: format!("p{i}"),
+                enabled: true,
+            })
+            .collect();
+        for p in &projects {
+            store.insert_project(p).await.expect("project");
+        }
+        let mut rng = Lcg::new(9);
+        let at = |i: usize| ResourceRef {
+            domain_id: domain.id.clone(),
+            project_id: projects[i % 2].id.clone(),
+            resource_type: if i % 3 == 0 {
+                "rds".into()
+            } else {
+                "disk".into()
+            },
+            resource_id: format!("r{:03}", (i * 7919) % 400),
+        };
+        let resources: Vec<Resource> = (0..400)
+            .map(|i| Resource {
+                at: at(i),
+                name: String::new(),
+            })
+            .collect();
+        store
+            .register_resources(&resources)
+            .await
+            .expect("register");
+        // Query once so that the index is wanted, and let it build.
+        wait_for_index(&store).await;
+        // Writes after the build: sets, overwrites, removals, some untagged resources.
+        for round in 0..3 {
+            let items: Vec<BatchItem> = (0..400)
+                .filter(|i| (i + round) % 5 != 0)
+                .map(|i| BatchItem {
+                    target: BatchTarget {
+                        at: at(i),
+                        tag_limit: 20,
+                    },
+                    change: if round == 2 && i % 7 == 0 {
+                        TagChange::Remove(vec![crate::core::tags::TagSelector {
+                            key: TagKey::from_stored("env".into()),
+                            value: None,
+                        }])
+                    } else {
+                        TagChange::Set(
+                            tags_of(&mut rng)
+                                .iter()
+                                .take(2 + round)
+                                .map(|(k, v)| tag(k, v))
+                                .collect(),
+                        )
+                    },
+                    sys_change: None,
+                })
+                .collect();
+            store
+                .apply_tags(TagBatch {
+                    items,
+                    mode: BatchMode::PerResource,
+                    auto_register: false,
+                })
+                .await
+                .expect("apply");
+        }
+        wait_for_index(&store).await;
+        let project_ids: Vec<String> = projects.iter().map(|p| p.id.clone()).collect();
+        let envs = ["prod", "dev", "test", "staging"];
+        let mut checked = 0;
+        for n in 0..60u32 {
+            let m = |key: &str, values: &[&str]| TagMatch {
+                key: key.into(),
+                values: values.iter().map(|v| v.to_string()).collect(),
+            };
+            let env = envs[(n % 4) as usize];
+            let mut q = ResourceQuery {
+                domain_id: domain.id.clone(),
+                projects: if n % 3 == 0 {
+                    project_ids.clone()
+                } else {
+                    vec![project_ids[(n % 2) as usize].clone()]
+                },
+                resource_types: if n % 4 == 0 {
+                    vec![]
+                } else {
+                    vec!["disk".into()]
+                },
+                ..ResourceQuery::default()
+            };
+            match n % 6 {
+                0 => q.all = vec![m("env", &[env])],
+                1 => q.all = vec![m("env", &[env, "dev"]), m("team", &[])],
+                2 => q.any = vec![m("env", &[env]), m("owner", &["u1", "u2", "u3"])],
+                3 => q.not_all = vec![m("env", &[]), m("team", &["t1", "t2"])],
+                4 => q.none = vec![m("env", &[env])],
+                _ => q.without_any_tag = true,
+            }
+            // Drive the index path and the SQL path on the same snapshot-free data.
+            let seq_before = store
+                .index
+                .index
+                .read()
+                .expect("lock")
+                .as_ref()
+                .map(|i| i.seq);
+            let via_store = store
+                .find_resources(&q, (n % 3) as u64 * 7, 25)
+                .await
+                .expect("find");
+            let count = store.count_resources(&q).await.expect("count");
+            let via_sql = sql_page(&store, &q, (n % 3) as u64 * 7, 25);
+            assert!(seq_before.is_some(), "the index is in use");
+            assert_eq!(via_store, via_sql, "query {n}: {q:?}");
+            assert_eq!(count, via_sql.total_count, "count {n}");
+            checked += 1;
+        }
+        assert_eq!(checked, 60);
+        // Key and value listings too.
+        let scope = TagScope {
+            domain_id: domain.id.clone(),
+            projects: project_ids.clone(),
+            resource_types: vec![],
+        };
+        let keys = store.tag_keys(&scope, None, 1000).await.expect("keys");
+        let conn = store.readers.take().expect("connection");
+        let mut params = SqlParams::new();
+        let filter = scope_where(&scope, &mut params);
+        let sql_keys: Vec<String> = conn
+            .prepare(&format!("SELECT DISTINCT t.key FROM tags t JOIN resources r ON r.rid = t.rid WHERE {filter} ORDER BY t.key"))
+            .expect("prepare")
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(keys, sql_keys);
+        let values = store
+            .tag_values(&scope, "owner", Some("u3"), 5)
+            .await
+            .expect("values");
+        assert!(values.windows(2).all(|w| w[0] < w[1]) && values.iter().all(|v| v.as_str() > "u3"));
+        // Removing resources drops the index until it is rebuilt, and answers stay right.
+        store
+            .remove_resources(&[at(1), at(2)])
+            .await
+            .expect("remove");
+        let q = ResourceQuery {
+            domain_id: domain.id.clone(),
+            projects: project_ids,
+            ..ResourceQuery::default()
+        };
+        assert_eq!(
+            store.count_resources(&q).await.expect("count"),
+            sql_page(&store, &q, 0, 0).total_count
+        );
+        wait_for_index(&store).await;
+        assert_eq!(
+            store.count_resources(&q).await.expect("count"),
+            sql_page(&store, &q, 0, 0).total_count
+        );
     }
 }
