@@ -17,24 +17,34 @@ if [ ! -f "$dir/tagd.db" ]; then
   kill $pid; wait $pid 2>/dev/null || true
   $bin admin --data-dir "$dir" generate --project cn-north-4 --resources "$n"
 fi
-$bin serve --data-dir "$dir" --listen "127.0.0.1:$port" >/dev/null 2>&1 & pid=$!
-trap 'kill $pid 2>/dev/null' EXIT
+log=$(mktemp)
+started=$(date +%s.%N)
+$bin serve --data-dir "$dir" --listen "127.0.0.1:$port" >/dev/null 2>"$log" & pid=$!
+trap 'kill $pid 2>/dev/null; rm -f "$log"' EXIT
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
 pw=$(sed -n 's/^password = "\(.*\)"/\1/p' "$dir/credentials")
 project=$(sed -n 's/^project_id = "\(.*\)"/\1/p' "$dir/credentials")
 export TOKEN=$(curl -si "http://127.0.0.1:$port/v3/auth/tokens" -H 'Content-Type: application/json' \
   -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
   | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
-run() { # name, wrk script, target, [body]
+run() { # name, wrk script, target, [body], [connections]
   export TARGET=$3 BODY=${4:-}
   printf '%-28s ' "$1"
-  wrk -t1 -c4 -d10s --latency -s "bench/$2" "http://127.0.0.1:$port" \
+  wrk -t1 -c"${5:-4}" -d10s --latency -s "bench/$2" "http://127.0.0.1:$port" \
     | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /unexpected/ {bad++} END {printf "%8s req/s  p50 %8s  p99 %8s  errors %d\n", rps, p50, p99, bad}'
 }
+ready=$(date +%s.%N)
+echo "== startup to ready: $(echo "$ready - $started" | bc) s"
+# The first query asks for the tag index; wait until it is built before measuring.
+curl -s "http://127.0.0.1:$port/v1.0/tag-keys?limit=1" -H "X-Auth-Token: $TOKEN" >/dev/null
+for _ in $(seq 600); do grep -q "built the tag index" "$log" && break; sleep 0.1; done
+grep -o 'built the tag index.*' "$log" | head -1 | sed 's/^/== /'
+echo "== tagd resident memory with the index: $(ps -o rss= -p $pid) KiB"
 two_keys='{"project_id":"'$project'","resource_types":["disk"],"tags":[{"key":"env","values":["prod"]},{"key":"team","values":["t3"]}],"limit":100}'
 untagged='{"project_id":"'$project'","resource_types":["disk"],"without_any_tag":true,"limit":100}'
-echo "== over HTTP (tagd, 4 connections)"
+echo "== over HTTP (tagd, 4 connections unless said)"
 run "W4 two-key filter + count" post-json.lua /v1.0/resource-instances/filter "$two_keys"
+run "  same, one connection" post-json.lua /v1.0/resource-instances/filter "$two_keys" 1
 run "W4 without_any_tag" post-json.lua /v1.0/resource-instances/filter "$untagged"
 run "W4 tag-keys page" get.lua "/v1.0/tag-keys?limit=200"
 run "W4 tag-values page" get.lua "/v1.0/tag-values?key=owner&limit=200"
@@ -44,4 +54,4 @@ sql() { printf '%-28s ' "$1"; /usr/bin/time -f '%e s' sqlite3 "$dir/tagd.db" "$2
 sql "two-key exact count" "SELECT count(*) FROM resources r WHERE r.project_id='$project' AND EXISTS (SELECT 1 FROM tags t WHERE t.rid=r.rid AND t.key='env' AND t.value='prod') AND EXISTS (SELECT 1 FROM tags t WHERE t.rid=r.rid AND t.key='team' AND t.value='t3');"
 sql "two-key count (intersect)" "SELECT count(*) FROM (SELECT rid FROM tags WHERE key='team' AND value='t3' INTERSECT SELECT rid FROM tags WHERE key='env' AND value='prod');"
 sql "first 100 by (type,id)" "SELECT r.resource_id FROM resources r WHERE r.project_id='$project' AND EXISTS (SELECT 1 FROM tags t WHERE t.rid=r.rid AND t.key='env' AND t.value='prod') AND EXISTS (SELECT 1 FROM tags t WHERE t.rid=r.rid AND t.key='team' AND t.value='t3') ORDER BY r.resource_type, r.resource_id LIMIT 100;"
-echo "== tagd resident memory: $(ps -o rss= -p $pid) KiB"
+echo "== tagd resident memory after the run: $(ps -o rss= -p $pid) KiB"

@@ -235,31 +235,27 @@ impl TagIndex {
         result
     }
 
-    /// One page of `rids` in (type, id, project) order.
+    /// One page of `rids` in (type, id, project) order: the sort keys are looked up
+    /// once, the page's end found by selection, and only the page sorted.
     pub fn page(&self, rids: &RoaringBitmap, offset: u64, limit: u64) -> Vec<u32> {
-        let end = offset.saturating_add(limit).min(rids.len());
+        let end = offset.saturating_add(limit).min(rids.len()) as usize;
+        let offset = offset as usize;
         if offset >= end {
             return Vec::new();
         }
-        let mut all: Vec<u32> = rids.iter().collect();
-        let key = |rid: &u32| {
-            self.entries.get(rid).map(|e| {
-                (
-                    e.resource_type.clone(),
-                    e.resource_id.clone(),
-                    e.project.clone(),
-                )
+        let mut keyed: Vec<(&str, &str, &str, u32)> = rids
+            .iter()
+            .map(|rid| match self.entries.get(&rid) {
+                Some(e) => (&*e.resource_type, &*e.resource_id, &*e.project, rid),
+                None => ("", "", "", rid),
             })
-        };
-        let cmp = |a: &u32, b: &u32| key(a).cmp(&key(b));
-        let end = end as usize;
-        if end < all.len() {
-            all.select_nth_unstable_by(end, cmp);
-            all.truncate(end);
+            .collect();
+        if end < keyed.len() {
+            keyed.select_nth_unstable(end);
+            keyed.truncate(end);
         }
-        all.sort_unstable_by(cmp);
-        all.drain(..offset as usize);
-        all
+        keyed.sort_unstable();
+        keyed[offset..].iter().map(|k| k.3).collect()
     }
 
     /// Keys in use in a scope, sorted, after `after`, at most `limit`.
