@@ -17,6 +17,10 @@ if [ ! -f "$dir/tagd.db" ]; then
   kill $pid; wait $pid 2>/dev/null || true
   $bin admin --data-dir "$dir" generate --project cn-north-4 --resources "$n"
 fi
+# A tenth as many DIS streams, for the per-service count.
+if ! sqlite3 "$dir/tagd.db" "SELECT 1 FROM resources WHERE resource_type='dis' LIMIT 1" | grep -q 1; then
+  $bin admin --data-dir "$dir" generate --project cn-north-4 --type dis --resources $((n / 10)) --seed 7
+fi
 log=$(mktemp)
 started=$(date +%s.%N)
 $bin serve --data-dir "$dir" --listen "127.0.0.1:$port" >/dev/null 2>"$log" & pid=$!
@@ -45,6 +49,8 @@ untagged='{"project_id":"'$project'","resource_types":["disk"],"without_any_tag"
 echo "== over HTTP (tagd, 4 connections unless said)"
 run "W4 two-key filter + count" post-json.lua /v1.0/resource-instances/filter "$two_keys"
 run "  same, one connection" post-json.lua /v1.0/resource-instances/filter "$two_keys" 1
+count_body='{"action":"count","tags":[{"key":"env","values":["prod"]},{"key":"team","values":["t3"]}]}'
+run "W4 DIS two-key count" post-json.lua "/v2/$project/stream/resource_instances/action" "$count_body"
 run "W4 without_any_tag" post-json.lua /v1.0/resource-instances/filter "$untagged"
 run "W4 tag-keys page" get.lua "/v1.0/tag-keys?limit=200"
 run "W4 tag-values page" get.lua "/v1.0/tag-values?key=owner&limit=200"

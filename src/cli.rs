@@ -78,6 +78,9 @@ pub enum InventoryCommand {
         resources: usize,
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Resource type to generate.
+        #[arg(long = "type", default_value = "disk")]
+        resource_type: String,
     },
 }
 
@@ -348,7 +351,9 @@ async fn admin(admin: Admin, command: InventoryCommand) -> anyhow::Result<()> {
             project,
             resources,
             seed,
+            resource_type,
         } => {
+            crate::core::tagging::known_type("--type", &resource_type)?;
             let d = pick_domain(&admin, domain.as_deref()).await?;
             let p = admin.project(&d, &project).await?;
             let started = std::time::Instant::now();
@@ -357,6 +362,7 @@ async fn admin(admin: Admin, command: InventoryCommand) -> anyhow::Result<()> {
                 admin.store(),
                 &d.id,
                 &p.id,
+                &resource_type,
                 resources,
                 seed,
                 2_000,

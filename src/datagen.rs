@@ -50,12 +50,15 @@ pub fn tags_of(rng: &mut Lcg) -> Vec<(String, String)> {
     ]
 }
 
-/// Registers `count` disks `disk-0000000...` in `project_id` and tags them, `batch`
-/// resources per transaction; calls `progress` with the number done so far.
+/// Registers `count` resources `{type}-0000000...` of `resource_type` in `project_id`
+/// and tags them, `batch` resources per transaction; calls `progress` with the number
+/// done so far.
+#[allow(clippy::too_many_arguments)]
 pub async fn generate(
     store: Arc<dyn Store>,
     domain_id: &str,
     project_id: &str,
+    resource_type: &str,
     count: usize,
     seed: u64,
     batch: usize,
@@ -69,8 +72,8 @@ pub async fn generate(
             .map(|i| ResourceRef {
                 domain_id: domain_id.to_owned(),
                 project_id: project_id.to_owned(),
-                resource_type: "disk".to_owned(),
-                resource_id: format!("disk-{i:07}"),
+                resource_type: resource_type.to_owned(),
+                resource_id: format!("{resource_type}-{i:07}"),
             })
             .collect();
         let resources: Vec<Resource> = refs
