@@ -509,6 +509,42 @@ fn access_key_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccessKe
     })
 }
 
+/// The user (`u`), domain (`d`) and project (`p`) a credential resolves to.
+const IDENTITY_COLUMNS: &str =
+    "u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, \
+     d.id, d.name, d.enabled, p.id, p.domain_id, p.name, p.enabled";
+
+/// The user, domain and project from the thirteen `IDENTITY_COLUMNS` starting at `at`;
+/// `None` for each that no longer exists.
+#[allow(clippy::type_complexity)]
+fn identity_at(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<(Option<User>, Option<Domain>, Option<Project>)> {
+    let user = match r.get::<_, Option<String>>(at)? {
+        Some(_) => Some(user_row_at(r, at)?),
+        None => None,
+    };
+    let domain = match r.get::<_, Option<String>>(at + 6)? {
+        Some(_) => Some(Domain {
+            id: r.get(at + 6)?,
+            name: r.get(at + 7)?,
+            enabled: r.get(at + 8)?,
+        }),
+        None => None,
+    };
+    let project = match r.get::<_, Option<String>>(at + 9)? {
+        Some(_) => Some(Project {
+            id: r.get(at + 9)?,
+            domain_id: r.get(at + 10)?,
+            name: r.get(at + 11)?,
+            enabled: r.get(at + 12)?,
+        }),
+        None => None,
+    };
+    Ok((user, domain, project))
+}
+
 const TOKEN_COLUMNS: &str = "t.token_hash, t.user_id, t.domain_id, t.project_id, t.methods, t.issued_at, t.expires_at, t.revoked";
 
 /// A token from the eight `TOKEN_COLUMNS` starting at column `at`.
@@ -1448,10 +1484,7 @@ impl Store for SqliteStore {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
             c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS},
-                        u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled,
-                        d.id, d.name, d.enabled,
-                        p.id, p.domain_id, p.name, p.enabled
+                "SELECT {TOKEN_COLUMNS}, {IDENTITY_COLUMNS}
                  FROM tokens t
                  LEFT JOIN users u ON u.id = t.user_id
                  LEFT JOIN domains d ON d.id = t.domain_id
@@ -1459,27 +1492,7 @@ impl Store for SqliteStore {
                  WHERE t.token_hash = ?1"
             ))?
             .query_row([token_hash], |r| {
-                let user = match r.get::<_, Option<String>>(8)? {
-                    Some(_) => Some(user_row_at(r, 8)?),
-                    None => None,
-                };
-                let domain = match r.get::<_, Option<String>>(14)? {
-                    Some(_) => Some(Domain {
-                        id: r.get(14)?,
-                        name: r.get(15)?,
-                        enabled: r.get(16)?,
-                    }),
-                    None => None,
-                };
-                let project = match r.get::<_, Option<String>>(17)? {
-                    Some(_) => Some(Project {
-                        id: r.get(17)?,
-                        domain_id: r.get(18)?,
-                        name: r.get(19)?,
-                        enabled: r.get(20)?,
-                    }),
-                    None => None,
-                };
+                let (user, domain, project) = identity_at(r, 8)?;
                 Ok(TokenContext {
                     token: token_row(r, 0)?,
                     user,
@@ -1703,10 +1716,7 @@ impl Store for SqliteStore {
         let access = access.to_owned();
         self.read(move |c| {
             c.prepare_cached(&format!(
-                "SELECT {ACCESS_KEY_COLUMNS},
-                        u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled,
-                        d.id, d.name, d.enabled,
-                        p.id, p.domain_id, p.name, p.enabled
+                "SELECT {ACCESS_KEY_COLUMNS}, {IDENTITY_COLUMNS}
                  FROM access_keys k
                  LEFT JOIN users u ON u.id = k.user_id
                  LEFT JOIN domains d ON d.id = u.domain_id
@@ -1714,27 +1724,7 @@ impl Store for SqliteStore {
                  WHERE k.access = ?1"
             ))?
             .query_row([access], |r| {
-                let user = match r.get::<_, Option<String>>(10)? {
-                    Some(_) => Some(user_row_at(r, 10)?),
-                    None => None,
-                };
-                let domain = match r.get::<_, Option<String>>(16)? {
-                    Some(_) => Some(Domain {
-                        id: r.get(16)?,
-                        name: r.get(17)?,
-                        enabled: r.get(18)?,
-                    }),
-                    None => None,
-                };
-                let project = match r.get::<_, Option<String>>(19)? {
-                    Some(_) => Some(Project {
-                        id: r.get(19)?,
-                        domain_id: r.get(20)?,
-                        name: r.get(21)?,
-                        enabled: r.get(22)?,
-                    }),
-                    None => None,
-                };
+                let (user, domain, project) = identity_at(r, 10)?;
                 Ok(AccessKeyContext {
                     key: access_key_row(r, 0)?,
                     user,
