@@ -3,6 +3,7 @@
 //! The API and core layers only see [`Store`]; the embedded SQLite backend is the
 //! default. Every backend must pass the conformance suite in `store/tests.rs`.
 
+pub mod postgres;
 pub mod sqlite;
 mod tag_index;
 #[cfg(test)]
@@ -32,6 +33,8 @@ pub enum StoreError {
     Closed,
     #[error("{0} already exists")]
     AlreadyExists(String),
+    #[error("cannot reach the database at {at}: {reason}")]
+    Unreachable { at: String, reason: String },
     #[error("unsupported database URL {0:?}: use sqlite://PATH")]
     UnsupportedUrl(String),
     /// A write would pass a quota; it was undone.

@@ -32,7 +32,7 @@ use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_sys_tags.sql"),
     include_str!("../../migrations/sqlite/0003_access_keys.sql"),
