@@ -107,7 +107,71 @@ impl ReaderPool {
     }
 }
 
+/// What a page of distinct tag strings lists: the keys, or the values of one key.
+enum Listing {
+    Keys,
+    Values(String),
+}
+
 impl SqliteStore {
+    /// One page of the distinct keys, or of one key's distinct values, in use in a
+    /// scope: from the tag index when it matches this snapshot, else by SQL.
+    async fn distinct_page(
+        &self,
+        scope: &TagScope,
+        listing: Listing,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let (scope, after) = (scope.clone(), after.map(str::to_owned));
+        let index = self.index.index.clone();
+        let (page, missing) = self
+            .read(move |c| {
+                let tx = c.unchecked_transaction()?;
+                let seq = write_seq(&tx)?;
+                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                if let Some(ix) = guard.as_ref().filter(|ix| ix.seq == seq) {
+                    let rids =
+                        ix.scope_of(&scope.domain_id, &scope.projects, &scope.resource_types);
+                    let page = match &listing {
+                        Listing::Keys => ix.keys(&rids, after.as_deref(), limit),
+                        Listing::Values(key) => ix.values(&rids, key, after.as_deref(), limit),
+                    };
+                    return Ok((page, false));
+                }
+                let missing = guard.is_none();
+                drop(guard);
+                let mut params = SqlParams::new();
+                let mut filter = scope_where(&scope, &mut params);
+                let column = match &listing {
+                    Listing::Keys => "t.key",
+                    Listing::Values(key) => {
+                        filter.push_str(" AND t.key = ?");
+                        params.push(text(key));
+                        "t.value"
+                    }
+                };
+                if let Some(a) = &after {
+                    filter.push_str(&format!(" AND {column} > ?"));
+                    params.push(text(a));
+                }
+                params.push(rusqlite::types::Value::Integer(limit as i64));
+                let page = tx
+                    .prepare(&format!(
+                        "SELECT DISTINCT {column} FROM tags t JOIN resources r ON r.rid = t.rid
+                         WHERE {filter} ORDER BY {column} LIMIT ?"
+                    ))?
+                    .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                Ok((page, missing))
+            })
+            .await?;
+        if missing {
+            self.want_index();
+        }
+        Ok(page)
+    }
+
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
@@ -1091,41 +1155,7 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let (scope, after) = (scope.clone(), after.map(str::to_owned));
-        let index = self.index.index.clone();
-        let (keys, missing) = self
-            .read(move |c| {
-                let tx = c.unchecked_transaction()?;
-                let seq = write_seq(&tx)?;
-                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
-                if let Some(ix) = guard.as_ref().filter(|ix| ix.seq == seq) {
-                    let rids =
-                        ix.scope_of(&scope.domain_id, &scope.projects, &scope.resource_types);
-                    return Ok((ix.keys(&rids, after.as_deref(), limit), false));
-                }
-                let missing = guard.is_none();
-                drop(guard);
-                let mut params = SqlParams::new();
-                let mut filter = scope_where(&scope, &mut params);
-                if let Some(a) = &after {
-                    filter.push_str(" AND t.key > ?");
-                    params.push(text(a));
-                }
-                params.push(rusqlite::types::Value::Integer(limit as i64));
-                let keys = tx
-                    .prepare(&format!(
-                        "SELECT DISTINCT t.key FROM tags t JOIN resources r ON r.rid = t.rid
-                         WHERE {filter} ORDER BY t.key LIMIT ?"
-                    ))?
-                    .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
-                Ok((keys, missing))
-            })
-            .await?;
-        if missing {
-            self.want_index();
-        }
-        Ok(keys)
+        self.distinct_page(scope, Listing::Keys, after, limit).await
     }
 
     async fn tag_values(
@@ -1135,43 +1165,8 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        let (scope, key, after) = (scope.clone(), key.to_owned(), after.map(str::to_owned));
-        let index = self.index.index.clone();
-        let (values, missing) = self
-            .read(move |c| {
-                let tx = c.unchecked_transaction()?;
-                let seq = write_seq(&tx)?;
-                let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
-                if let Some(ix) = guard.as_ref().filter(|ix| ix.seq == seq) {
-                    let rids =
-                        ix.scope_of(&scope.domain_id, &scope.projects, &scope.resource_types);
-                    return Ok((ix.values(&rids, &key, after.as_deref(), limit), false));
-                }
-                let missing = guard.is_none();
-                drop(guard);
-                let mut params = SqlParams::new();
-                let mut filter = scope_where(&scope, &mut params);
-                filter.push_str(" AND t.key = ?");
-                params.push(text(&key));
-                if let Some(a) = &after {
-                    filter.push_str(" AND t.value > ?");
-                    params.push(text(a));
-                }
-                params.push(rusqlite::types::Value::Integer(limit as i64));
-                let values = tx
-                    .prepare(&format!(
-                        "SELECT DISTINCT t.value FROM tags t JOIN resources r ON r.rid = t.rid
-                         WHERE {filter} ORDER BY t.value LIMIT ?"
-                    ))?
-                    .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
-                Ok((values, missing))
-            })
-            .await?;
-        if missing {
-            self.want_index();
-        }
-        Ok(values)
+        self.distinct_page(scope, Listing::Values(key.to_owned()), after, limit)
+            .await
     }
 
     async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
