@@ -856,23 +856,7 @@ fn row_exists(table: &str, m: &TagMatch, params: &mut SqlParams) -> String {
 
 /// The `WHERE` clause of a resource query, over `resources r`.
 fn query_where(q: &ResourceQuery, params: &mut SqlParams) -> String {
-    let mut clauses = vec!["r.domain_id = ?".to_owned()];
-    params.push(text(&q.domain_id));
-    clauses.push(format!(
-        "r.project_id IN {}",
-        placeholders(q.projects.len().max(1))
-    ));
-    if q.projects.is_empty() {
-        params.push(rusqlite::types::Value::Null);
-    }
-    params.extend(q.projects.iter().map(|p| text(p)));
-    if !q.resource_types.is_empty() {
-        clauses.push(format!(
-            "r.resource_type IN {}",
-            placeholders(q.resource_types.len())
-        ));
-        params.extend(q.resource_types.iter().map(|t| text(t)));
-    }
+    let mut clauses = scope_clauses(&q.domain_id, &q.projects, &q.resource_types, params);
     if q.without_any_tag {
         clauses.push("NOT EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid)".to_owned());
     } else {
@@ -919,24 +903,42 @@ fn query_where(q: &ResourceQuery, params: &mut SqlParams) -> String {
 
 /// The `WHERE` clause of a tag listing, over `tags t JOIN resources r`.
 fn scope_where(scope: &TagScope, params: &mut SqlParams) -> String {
+    scope_clauses(
+        &scope.domain_id,
+        &scope.projects,
+        &scope.resource_types,
+        params,
+    )
+    .join(" AND ")
+}
+
+/// The conditions every query and listing starts from, over `resources r`: the domain,
+/// the projects (none listed matches nothing: `IN (NULL)`), and the resource types if
+/// any are listed.
+fn scope_clauses(
+    domain_id: &str,
+    projects: &[String],
+    resource_types: &[String],
+    params: &mut SqlParams,
+) -> Vec<String> {
     let mut clauses = vec!["r.domain_id = ?".to_owned()];
-    params.push(text(&scope.domain_id));
+    params.push(text(domain_id));
     clauses.push(format!(
         "r.project_id IN {}",
-        placeholders(scope.projects.len().max(1))
+        placeholders(projects.len().max(1))
     ));
-    if scope.projects.is_empty() {
+    if projects.is_empty() {
         params.push(rusqlite::types::Value::Null);
     }
-    params.extend(scope.projects.iter().map(|p| text(p)));
-    if !scope.resource_types.is_empty() {
+    params.extend(projects.iter().map(|p| text(p)));
+    if !resource_types.is_empty() {
         clauses.push(format!(
             "r.resource_type IN {}",
-            placeholders(scope.resource_types.len())
+            placeholders(resource_types.len())
         ));
-        params.extend(scope.resource_types.iter().map(|t| text(t)));
+        params.extend(resource_types.iter().map(|t| text(t)));
     }
-    clauses.join(" AND ")
+    clauses
 }
 
 /// The tags of many resources at once, by rid.
