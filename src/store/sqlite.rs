@@ -131,8 +131,7 @@ impl SqliteStore {
                 let seq = write_seq(&tx)?;
                 let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
                 if let Some(ix) = guard.as_ref().filter(|ix| ix.seq == seq) {
-                    let rids =
-                        ix.scope_of(&scope.domain_id, &scope.projects, &scope.resource_types);
+                    let rids = ix.scope(&scope.domain_id, &scope.projects, &scope.resource_types);
                     let page = match &listing {
                         Listing::Keys => ix.keys(&rids, after.as_deref(), limit),
                         Listing::Values(key) => ix.values(&rids, key, after.as_deref(), limit),
@@ -1251,8 +1250,18 @@ impl Store for SqliteStore {
     async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         self.write(move |c| {
-            // Removed resources leave the index behind: it is rebuilt on demand.
-            record(Delta::Invalidate);
+            // Removed resources leave the index behind: it is rebuilt on demand, but
+            // only when a resource really goes.
+            let had_resources: bool = c
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM resources WHERE domain_id = ?1)",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if had_resources {
+                record(Delta::Invalidate);
+            }
             c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
                 .map_err(db)?;
             Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
@@ -1341,9 +1350,12 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         self.write(move |c| {
             // Removed resources leave the index behind: it is rebuilt on demand.
-            record(Delta::Invalidate);
-            c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
-                .map_err(db)?;
+            if c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
+                .map_err(db)?
+                > 0
+            {
+                record(Delta::Invalidate);
+            }
             c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
                 .map_err(db)?;
             c.execute("DELETE FROM access_keys WHERE project_id = ?1", [&id])
@@ -1860,8 +1872,6 @@ impl Store for SqliteStore {
     async fn remove_resources(&self, at: &[ResourceRef]) -> Result<usize, StoreError> {
         let at = at.to_vec();
         self.write(move |c| {
-            // Removed resources leave the index behind: it is rebuilt on demand.
-            record(Delta::Invalidate);
             let mut delete = c
                 .prepare_cached(
                     "DELETE FROM resources
@@ -1873,6 +1883,10 @@ impl Store for SqliteStore {
                 removed += delete
                     .execute(params![r.domain_id, r.project_id, r.resource_type, r.resource_id])
                     .map_err(db)?;
+            }
+            // Removed resources leave the index behind: it is rebuilt on demand.
+            if removed > 0 {
+                record(Delta::Invalidate);
             }
             Ok(removed)
         })

@@ -192,7 +192,7 @@ impl TagIndex {
         out
     }
 
-    fn scope(&self, domain: &str, projects: &[String], types: &[String]) -> RoaringBitmap {
+    pub fn scope(&self, domain: &str, projects: &[String], types: &[String]) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
         for ((d, p, t), b) in &self.scopes {
             if &**d == domain
@@ -254,8 +254,14 @@ impl TagIndex {
             keyed.select_nth_unstable(end);
             keyed.truncate(end);
         }
-        keyed.sort_unstable();
-        keyed[offset..].iter().map(|k| k.3).collect()
+        // Keys end in the row id, so they are unique and the page is the same whichever
+        // way the items before it are arranged.
+        if offset > 0 {
+            keyed.select_nth_unstable(offset);
+        }
+        let page = &mut keyed[offset..];
+        page.sort_unstable();
+        page.iter().map(|k| k.3).collect()
     }
 
     /// Keys in use in a scope, sorted, after `after`, at most `limit`.
@@ -294,10 +300,5 @@ impl TagIndex {
             .take(limit)
             .map(|((_, v), _)| v.to_string())
             .collect()
-    }
-
-    /// The row ids of a listing's scope.
-    pub fn scope_of(&self, domain: &str, projects: &[String], types: &[String]) -> RoaringBitmap {
-        self.scope(domain, projects, types)
     }
 }
