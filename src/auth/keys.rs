@@ -154,12 +154,14 @@ impl Identity {
     }
 
     /// A permanent key the caller may manage: its own, or any of its domain's users'
-    /// if it is an administrator. Others' keys are reported as not found.
+    /// if it is an administrator. Others' keys are reported as not found. Like
+    /// [`managed_user`](Self::managed_user), only domain-wide lasting credentials pass.
     pub async fn managed_key(
         &self,
         caller: &Principal,
         access: &str,
     ) -> Result<(AccessKey, User), CoreError> {
+        require_key_manager(caller)?;
         let not_found = || CoreError::NotFound {
             what: Reason::new(format!("access key {access}"), format!("访问密钥{access}")),
         };

@@ -753,6 +753,27 @@ async fn only_domain_wide_permanent_credentials_manage_permanent_keys() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text);
+
+    // The same holds for one existing key: a project token or a temporary key may
+    // neither read, disable nor delete it, and the key stays as it was.
+    let one = format!("/v3.0/OS-CREDENTIAL/credentials/{}", keys.access);
+    let disable = json!({"credential": {"status": "inactive"}});
+    let by_project = [
+        (reqwest::Method::GET, None),
+        (reqwest::Method::PUT, Some(disable.to_string().into_bytes())),
+        (reqwest::Method::DELETE, None),
+    ];
+    for (method, body) in by_project {
+        let r = s.send(method.clone(), &one, Some(&project), body).await;
+        assert_eq!(r.status, 403, "{method} by a project token: {}", r.text);
+    }
+    for (method, body) in [("PUT", Some(&disable)), ("DELETE", None)] {
+        let r = send_signed(&s, method, &one, body, &temporary, Twist::default()).await;
+        assert_eq!(r.status, 403, "{method} by a temporary key: {}", r.text);
+    }
+    let r = s.get(&one, Some(&domain)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["credential"]["status"], "active", "{}", r.text);
 }
 
 async fn temporary_keys(s: &TestServer, token: &str) -> Keys {
