@@ -194,7 +194,12 @@ impl Identity {
         principal: &Principal,
         project_id: &str,
     ) -> Result<(), CoreError> {
-        let project = self.store.project(project_id).await?;
+        // A project-scoped caller is judged by its own project alone, so the lookup is
+        // skipped for it: the common case (the SDKs' project clients), on every request.
+        let project = match principal.project {
+            Some(_) => None,
+            None => self.store.project(project_id).await?,
+        };
         principal.require_project_in_domain(project.as_ref(), project_id)
     }
 
