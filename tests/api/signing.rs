@@ -79,6 +79,7 @@ async fn send_signed(
             body: &body_bytes,
         },
         &signed,
+        &signature::payload_hash(&body_bytes),
     )
     .expect("canonical request");
     let date = headers["x-sdk-date"].to_str().expect("date").to_owned();
