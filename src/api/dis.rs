@@ -9,7 +9,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{
     json_response, key_values_json, message, single_tag, status, tag_matches, tags_json, ApiError,
-    AppState, Dialect, JsonBody, PathParams, ProjectCaller, WireTag, WireTagMatch,
+    AppState, Dialect, JsonBody, ProjectCaller, WireTag, WireTagMatch,
 };
 use crate::core::providers::DIS_STREAM;
 use crate::core::query::{number_or_string, FilterLimits, TagMatch};
@@ -53,6 +53,13 @@ impl single_tag::TaggedResource for Dis {
     const RESOURCE_TYPE: &'static str = DIS_STREAM;
     const ID_PARAM: &'static str = "stream_id";
     const RULES: TagRules = RULES;
+
+    /// DIS deletes by key and value without checking them against its create rules.
+    fn remove_change(tags: &[WireTag]) -> Result<TagChange, CoreError> {
+        Ok(TagChange::Remove(
+            RULES.lenient_selectors(tags.iter().map(WireTag::selector))?,
+        ))
+    }
 }
 
 type DisError = ApiError<Dis>;
@@ -95,7 +102,7 @@ pub fn router() -> Router<AppState> {
         // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags/action",
-            post(tags_action).delete(single_tag::delete::<Dis>),
+            post(single_tag::action::<Dis>).delete(single_tag::delete::<Dis>),
         )
         .route(
             "/v2/{project_id}/stream/{stream_id}/tags",
@@ -110,50 +117,6 @@ pub fn router() -> Router<AppState> {
             "/v2/{project_id}/stream/{stream_id}/tags/{key}",
             delete(single_tag::delete::<Dis>),
         )
-}
-
-#[derive(Deserialize)]
-struct StreamPath {
-    stream_id: String,
-}
-
-#[derive(Deserialize)]
-struct ActionBody {
-    action: String,
-    tags: Vec<WireTag>,
-}
-
-/// Applies a change to the stream in the path; an unknown stream is 404.
-async fn apply(
-    state: &AppState,
-    caller: &ProjectCaller<Dis>,
-    stream_id: &str,
-    change: TagChange,
-) -> Result<Response, DisError> {
-    caller
-        .apply_one(state, DIS_STREAM, "stream_id", stream_id, change)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn tags_action(
-    caller: ProjectCaller<Dis>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Dis, StreamPath>,
-    JsonBody(body, ..): JsonBody<Dis, ActionBody>,
-) -> Result<Response, DisError> {
-    let change = match body.action.as_str() {
-        "create" => TagChange::Set(RULES.tags(body.tags.iter().map(WireTag::pair))?),
-        "delete" => {
-            TagChange::Remove(RULES.lenient_selectors(body.tags.iter().map(WireTag::selector))?)
-        }
-        other => {
-            return Err(
-                CoreError::invalid("action", Reason::one_of(&["create", "delete"], other)).into(),
-            )
-        }
-    };
-    apply(&state, &caller, &path.stream_id, change).await
 }
 
 // ---------------------------------------------------------------------------------------

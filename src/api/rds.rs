@@ -7,15 +7,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use serde::Deserialize;
 use serde_json::json;
 
 use super::{
     json_response, key_values_json, query_number, status, tags_json, ApiError, AppState, Dialect,
-    JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
+    ProjectCaller, QueryMap, WireTag,
 };
 use super::{language, single_tag};
 use crate::core::providers::RDS_INSTANCE;
@@ -54,6 +53,17 @@ impl single_tag::TaggedResource for Rds {
     const ID_PARAM: &'static str = "instance_id";
     const RULES: TagRules = RULES;
     const TAG_TYPE: Option<&'static str> = Some("user");
+
+    /// The value is mandatory when creating (and may be empty).
+    fn set_change(tags: &[WireTag]) -> Result<TagChange, CoreError> {
+        if let Some(i) = tags.iter().position(|t| t.value.is_none()) {
+            return Err(CoreError::invalid(
+                format!("tags[{i}].value"),
+                Reason::required(),
+            ));
+        }
+        Ok(TagChange::Set(RULES.tags(tags.iter().map(WireTag::pair))?))
+    }
 }
 
 type RdsError = ApiError<Rds>;
@@ -95,7 +105,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/v3/{project_id}/instances/{instance_id}/tags/action",
-            post(tags_action),
+            post(single_tag::action::<Rds>),
         )
         .route(
             "/v3/{project_id}/instances/{instance_id}/tags",
@@ -104,52 +114,6 @@ pub fn router() -> Router<AppState> {
         .route("/v3/{project_id}/tags", get(project_tags))
         .route("/v3/{project_id}/tags/predefined-tag", get(predefined_tags))
         .route("/v3/{project_id}/instances", get(list_instances))
-}
-
-#[derive(Deserialize)]
-struct InstancePath {
-    instance_id: String,
-}
-
-#[derive(Deserialize)]
-struct ActionBody {
-    action: String,
-    tags: Vec<WireTag>,
-}
-
-async fn tags_action(
-    caller: ProjectCaller<Rds>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Rds, InstancePath>,
-    JsonBody(body, ..): JsonBody<Rds, ActionBody>,
-) -> Result<Response, RdsError> {
-    let change = match body.action.as_str() {
-        "create" => {
-            // The value is mandatory when creating (and may be empty).
-            if let Some(i) = body.tags.iter().position(|t| t.value.is_none()) {
-                return Err(
-                    CoreError::invalid(format!("tags[{i}].value"), Reason::required()).into(),
-                );
-            }
-            TagChange::Set(RULES.tags(body.tags.iter().map(WireTag::pair))?)
-        }
-        "delete" => TagChange::Remove(RULES.selectors(body.tags.iter().map(WireTag::selector))?),
-        other => {
-            return Err(
-                CoreError::invalid("action", Reason::one_of(&["create", "delete"], other)).into(),
-            )
-        }
-    };
-    caller
-        .apply_one(
-            &state,
-            RDS_INSTANCE,
-            "instance_id",
-            &path.instance_id,
-            change,
-        )
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET .../tags`: every key the project's instances carry, with its values, sorted.

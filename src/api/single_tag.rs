@@ -1,7 +1,9 @@
 //! The one-resource calls the per-service APIs share: `GET .../{id}/tags` lists a
 //! resource's tags, `POST .../{id}/tags` with `{"tag": {...}}` creates or overwrites one
-//! tag, `DELETE .../{id}/tags/{key}` removes one (a missing tag is not an error). Each
-//! service plugs in its resource type, the name of its id in the path and its tag rules.
+//! tag, `DELETE .../{id}/tags/{key}` removes one (a missing tag is not an error), and
+//! `POST .../{id}/tags/action` creates or deletes several. Each service plugs in its
+//! resource type, the name of its id in the path, its tag rules and, where it differs,
+//! how `tags/action` turns its tags into a change.
 
 use std::collections::HashMap;
 
@@ -28,11 +30,31 @@ pub trait TaggedResource: Dialect {
     const RULES: TagRules;
     /// A `tag_type` to add to each listed tag (RDS's `ResourceTag` has one).
     const TAG_TYPE: Option<&'static str> = None;
+
+    /// The change `tags/action` with `create` makes of its tags.
+    fn set_change(tags: &[WireTag]) -> Result<TagChange, CoreError> {
+        Ok(TagChange::Set(
+            Self::RULES.tags(tags.iter().map(WireTag::pair))?,
+        ))
+    }
+
+    /// The change `tags/action` with `delete` makes of its tags.
+    fn remove_change(tags: &[WireTag]) -> Result<TagChange, CoreError> {
+        Ok(TagChange::Remove(
+            Self::RULES.selectors(tags.iter().map(WireTag::selector))?,
+        ))
+    }
 }
 
 #[derive(Deserialize)]
 pub struct OneTagBody {
     tag: WireTag,
+}
+
+#[derive(Deserialize)]
+pub struct ActionBody {
+    action: String,
+    tags: Vec<WireTag>,
 }
 
 fn resource_id<S: TaggedResource>(params: &HashMap<String, String>) -> Result<&str, CoreError> {
@@ -59,6 +81,30 @@ pub async fn read<S: TaggedResource>(
         }
     }
     Ok(json_response(StatusCode::OK, &json!({ "tags": listed })))
+}
+
+/// `POST .../{id}/tags/action`: `create` sets the tags (overwriting existing keys),
+/// `delete` removes them; all of them or none.
+pub async fn action<S: TaggedResource>(
+    caller: ProjectCaller<S>,
+    State(state): State<AppState>,
+    PathParams(params, ..): PathParams<S, HashMap<String, String>>,
+    JsonBody(body, ..): JsonBody<S, ActionBody>,
+) -> Result<Response, ApiError<S>> {
+    let change = match body.action.as_str() {
+        "create" => S::set_change(&body.tags)?,
+        "delete" => S::remove_change(&body.tags)?,
+        other => {
+            return Err(
+                CoreError::invalid("action", Reason::one_of(&["create", "delete"], other)).into(),
+            )
+        }
+    };
+    let id = resource_id::<S>(&params)?;
+    caller
+        .apply_one(&state, S::RESOURCE_TYPE, S::ID_PARAM, id, change)
+        .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `POST .../{id}/tags`: creates one tag or overwrites its value.

@@ -19,7 +19,7 @@ use axum::extract::State;
 
 use super::{
     json_response, key_values_json, message, query_number, single_tag, status, tag_matches,
-    tags_json, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
+    tags_json, ApiError, AppState, Dialect, JsonBody, ProjectCaller, QueryMap, WireTag,
     WireTagMatch,
 };
 use crate::core::providers::WORKSPACE_DESKTOP;
@@ -142,7 +142,7 @@ pub fn router() -> Router<AppState> {
         // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags/action",
-            post(change_tags).delete(single_tag::delete::<Workspace>),
+            post(single_tag::action::<Workspace>).delete(single_tag::delete::<Workspace>),
         )
         .route(
             "/v2/{project_id}/desktops/{desktop_id}/tags",
@@ -173,20 +173,6 @@ struct DesktopTags {
 #[derive(Deserialize)]
 struct BatchBody {
     desktops: Vec<DesktopTags>,
-}
-
-#[derive(Deserialize)]
-struct ActionBody {
-    action: String,
-    tags: Vec<WireTag>,
-    /// Deprecated in the SDK; accepted and ignored.
-    #[serde(default, rename = "sys_tags")]
-    _sys_tags: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct DesktopPath {
-    desktop_id: String,
 }
 
 fn check_desktop_count(n: usize) -> Result<(), CoreError> {
@@ -230,19 +216,6 @@ async fn batch(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Applies a change to the desktop in the path; an unknown desktop is 404.
-async fn one(
-    state: &AppState,
-    caller: &ProjectCaller<Workspace>,
-    desktop_id: &str,
-    change: TagChange,
-) -> Result<Response, WorkspaceError> {
-    caller
-        .apply_one(state, WORKSPACE_DESKTOP, "desktop_id", desktop_id, change)
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
 fn set(tags: &[WireTag]) -> Result<TagChange, CoreError> {
     Ok(TagChange::Set(RULES.tags(tags.iter().map(WireTag::pair))?))
 }
@@ -267,24 +240,6 @@ async fn batch_delete(
     JsonBody(body, ..): JsonBody<Workspace, BatchBody>,
 ) -> Result<Response, WorkspaceError> {
     batch(&state, &caller, &body, remove).await
-}
-
-async fn change_tags(
-    caller: ProjectCaller<Workspace>,
-    State(state): State<AppState>,
-    PathParams(path, ..): PathParams<Workspace, DesktopPath>,
-    JsonBody(body, ..): JsonBody<Workspace, ActionBody>,
-) -> Result<Response, WorkspaceError> {
-    let change = match body.action.as_str() {
-        "create" => set(&body.tags)?,
-        "delete" => remove(&body.tags)?,
-        other => {
-            return Err(
-                CoreError::invalid("action", Reason::one_of(&["create", "delete"], other)).into(),
-            )
-        }
-    };
-    one(&state, &caller, &path.desktop_id, change).await
 }
 
 // ---------------------------------------------------------------------------------------
