@@ -31,27 +31,9 @@ impl Dialect for TagdAdmin {
     }
 }
 
-fn code(err: &CoreError) -> &'static str {
-    match err {
-        CoreError::MalformedBody { .. }
-        | CoreError::InvalidField { .. }
-        | CoreError::Empty { .. }
-        | CoreError::TooMany { .. }
-        | CoreError::InvalidTagKey { .. }
-        | CoreError::InvalidTagValue { .. }
-        | CoreError::DuplicateTagKey { .. }
-        | CoreError::UnknownResourceType { .. }
-        | CoreError::ProjectRequired { .. }
-        | CoreError::TagLimitExceeded { .. } => "TAGD.0400",
-        CoreError::Timeout { .. } => "TAGD.0408",
-        CoreError::BodyTooLarge { .. } => "TAGD.0413",
-        CoreError::Unauthenticated { .. } => "TAGD.0401",
-        CoreError::Forbidden { .. } => "TAGD.0403",
-        CoreError::NotFound { .. } => "TAGD.0404",
-        CoreError::MethodNotAllowed { .. } => "TAGD.0405",
-        CoreError::Conflict { .. } => "TAGD.0409",
-        CoreError::Internal(_) | CoreError::Unexpected { .. } => "TAGD.0500",
-    }
+/// tagd's own API has no published codes to match: its code is the status, `TAGD.0404`.
+fn code(err: &CoreError) -> String {
+    format!("TAGD.0{}", status(err).as_u16())
 }
 
 /// Most resources one admin call may name; larger imports go through the CLI.

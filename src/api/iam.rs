@@ -46,27 +46,17 @@ impl Dialect for Iam {
     }
 }
 
+/// IAM's codes follow the status alone: one per kind of failure.
 fn code(err: &CoreError) -> &'static str {
-    match err {
-        CoreError::MalformedBody { .. }
-        | CoreError::InvalidField { .. }
-        | CoreError::Empty { .. }
-        | CoreError::TooMany { .. }
-        | CoreError::InvalidTagKey { .. }
-        | CoreError::InvalidTagValue { .. }
-        | CoreError::DuplicateTagKey { .. }
-        | CoreError::UnknownResourceType { .. }
-        | CoreError::ProjectRequired { .. }
-        | CoreError::TagLimitExceeded { .. }
-        | CoreError::BodyTooLarge { .. }
-        | CoreError::MethodNotAllowed { .. } => "IAM.0001",
-        CoreError::Unauthenticated { .. } => "IAM.0002",
-        CoreError::Forbidden { .. } => "IAM.0003",
-        CoreError::NotFound { .. } => "IAM.0004",
-        CoreError::Conflict { .. } => "IAM.0005",
-        CoreError::Internal(_) | CoreError::Unexpected { .. } | CoreError::Timeout { .. } => {
-            "IAM.0006"
-        }
+    match status(err) {
+        StatusCode::BAD_REQUEST
+        | StatusCode::METHOD_NOT_ALLOWED
+        | StatusCode::PAYLOAD_TOO_LARGE => "IAM.0001",
+        StatusCode::UNAUTHORIZED => "IAM.0002",
+        StatusCode::FORBIDDEN => "IAM.0003",
+        StatusCode::NOT_FOUND => "IAM.0004",
+        StatusCode::CONFLICT => "IAM.0005",
+        _ => "IAM.0006",
     }
 }
 
