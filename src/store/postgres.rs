@@ -23,6 +23,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_access_keys.sql"),
     include_str!("../../migrations/postgres/0004_tag_index.sql"),
     include_str!("../../migrations/postgres/0005_predefined_tags.sql"),
+    include_str!("../../migrations/postgres/0006_access_key_expiry.sql"),
 ];
 
 /// The version table: one row, created before any migration runs.

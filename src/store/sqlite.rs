@@ -38,6 +38,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_access_keys.sql"),
     include_str!("../../migrations/sqlite/0004_tag_index.sql"),
     include_str!("../../migrations/sqlite/0005_predefined_tags.sql"),
+    include_str!("../../migrations/sqlite/0006_access_key_expiry.sql"),
 ];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
