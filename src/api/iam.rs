@@ -674,7 +674,7 @@ async fn update_credential(
     PathParams(path, ..): PathParams<Iam, AccessKeyPath>,
     JsonBody(body, ..): JsonBody<Iam, UpdateCredentialBody>,
 ) -> Result<Response, IamError> {
-    let (key, _) = state
+    let (mut key, _) = state
         .identity
         .managed_key(&caller, &path.access_key)
         .await?;
@@ -687,23 +687,22 @@ async fn update_credential(
             )
         })?),
     };
-    if let Some(d) = &body.credential.description {
-        if d.chars().count() > 255 {
-            return Err(CoreError::invalid(
-                "credential.description",
-                Reason::length(0, 255, d.chars().count()),
-            )
-            .into());
-        }
+    let description = body.credential.description;
+    let updated = state
+        .identity
+        .update_access_key(&key.access, status, description.as_deref())
+        .await?;
+    if !updated {
+        // Deleted meanwhile.
+        return Err(crate::auth::keys::unknown_key(&key.access).into());
     }
-    state
-        .identity
-        .update_access_key(&key.access, status, body.credential.description.as_deref())
-        .await?;
-    let (key, _) = state
-        .identity
-        .managed_key(&caller, &path.access_key)
-        .await?;
+    // The response shows the key as written, without reading it back.
+    if let Some(status) = status {
+        key.status = status;
+    }
+    if let Some(description) = description {
+        key.description = description;
+    }
     Ok(json_response(
         StatusCode::OK,
         &json!({ "credential": credential_json(&key) }),

@@ -29,6 +29,25 @@ fn random_string(len: usize, alphabet: &[u8]) -> String {
         .collect()
 }
 
+/// How a key the caller may not see, or that does not exist, is reported.
+pub fn unknown_key(access: &str) -> CoreError {
+    CoreError::NotFound {
+        what: Reason::new(format!("access key {access}"), format!("访问密钥{access}")),
+    }
+}
+
+/// A key's description: at most 255 characters (IAM's limit).
+fn check_description(description: &str) -> Result<(), CoreError> {
+    let length = description.chars().count();
+    if length > 255 {
+        return Err(CoreError::invalid(
+            "credential.description",
+            Reason::length(0, 255, length),
+        ));
+    }
+    Ok(())
+}
+
 const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -76,12 +95,7 @@ impl Identity {
         user: &User,
         description: &str,
     ) -> Result<IssuedKey, CoreError> {
-        if description.chars().count() > 255 {
-            return Err(CoreError::invalid(
-                "credential.description",
-                Reason::length(0, 255, description.chars().count()),
-            ));
-        }
+        check_description(description)?;
         let (key, secret) = self.new_key(user, description, None);
         if !self
             .store
@@ -162,9 +176,7 @@ impl Identity {
         access: &str,
     ) -> Result<(AccessKey, User), CoreError> {
         require_key_manager(caller)?;
-        let not_found = || CoreError::NotFound {
-            what: Reason::new(format!("access key {access}"), format!("访问密钥{access}")),
-        };
+        let not_found = || unknown_key(access);
         let found = self
             .store
             .access_key_context(access)
@@ -203,6 +215,9 @@ impl Identity {
         status: Option<KeyStatus>,
         description: Option<&str>,
     ) -> Result<bool, CoreError> {
+        if let Some(d) = description {
+            check_description(d)?;
+        }
         Ok(self
             .store
             .update_access_key(access, status, description)
