@@ -972,19 +972,27 @@ fn tags_of_rids(
 }
 
 /// One page of a query and its exact count, by SQL (inside the caller's transaction).
+/// How many resources a query matches, by SQL.
+fn count_by_sql(tx: &Connection, q: &ResourceQuery) -> rusqlite::Result<u64> {
+    let mut params = SqlParams::new();
+    let filter = query_where(q, &mut params);
+    let n: i64 = tx.query_row(
+        &format!("SELECT count(*) FROM resources r WHERE {filter}"),
+        rusqlite::params_from_iter(params.iter()),
+        |r| r.get(0),
+    )?;
+    Ok(n as u64)
+}
+
 fn find_by_sql(
     tx: &Connection,
     q: &ResourceQuery,
     offset: u64,
     limit: u64,
 ) -> rusqlite::Result<FoundPage> {
+    let total = count_by_sql(tx, q)?;
     let mut params = SqlParams::new();
     let filter = query_where(q, &mut params);
-    let total: i64 = tx.query_row(
-        &format!("SELECT count(*) FROM resources r WHERE {filter}"),
-        rusqlite::params_from_iter(params.iter()),
-        |r| r.get(0),
-    )?;
     params.push(rusqlite::types::Value::Integer(
         limit.min(i64::MAX as u64) as i64
     ));
@@ -1025,7 +1033,7 @@ fn find_by_sql(
                 sys_tags: sys.remove(&rid).unwrap_or_default(),
             })
             .collect(),
-        total_count: total as u64,
+        total_count: total,
     })
 }
 
@@ -1135,14 +1143,7 @@ impl Store for SqliteStore {
                 }
                 let missing = guard.is_none();
                 drop(guard);
-                let mut params = SqlParams::new();
-                let filter = query_where(&q, &mut params);
-                let n: i64 = tx.query_row(
-                    &format!("SELECT count(*) FROM resources r WHERE {filter}"),
-                    rusqlite::params_from_iter(params.iter()),
-                    |r| r.get(0),
-                )?;
-                Ok((n as u64, missing))
+                Ok((count_by_sql(&tx, &q)?, missing))
             })
             .await?;
         if missing {
