@@ -225,10 +225,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             let config = Config::resolve(&args)?;
+            let shutdown =
+                server::shutdown_signal().context("cannot install the signal handlers")?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
-            server::run(config, listener, server::shutdown_signal()).await
+            server::run(config, listener, shutdown).await
         }
         Command::Admin { store, command } => {
             let config = Config::resolve(&store)?;
