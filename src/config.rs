@@ -19,6 +19,13 @@ pub struct ServeArgs {
     /// Database URL [default: sqlite://<data-dir>/tagd.db].
     #[arg(long, env = "TAGD_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Most PostgreSQL connections this process opens [default: 16].
+    #[arg(long, env = "TAGD_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<usize>,
+    /// Seconds a request waits for a free PostgreSQL connection, and for a new one to
+    /// open, before it fails [default: 10].
+    #[arg(long, env = "TAGD_DATABASE_ACQUIRE_TIMEOUT_SECS")]
+    pub database_acquire_timeout_secs: Option<u64>,
     /// TOML configuration file; its keys are these options' long names with `_`.
     #[arg(long, env = "TAGD_CONFIG")]
     pub config: Option<PathBuf>,
@@ -65,6 +72,8 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
+    database_max_connections: Option<usize>,
+    database_acquire_timeout_secs: Option<u64>,
     auto_register: Option<bool>,
     token_lifetime_secs: Option<i64>,
     max_body_bytes: Option<usize>,
@@ -80,6 +89,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
     pub database_url: String,
+    pub database_pool: crate::store::postgres::PoolOptions,
     pub auto_register: bool,
     pub token_lifetime_secs: i64,
     pub max_body_bytes: usize,
@@ -139,6 +149,28 @@ impl Config {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("tagd.db").display()));
+        let max_connections = args
+            .database_max_connections
+            .or(file.database_max_connections)
+            .unwrap_or(16);
+        if !(1..=1000).contains(&max_connections) {
+            return Err(ConfigError::Invalid(format!(
+                "database_max_connections must be from 1 to 1000, got {max_connections}"
+            )));
+        }
+        let acquire_timeout_secs = args
+            .database_acquire_timeout_secs
+            .or(file.database_acquire_timeout_secs)
+            .unwrap_or(10);
+        if !(1..=600).contains(&acquire_timeout_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "database_acquire_timeout_secs must be from 1 to 600, got {acquire_timeout_secs}"
+            )));
+        }
+        let database_pool = crate::store::postgres::PoolOptions {
+            max_connections,
+            acquire_timeout: std::time::Duration::from_secs(acquire_timeout_secs),
+        };
         let token_lifetime_secs = args
             .token_lifetime_secs
             .or(file.token_lifetime_secs)
@@ -191,6 +223,7 @@ impl Config {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database_url,
+            database_pool,
             auto_register: args.auto_register.or(file.auto_register).unwrap_or(false),
             token_lifetime_secs,
             max_body_bytes,

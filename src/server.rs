@@ -29,7 +29,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 )
             })?;
     }
-    Ok(store::open(&config.database_url).await?)
+    Ok(store::open(&config.database_url, config.database_pool).await?)
 }
 
 const SERVER_KEY_CHECK: &str = "server_key_fingerprint";

@@ -2,7 +2,7 @@
 -- tags, so they neither count against the tag limit nor show up as ordinary tags.
 CREATE TABLE sys_tags (
     rid    BIGINT NOT NULL REFERENCES resources(rid) ON DELETE CASCADE,
-    key    TEXT NOT NULL,
-    value  TEXT NOT NULL,
+    key    TEXT COLLATE "C" NOT NULL,
+    value  TEXT COLLATE "C" NOT NULL,
     PRIMARY KEY (rid, key)
 );

@@ -4,10 +4,13 @@
 //! default. Every backend must pass the conformance suite in `store/tests.rs`.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 mod tag_index;
 #[cfg(test)]
 mod tests;
+#[doc(hidden)]
+pub mod throwaway;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -35,7 +38,9 @@ pub enum StoreError {
     AlreadyExists(String),
     #[error("cannot reach the database at {at}: {reason}")]
     Unreachable { at: String, reason: String },
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error(
+        "unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST:PORT/DATABASE"
+    )]
     UnsupportedUrl(String),
     /// A write would pass a quota; it was undone.
     #[error("a quota would be exceeded")]
@@ -208,11 +213,32 @@ pub trait Store: Send + Sync + 'static {
     async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (the file is created if missing).
-pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+/// Opens the store a URL names: `sqlite://PATH` (the file is created if missing) or
+/// `postgres://...` / `postgresql://...` (the database must exist; its schema is
+/// brought up to date).
+pub async fn open(url: &str, pool: postgres::PoolOptions) -> Result<Arc<dyn Store>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
         let store = sqlite::SqliteStore::open(Path::new(path)).await?;
         return Ok(Arc::new(store));
     }
-    Err(StoreError::UnsupportedUrl(url.to_owned()))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = postgres::PostgresStore::open(url, pool).await?;
+        return Ok(Arc::new(store));
+    }
+    Err(StoreError::UnsupportedUrl(redact_url(url)))
+}
+
+/// A database URL fit for messages: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }

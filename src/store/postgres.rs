@@ -1,20 +1,38 @@
-//! PostgreSQL: connecting, and the schema kept in lock-step with SQLite's.
+//! PostgreSQL: the backend for several tagd processes sharing one database.
 //!
-//! This is the first part of the PostgreSQL backend (issue 6): the migrations and the
-//! runner that applies them. The [`Store`](super::Store) implementation comes next;
-//! until then `tagd serve` accepts only `sqlite://` URLs. Migration N here creates the
-//! same tables and columns as `migrations/sqlite/N`, and a test compares the two, so a
-//! later copy between backends maps column to column.
+//! The schema is kept in lock-step with SQLite's: migration N here creates the same
+//! tables and columns as `migrations/sqlite/N`, and a test compares the two, so a copy
+//! between backends maps column to column. Text columns use the "C" collation, so keys,
+//! values and ids sort by their UTF-8 bytes exactly as in SQLite, whatever the
+//! database's locale.
 //!
-//! Several tagd replicas may start at once on one database, so the runner takes a row
-//! lock on the version row (`SELECT ... FOR UPDATE`) and applies one migration per
-//! transaction: the others wait, then find the work done. A row lock rather than an
-//! advisory lock, because CockroachDB and YugabyteDB accept the former only.
+//! Several tagd replicas may start at once on one database, so the migration runner
+//! takes a row lock on the version row (`SELECT ... FOR UPDATE`) and applies one
+//! migration per transaction: the others wait, then find the work done. A row lock
+//! rather than an advisory lock, because CockroachDB and YugabyteDB accept the former
+//! only. How writes stay correct across processes is told at [`PostgresStore`].
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
+};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row};
 
-use super::StoreError;
+use super::sql::{storable, Dialect, Param, SqlBuilder};
+use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
+use crate::core::model::{
+    now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, Scope, Temporary,
+    TokenRecord, User,
+};
+use crate::core::predefined::{PredefinedTag, Replaced};
+use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
+use crate::core::tagging::{check_set, BatchItem, ItemOutcome, TagBatch, TagChange};
+use crate::core::tags::{Tag, TagKey, TagValue};
 
 /// Schema migrations, applied in order; the `tagd_schema` row records the last one.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -139,55 +157,1550 @@ fn db(error: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// Settings of the connection pool.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolOptions {
+    /// Most connections open at once, per tagd process.
+    pub max_connections: usize,
+    /// How long a request waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How often a write transaction that lost a deadlock or a serialization conflict is
+/// run again before the caller is told.
+const WRITE_ATTEMPTS: u32 = 8;
+
+/// The PostgreSQL store: a pool of connections, one transaction per call.
+///
+/// Several tagd processes may share the database. Every write that reads before it
+/// writes (tag limits, quotas, "only if absent") first locks the rows it decides on
+/// (`SELECT ... FOR UPDATE`, always in one global order), so two processes deciding on
+/// the same resource take turns, under PostgreSQL's default READ COMMITTED isolation.
+/// A transaction the server aborts anyway (a deadlock it detected, a serialization
+/// failure on an engine that reports them) is retried from the start.
+pub struct PostgresStore {
+    pool: Pool,
+    at: String,
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        db(error)
+    }
+}
+
+fn pool_error(at: &str, error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(e) => StoreError::Unreachable {
+            at: at.to_owned(),
+            reason: db(e).to_string(),
+        },
+        PoolError::Timeout(_) => StoreError::Database(format!(
+            "no PostgreSQL connection became free in time ({at}); raise the pool size or the database's capacity"
+        )),
+        PoolError::Closed => StoreError::Closed,
+        e => StoreError::Database(e.to_string()),
+    }
+}
+
+/// Whether PostgreSQL aborted a transaction that may simply be run again.
+fn retryable(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        || error.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+}
+
+fn unique_violation(error: tokio_postgres::Error, what: String) -> StoreError {
+    if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::AlreadyExists(what)
+    } else {
+        db(error)
+    }
+}
+
+type Params<'a> = Vec<&'a (dyn ToSql + Sync)>;
+
+/// The parameters of a built query, in the form tokio-postgres takes them.
+fn bound(params: &[Param]) -> Params<'_> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Text(s) => s as &(dyn ToSql + Sync),
+            Param::Int(i) => i as &(dyn ToSql + Sync),
+        })
+        .collect()
+}
+
+fn domain_row(r: &Row) -> Result<Domain, StoreError> {
+    Ok(Domain {
+        id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        enabled: r.try_get(2)?,
+    })
+}
+
+fn project_row(r: &Row) -> Result<Project, StoreError> {
+    project_at(r, 0)
+}
+
+fn project_at(r: &Row, at: usize) -> Result<Project, StoreError> {
+    Ok(Project {
+        id: r.try_get(at)?,
+        domain_id: r.try_get(at + 1)?,
+        name: r.try_get(at + 2)?,
+        enabled: r.try_get(at + 3)?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, domain_id, name, password_hash, is_admin, enabled";
+
+/// A user from the six `USER_COLUMNS` starting at column `at`.
+fn user_at(r: &Row, at: usize) -> Result<User, StoreError> {
+    Ok(User {
+        id: r.try_get(at)?,
+        domain_id: r.try_get(at + 1)?,
+        name: r.try_get(at + 2)?,
+        password_hash: r.try_get(at + 3)?,
+        is_admin: r.try_get(at + 4)?,
+        enabled: r.try_get(at + 5)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "t.token_hash, t.user_id, t.domain_id, t.project_id, t.methods, t.issued_at, t.expires_at, t.revoked";
+
+/// A token from the eight `TOKEN_COLUMNS` starting at column `at`.
+fn token_at(r: &Row, at: usize) -> Result<TokenRecord, StoreError> {
+    let project_id: Option<String> = r.try_get(at + 3)?;
+    let methods: String = r.try_get(at + 4)?;
+    Ok(TokenRecord {
+        token_hash: r.try_get(at)?,
+        user_id: r.try_get(at + 1)?,
+        domain_id: r.try_get(at + 2)?,
+        scope: scope_of(project_id),
+        methods: serde_json::from_str(&methods)
+            .map_err(|e| StoreError::Database(format!("a stored token's methods: {e}")))?,
+        issued_at: r.try_get(at + 5)?,
+        expires_at: r.try_get(at + 6)?,
+        revoked: r.try_get(at + 7)?,
+    })
+}
+
+fn scope_of(project_id: Option<String>) -> Scope {
+    match project_id {
+        Some(id) => Scope::Project { id },
+        None => Scope::Domain,
+    }
+}
+
+/// The user (`u`), domain (`d`) and project (`p`) a credential resolves to.
+const IDENTITY_COLUMNS: &str =
+    "u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, \
+     d.id, d.name, d.enabled, p.id, p.domain_id, p.name, p.enabled";
+
+type Identity = (Option<User>, Option<Domain>, Option<Project>);
+
+/// The user, domain and project from the thirteen `IDENTITY_COLUMNS` starting at `at`;
+/// `None` for each that no longer exists.
+fn identity_at(r: &Row, at: usize) -> Result<Identity, StoreError> {
+    let user = match r.try_get::<_, Option<String>>(at)? {
+        Some(_) => Some(user_at(r, at)?),
+        None => None,
+    };
+    let domain = match r.try_get::<_, Option<String>>(at + 6)? {
+        Some(_) => Some(Domain {
+            id: r.try_get(at + 6)?,
+            name: r.try_get(at + 7)?,
+            enabled: r.try_get(at + 8)?,
+        }),
+        None => None,
+    };
+    let project = match r.try_get::<_, Option<String>>(at + 9)? {
+        Some(_) => Some(project_at(r, at + 9)?),
+        None => None,
+    };
+    Ok((user, domain, project))
+}
+
+const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id, k.source_token_hash";
+
+/// An access key from the ten `ACCESS_KEY_COLUMNS` starting at column `at`.
+fn access_key_at(r: &Row, at: usize) -> Result<AccessKey, StoreError> {
+    let status: String = r.try_get(at + 3)?;
+    let token_hash: Option<String> = r.try_get(at + 6)?;
+    let expires_at: Option<i64> = r.try_get(at + 7)?;
+    Ok(AccessKey {
+        access: r.try_get(at)?,
+        user_id: r.try_get(at + 1)?,
+        sealed_secret: r.try_get(at + 2)?,
+        status: KeyStatus::parse(&status).unwrap_or(KeyStatus::Inactive),
+        description: r.try_get(at + 4)?,
+        created_at: r.try_get(at + 5)?,
+        temporary: match (token_hash, expires_at) {
+            (Some(security_token_hash), Some(expires_at)) => Some(Temporary {
+                security_token_hash,
+                expires_at,
+                scope: scope_of(r.try_get(at + 8)?),
+                source_token_hash: r.try_get(at + 9)?,
+            }),
+            _ => None,
+        },
+    })
+}
+
+fn resource_at(r: &Row, at: usize) -> Result<Resource, StoreError> {
+    Ok(Resource {
+        at: ResourceRef {
+            domain_id: r.try_get(at)?,
+            project_id: r.try_get(at + 1)?,
+            resource_type: r.try_get(at + 2)?,
+            resource_id: r.try_get(at + 3)?,
+        },
+        name: r.try_get(at + 4)?,
+    })
+}
+
+fn tag_row(r: &Row, at: usize) -> Result<Tag, StoreError> {
+    Ok(Tag {
+        key: TagKey::from_stored(r.try_get(at)?),
+        value: TagValue::from_stored(r.try_get(at + 1)?),
+    })
+}
+
+/// Whether every string could be stored (and so could match a stored row).
+fn all_storable(strings: &[&str]) -> bool {
+    strings.iter().all(|s| storable(s))
+}
+
+fn ref_storable(at: &ResourceRef) -> bool {
+    all_storable(&[
+        &at.domain_id,
+        &at.project_id,
+        &at.resource_type,
+        &at.resource_id,
+    ])
+}
+
+/// The stored tags of one resource while a batch is decided: what was there, and what
+/// will be once the batch's changes to it are applied.
+#[derive(Default)]
+struct TagRows {
+    before: BTreeMap<String, String>,
+    after: BTreeMap<String, String>,
+}
+
+impl TagRows {
+    fn apply(&mut self, change: &TagChange) {
+        match change {
+            TagChange::Set(tags) => {
+                for t in tags {
+                    self.after
+                        .insert(t.key.as_str().to_owned(), t.value.as_str().to_owned());
+                }
+            }
+            TagChange::Remove(selectors) => {
+                for s in selectors {
+                    let matches = match (&s.value, self.after.get(s.key.as_str())) {
+                        (_, None) => false,
+                        (None, Some(_)) => true,
+                        (Some(v), Some(held)) => v.as_str() == held,
+                    };
+                    if matches {
+                        self.after.remove(s.key.as_str());
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The rows a batch writes to one table (`tags` or `sys_tags`): upserts and deletes.
+#[derive(Default)]
+struct TableWrites {
+    rids: Vec<i64>,
+    keys: Vec<String>,
+    values: Vec<String>,
+    gone_rids: Vec<i64>,
+    gone_keys: Vec<String>,
+}
+
+impl TableWrites {
+    fn diff(&mut self, rid: i64, rows: &TagRows) {
+        for (key, value) in &rows.after {
+            if rows.before.get(key) != Some(value) {
+                self.rids.push(rid);
+                self.keys.push(key.clone());
+                self.values.push(value.clone());
+            }
+        }
+        for key in rows.before.keys() {
+            if !rows.after.contains_key(key) {
+                self.gone_rids.push(rid);
+                self.gone_keys.push(key.clone());
+            }
+        }
+    }
+
+    async fn write(&self, tx: &Transaction<'_>, table: &str) -> Result<(), tokio_postgres::Error> {
+        if !self.rids.is_empty() {
+            let upsert = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO {table} (rid, key, value)
+                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+                     ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value"
+                ))
+                .await?;
+            tx.execute(&upsert, &[&self.rids, &self.keys, &self.values])
+                .await?;
+        }
+        if !self.gone_rids.is_empty() {
+            let delete = tx
+                .prepare_cached(&format!(
+                    "DELETE FROM {table} t USING unnest($1::bigint[], $2::text[]) AS g(rid, key)
+                     WHERE t.rid = g.rid AND t.key = g.key"
+                ))
+                .await?;
+            tx.execute(&delete, &[&self.gone_rids, &self.gone_keys])
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an item writes something (and so registers its resource in emulator mode).
+fn sets_something(item: &BatchItem) -> bool {
+    matches!(item.change, TagChange::Set(_)) || matches!(item.sys_change, Some(TagChange::Set(_)))
+}
+
+/// Whether an item would register its missing resource in emulator mode: it writes
+/// something, and its user tags fit a resource that has none. A refused item leaves no
+/// trace, not even the registration.
+fn registers(item: &BatchItem) -> bool {
+    sets_something(item)
+        && match &item.change {
+            TagChange::Set(tags) => {
+                check_set(std::iter::empty(), tags, item.target.tag_limit) == ItemOutcome::Applied
+            }
+            TagChange::Remove(_) => true,
+        }
+}
+
+/// Reads the rows of `table` of these resources.
+async fn read_rows(
+    tx: &Transaction<'_>,
+    table: &str,
+    rids: &[i64],
+) -> Result<HashMap<i64, TagRows>, tokio_postgres::Error> {
+    let select = tx
+        .prepare_cached(&format!(
+            "SELECT rid, key, value FROM {table} WHERE rid = ANY($1)"
+        ))
+        .await?;
+    let mut out: HashMap<i64, TagRows> = rids.iter().map(|r| (*r, TagRows::default())).collect();
+    for row in tx.query(&select, &[&rids]).await? {
+        let (rid, key, value): (i64, String, String) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let rows = out.entry(rid).or_default();
+        rows.before.insert(key.clone(), value.clone());
+        rows.after.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// One attempt at a batch: lock (or register) every target resource in one global
+/// order, read their tags, decide every item in request order in memory, then write
+/// the difference. `Ok(None)` when the batch's mode refused it (nothing written).
+async fn apply_batch(
+    client: &mut Object,
+    batch: &TagBatch,
+) -> Result<Vec<ItemOutcome>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    // The distinct targets in one global order: two batches over the same resources
+    // lock them in the same order and so never wait on each other in a cycle.
+    let mut targets: Vec<&ResourceRef> = batch
+        .items
+        .iter()
+        .map(|i| &i.target.at)
+        .filter(|at| ref_storable(at))
+        .collect();
+    targets.sort_by(|a, b| ref_key(a).cmp(&ref_key(b)));
+    targets.dedup();
+    let lock = tx
+        .prepare_cached(
+            "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id
+             FROM resources r
+             JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS w(d, p, t, i)
+               ON r.domain_id = w.d AND r.project_id = w.p AND r.resource_type = w.t AND r.resource_id = w.i
+             ORDER BY r.domain_id, r.project_id, r.resource_type, r.resource_id
+             FOR UPDATE OF r",
+        )
+        .await?;
+    let columns =
+        |f: fn(&ResourceRef) -> &str| -> Vec<&str> { targets.iter().map(|at| f(at)).collect() };
+    let mut rids: HashMap<ResourceRef, i64> = HashMap::new();
+    for row in tx
+        .query(
+            &lock,
+            &[
+                &columns(|a| &a.domain_id),
+                &columns(|a| &a.project_id),
+                &columns(|a| &a.resource_type),
+                &columns(|a| &a.resource_id),
+            ],
+        )
+        .await?
+    {
+        rids.insert(
+            ResourceRef {
+                domain_id: row.try_get(1)?,
+                project_id: row.try_get(2)?,
+                resource_type: row.try_get(3)?,
+                resource_id: row.try_get(4)?,
+            },
+            row.try_get(0)?,
+        );
+    }
+    if batch.auto_register {
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (domain_id, project_id, resource_type, resource_id) DO NOTHING
+                 RETURNING rid",
+            )
+            .await?;
+        let relock = tx
+            .prepare_cached(
+                "SELECT rid FROM resources
+                 WHERE domain_id = $1 AND project_id = $2 AND resource_type = $3 AND resource_id = $4
+                 FOR UPDATE",
+            )
+            .await?;
+        for at in &targets {
+            if rids.contains_key(*at)
+                || !batch
+                    .items
+                    .iter()
+                    .any(|i| &i.target.at == *at && registers(i))
+            {
+                continue;
+            }
+            let key: [&(dyn ToSql + Sync); 4] = [
+                &at.domain_id,
+                &at.project_id,
+                &at.resource_type,
+                &at.resource_id,
+            ];
+            // Another process may register it at the same moment: then the insert waits
+            // for that one to commit, does nothing, and the row is locked as usual.
+            let rid: i64 = match tx
+                .query_opt(&insert, &[key[0], key[1], key[2], key[3], &now_unix()])
+                .await?
+            {
+                Some(row) => row.try_get(0)?,
+                None => tx.query_one(&relock, &key).await?.try_get(0)?,
+            };
+            rids.insert((*at).clone(), rid);
+        }
+    }
+    let all_rids: Vec<i64> = rids.values().copied().collect();
+    let mut tags = read_rows(&tx, "tags", &all_rids).await?;
+    let mut sys = if batch.items.iter().any(|i| i.sys_change.is_some()) {
+        read_rows(&tx, "sys_tags", &all_rids).await?
+    } else {
+        HashMap::new()
+    };
+
+    let mut outcomes = Vec::with_capacity(batch.items.len());
+    for item in &batch.items {
+        let Some(rid) = rids.get(&item.target.at).copied() else {
+            outcomes.push(match &item.change {
+                // Emulator mode: an item that would have registered its resource was
+                // refused on its own tags; one that only removes is a no-op.
+                TagChange::Set(t) if batch.auto_register && sets_something(item) => {
+                    check_set(std::iter::empty(), t, item.target.tag_limit)
+                }
+                _ if batch.auto_register => ItemOutcome::Applied,
+                _ => ItemOutcome::NotFound,
+            });
+            continue;
+        };
+        let rows = tags.entry(rid).or_default();
+        if let TagChange::Set(new) = &item.change {
+            let outcome = check_set(
+                rows.after.keys().map(String::as_str),
+                new,
+                item.target.tag_limit,
+            );
+            if outcome != ItemOutcome::Applied {
+                outcomes.push(outcome);
+                continue;
+            }
+        }
+        rows.apply(&item.change);
+        if let Some(change) = &item.sys_change {
+            sys.entry(rid).or_default().apply(change);
+        }
+        outcomes.push(ItemOutcome::Applied);
+    }
+    if batch.mode.rejection(&outcomes).is_some() {
+        tx.rollback().await?;
+        return Ok(outcomes);
+    }
+    let mut writes = TableWrites::default();
+    for (rid, rows) in &tags {
+        writes.diff(*rid, rows);
+    }
+    writes.write(&tx, "tags").await?;
+    let mut writes = TableWrites::default();
+    for (rid, rows) in &sys {
+        writes.diff(*rid, rows);
+    }
+    writes.write(&tx, "sys_tags").await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+fn ref_key(at: &ResourceRef) -> (&str, &str, &str, &str) {
+    (
+        &at.domain_id,
+        &at.project_id,
+        &at.resource_type,
+        &at.resource_id,
+    )
+}
+
+impl PostgresStore {
+    /// Connects, applies pending migrations and opens the pool. Fails when the server
+    /// cannot be reached or its schema is newer than this binary.
+    pub async fn open(url: &str, options: PoolOptions) -> Result<Self, StoreError> {
+        let mut config = parse_url(url)?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        let at = describe(&config);
+        let mut client = connect(&config).await?;
+        migrate(&mut client).await?;
+        drop(client);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.acquire_timeout))
+            .create_timeout(Some(options.acquire_timeout))
+            .build()
+            .map_err(|e| StoreError::Database(format!("cannot build the connection pool: {e}")))?;
+        Ok(Self { pool, at })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool.get().await.map_err(|e| pool_error(&self.at, e))
+    }
+
+    /// Runs one statement and returns how many rows it changed.
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.execute(&statement, params).await?)
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_opt(&statement, params).await?)
+    }
+
+    /// Reads one resource's rows of `table`, sorted by key; `None` if it is not
+    /// registered. One statement: the resource and its tags come from one snapshot.
+    async fn read_tags(
+        &self,
+        table: &str,
+        at: &ResourceRef,
+    ) -> Result<Option<Vec<Tag>>, StoreError> {
+        if !ref_storable(at) {
+            return Ok(None);
+        }
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT t.key, t.value FROM resources r LEFT JOIN {table} t ON t.rid = r.rid
+                     WHERE r.domain_id = $1 AND r.project_id = $2 AND r.resource_type = $3 AND r.resource_id = $4
+                     ORDER BY t.key"
+                ),
+                &[&at.domain_id, &at.project_id, &at.resource_type, &at.resource_id],
+            )
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut tags = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<_, Option<String>>(0)?.is_some() {
+                tags.push(tag_row(row, 0)?);
+            }
+        }
+        Ok(Some(tags))
+    }
+
+    /// One page of distinct keys, or of one key's distinct values, in use in a scope.
+    async fn distinct_page(
+        &self,
+        scope: &TagScope,
+        values_of: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut sql = SqlBuilder::new(Dialect::Postgres);
+        let mut filter = sql.scope_where(scope);
+        let column = match values_of {
+            None => "t.key",
+            Some(key) => {
+                filter = format!("{filter} AND {}", sql.equals("t.key", key));
+                "t.value"
+            }
+        };
+        if let Some(a) = after {
+            filter = format!("{filter} AND {}", sql.after(column, a));
+        }
+        let limit = sql.int(limit.min(i64::MAX as usize) as i64);
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT DISTINCT {column} FROM tags t JOIN resources r ON r.rid = t.rid
+                     WHERE {filter} ORDER BY {column} LIMIT {limit}"
+                ),
+                &bound(sql.params()),
+            )
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+}
+
+/// How many resources a query keeps (inside the caller's transaction).
+async fn count_in(tx: &Transaction<'_>, q: &ResourceQuery) -> Result<u64, StoreError> {
+    let mut sql = SqlBuilder::new(Dialect::Postgres);
+    let filter = sql.query_where(q);
+    let n: i64 = tx
+        .query_one(
+            &format!("SELECT count(*) FROM resources r WHERE {filter}"),
+            &bound(sql.params()),
+        )
+        .await?
+        .try_get(0)?;
+    Ok(n as u64)
+}
+
+/// The rows of `table` of many resources, by rid, each sorted by key.
+async fn tags_of_rids(
+    tx: &Transaction<'_>,
+    table: &str,
+    rids: &[i64],
+) -> Result<HashMap<i64, Vec<Tag>>, StoreError> {
+    let select = tx
+        .prepare_cached(&format!(
+            "SELECT rid, key, value FROM {table} WHERE rid = ANY($1) ORDER BY rid, key"
+        ))
+        .await?;
+    let mut out: HashMap<i64, Vec<Tag>> = HashMap::new();
+    for row in tx.query(&select, &[&rids]).await? {
+        out.entry(row.try_get(0)?)
+            .or_default()
+            .push(tag_row(&row, 1)?);
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO domains (id, name, enabled, created_at) VALUES ($1, $2, $3, $4)",
+                &[&domain.id, &domain.name, &domain.enabled, &now_unix()],
+            )
+            .await
+            .map_err(|e| unique_violation(e, format!("domain {:?}", domain.name)))?;
+        Ok(())
+    }
+
+    async fn domain(&self, id: &str) -> Result<Option<Domain>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        self.query_opt(
+            "SELECT id, name, enabled FROM domains WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(domain_row)
+        .transpose()
+    }
+
+    async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>, StoreError> {
+        if !storable(name) {
+            return Ok(None);
+        }
+        self.query_opt(
+            "SELECT id, name, enabled FROM domains WHERE name = $1",
+            &[&name],
+        )
+        .await?
+        .as_ref()
+        .map(domain_row)
+        .transpose()
+    }
+
+    async fn list_domains(&self) -> Result<Vec<Domain>, StoreError> {
+        self.query("SELECT id, name, enabled FROM domains ORDER BY name", &[])
+            .await?
+            .iter()
+            .map(domain_row)
+            .collect()
+    }
+
+    async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM tokens WHERE domain_id = $1", &[&id])
+            .await?;
+        let deleted = tx
+            .execute("DELETE FROM domains WHERE id = $1", &[&id])
+            .await?;
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn insert_first_identity(
+        &self,
+        domain: &Domain,
+        project: &Project,
+        user: &User,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Replicas starting together on an empty database: the schema row serialises
+        // them, so exactly one creates the first identity.
+        tx.execute("SELECT version FROM tagd_schema FOR UPDATE", &[])
+            .await?;
+        let any: bool = tx
+            .query_one("SELECT EXISTS (SELECT 1 FROM domains)", &[])
+            .await?
+            .try_get(0)?;
+        if any {
+            return Ok(false);
+        }
+        let now = now_unix();
+        tx.execute(
+            "INSERT INTO domains (id, name, enabled, created_at) VALUES ($1, $2, $3, $4)",
+            &[&domain.id, &domain.name, &domain.enabled, &now],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO projects (id, domain_id, name, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&project.id, &project.domain_id, &project.name, &project.enabled, &now],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO users (id, domain_id, name, password_hash, is_admin, enabled, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &user.id,
+                &user.domain_id,
+                &user.name,
+                &user.password_hash,
+                &user.is_admin,
+                &user.enabled,
+                &now,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO projects (id, domain_id, name, enabled, created_at) VALUES ($1, $2, $3, $4, $5)",
+                &[&project.id, &project.domain_id, &project.name, &project.enabled, &now_unix()],
+            )
+            .await
+            .map_err(|e| unique_violation(e, format!("project {:?}", project.name)))?;
+        Ok(())
+    }
+
+    async fn project(&self, id: &str) -> Result<Option<Project>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        self.query_opt(
+            "SELECT id, domain_id, name, enabled FROM projects WHERE id = $1",
+            &[&id],
+        )
+        .await?
+        .as_ref()
+        .map(project_row)
+        .transpose()
+    }
+
+    async fn list_projects(&self, domain_id: Option<&str>) -> Result<Vec<Project>, StoreError> {
+        if !domain_id.is_none_or(storable) {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT id, domain_id, name, enabled FROM projects
+             WHERE $1::text IS NULL OR domain_id = $1 ORDER BY domain_id, name",
+            &[&domain_id],
+        )
+        .await?
+        .iter()
+        .map(project_row)
+        .collect()
+    }
+
+    async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("DELETE FROM resources WHERE project_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM tokens WHERE project_id = $1", &[&id])
+            .await?;
+        tx.execute("DELETE FROM access_keys WHERE project_id = $1", &[&id])
+            .await?;
+        let deleted = tx
+            .execute("DELETE FROM projects WHERE id = $1", &[&id])
+            .await?;
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
+    async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO users (id, domain_id, name, password_hash, is_admin, enabled, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[
+                    &user.id,
+                    &user.domain_id,
+                    &user.name,
+                    &user.password_hash,
+                    &user.is_admin,
+                    &user.enabled,
+                    &now_unix(),
+                ],
+            )
+            .await
+            .map_err(|e| unique_violation(e, format!("user {:?}", user.name)))?;
+        Ok(())
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
+        if !storable(id) {
+            return Ok(None);
+        }
+        self.query_opt(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .map(|r| user_at(&r, 0))
+        .transpose()
+    }
+
+    async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>, StoreError> {
+        if !all_storable(&[domain_id, name]) {
+            return Ok(None);
+        }
+        self.query_opt(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE domain_id = $1 AND name = $2"),
+            &[&domain_id, &name],
+        )
+        .await?
+        .map(|r| user_at(&r, 0))
+        .transpose()
+    }
+
+    async fn list_users(&self, domain_id: &str) -> Result<Vec<User>, StoreError> {
+        if !storable(domain_id) {
+            return Ok(Vec::new());
+        }
+        self.query(
+            &format!("SELECT {USER_COLUMNS} FROM users WHERE domain_id = $1 ORDER BY name"),
+            &[&domain_id],
+        )
+        .await?
+        .iter()
+        .map(|r| user_at(r, 0))
+        .collect()
+    }
+
+    async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
+        if !storable(user_id) {
+            return Ok(false);
+        }
+        Ok(self
+            .execute(
+                "UPDATE users SET password_hash = $2 WHERE id = $1",
+                &[&user_id, &hash],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
+        if !storable(id) {
+            return Ok(false);
+        }
+        Ok(self
+            .execute("DELETE FROM users WHERE id = $1", &[&id])
+            .await?
+            > 0)
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let project_id = match &token.scope {
+            Scope::Domain => None,
+            Scope::Project { id } => Some(id.as_str()),
+        };
+        let methods = serde_json::to_string(&token.methods)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        self.execute(
+            "INSERT INTO tokens (token_hash, user_id, domain_id, project_id, methods, issued_at, expires_at, revoked)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &token.token_hash,
+                &token.user_id,
+                &token.domain_id,
+                &project_id,
+                &methods,
+                &token.issued_at,
+                &token.expires_at,
+                &token.revoked,
+            ],
+        )
+        .await?;
+        // Expired tokens are useless; sweeping a few per issue keeps the table bounded.
+        // SKIP LOCKED: replicas sweeping at once share the work instead of queueing.
+        self.execute(
+            "DELETE FROM tokens WHERE token_hash IN
+             (SELECT token_hash FROM tokens WHERE expires_at < $1 LIMIT 16 FOR UPDATE SKIP LOCKED)",
+            &[&now_unix()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        if !storable(token_hash) {
+            return Ok(None);
+        }
+        self.query_opt(
+            &format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.token_hash = $1"),
+            &[&token_hash],
+        )
+        .await?
+        .map(|r| token_at(&r, 0))
+        .transpose()
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+        if !storable(token_hash) {
+            return Ok(false);
+        }
+        Ok(self
+            .execute(
+                "UPDATE tokens SET revoked = TRUE WHERE token_hash = $1 AND NOT revoked",
+                &[&token_hash],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError> {
+        if !storable(token_hash) {
+            return Ok(None);
+        }
+        let row = self
+            .query_opt(
+                &format!(
+                    "SELECT {TOKEN_COLUMNS}, {IDENTITY_COLUMNS}
+                     FROM tokens t
+                     LEFT JOIN users u ON u.id = t.user_id
+                     LEFT JOIN domains d ON d.id = t.domain_id
+                     LEFT JOIN projects p ON p.id = t.project_id
+                     WHERE t.token_hash = $1"
+                ),
+                &[&token_hash],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let (user, domain, project) = identity_at(&r, 8)?;
+        Ok(Some(TokenContext {
+            token: token_at(&r, 0)?,
+            user,
+            domain,
+            project,
+        }))
+    }
+
+    async fn add_predefined_tags(
+        &self,
+        domain_id: &str,
+        tags: &[(String, String)],
+        max: usize,
+    ) -> Result<bool, StoreError> {
+        // One row per pair: an upsert may not touch a row twice.
+        let pairs: BTreeSet<&(String, String)> = tags.iter().collect();
+        let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        let values: Vec<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // The domain's row serialises quota checks across processes.
+        tx.execute(
+            "SELECT 1 FROM domains WHERE id = $1 FOR UPDATE",
+            &[&domain_id],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO predefined_tags (domain_id, key, value, updated_at)
+             SELECT $1, k, v, $4 FROM unnest($2::text[], $3::text[]) AS n(k, v)
+             ON CONFLICT (domain_id, key, value) DO UPDATE SET updated_at = excluded.updated_at",
+            &[&domain_id, &keys, &values, &now_unix()],
+        )
+        .await?;
+        let held: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM predefined_tags WHERE domain_id = $1",
+                &[&domain_id],
+            )
+            .await?
+            .try_get(0)?;
+        if held as usize > max {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn remove_predefined_tags(
+        &self,
+        domain_id: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let keys: Vec<&str> = tags.iter().map(|(k, _)| k.as_str()).collect();
+        let values: Vec<&str> = tags.iter().map(|(_, v)| v.as_str()).collect();
+        self.execute(
+            "DELETE FROM predefined_tags p USING unnest($2::text[], $3::text[]) AS g(k, v)
+             WHERE p.domain_id = $1 AND p.key = g.k AND p.value = g.v",
+            &[&domain_id, &keys, &values],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn predefined_tags(&self, domain_id: &str) -> Result<Vec<PredefinedTag>, StoreError> {
+        if !storable(domain_id) {
+            return Ok(Vec::new());
+        }
+        self.query(
+            "SELECT key, value, updated_at FROM predefined_tags WHERE domain_id = $1",
+            &[&domain_id],
+        )
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(PredefinedTag {
+                key: r.try_get(0)?,
+                value: r.try_get(1)?,
+                updated_at: r.try_get(2)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn replace_predefined_tag(
+        &self,
+        domain_id: &str,
+        old: &(String, String),
+        new: &(String, String),
+    ) -> Result<Replaced, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT 1 FROM domains WHERE id = $1 FOR UPDATE",
+            &[&domain_id],
+        )
+        .await?;
+        let exists = "SELECT EXISTS (SELECT 1 FROM predefined_tags WHERE domain_id = $1 AND key = $2 AND value = $3)";
+        let old_there: bool = tx
+            .query_one(exists, &[&domain_id, &old.0, &old.1])
+            .await?
+            .try_get(0)?;
+        if !old_there {
+            return Ok(Replaced::OldMissing);
+        }
+        let new_there: bool = tx
+            .query_one(exists, &[&domain_id, &new.0, &new.1])
+            .await?
+            .try_get(0)?;
+        if new_there {
+            return Ok(Replaced::NewExists);
+        }
+        tx.execute(
+            "UPDATE predefined_tags SET key = $4, value = $5, updated_at = $6
+             WHERE domain_id = $1 AND key = $2 AND value = $3",
+            &[&domain_id, &old.0, &old.1, &new.0, &new.1, &now_unix()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Replaced::Done)
+    }
+
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await?
+            .map(|r| Ok(r.try_get(0)?))
+            .transpose()
+    }
+
+    async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        // Two statements, not one transaction: under READ COMMITTED the select sees the
+        // row whichever process inserted it.
+        self.execute(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[&name, &value],
+        )
+        .await?;
+        let row = self
+            .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await?
+            .ok_or_else(|| StoreError::Database(format!("the setting {name} vanished")))?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn insert_access_key(
+        &self,
+        key: &AccessKey,
+        max_permanent: usize,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if key.temporary.is_none() {
+            // The user's row serialises permanent-key counts across processes.
+            tx.execute(
+                "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+                &[&key.user_id],
+            )
+            .await?;
+            let held: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM access_keys WHERE user_id = $1 AND security_token_hash IS NULL",
+                    &[&key.user_id],
+                )
+                .await?
+                .try_get(0)?;
+            if held as usize >= max_permanent {
+                return Ok(false);
+            }
+        }
+        // Temporary keys are never looked at after they expire; sweep a few.
+        tx.execute(
+            "DELETE FROM access_keys WHERE access IN
+             (SELECT access FROM access_keys WHERE expires_at < $1 LIMIT 16 FOR UPDATE SKIP LOCKED)",
+            &[&now_unix()],
+        )
+        .await?;
+        let (token_hash, expires_at, project_id, source) = match &key.temporary {
+            Some(t) => (
+                Some(t.security_token_hash.as_str()),
+                Some(t.expires_at),
+                match &t.scope {
+                    Scope::Project { id } => Some(id.as_str()),
+                    Scope::Domain => None,
+                },
+                t.source_token_hash.as_deref(),
+            ),
+            None => (None, None, None, None),
+        };
+        tx.execute(
+            "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
+                                      security_token_hash, expires_at, project_id, source_token_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &key.access,
+                &key.user_id,
+                &key.sealed_secret,
+                &key.status.as_str(),
+                &key.description,
+                &key.created_at,
+                &token_hash,
+                &expires_at,
+                &project_id,
+                &source,
+            ],
+        )
+        .await
+        .map_err(|e| unique_violation(e, format!("access key {}", key.access)))?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn access_key_context(
+        &self,
+        access: &str,
+    ) -> Result<Option<AccessKeyContext>, StoreError> {
+        if !storable(access) {
+            return Ok(None);
+        }
+        let row = self
+            .query_opt(
+                &format!(
+                    "SELECT {ACCESS_KEY_COLUMNS}, {IDENTITY_COLUMNS}
+                     FROM access_keys k
+                     LEFT JOIN users u ON u.id = k.user_id
+                     LEFT JOIN domains d ON d.id = u.domain_id
+                     LEFT JOIN projects p ON p.id = k.project_id
+                     WHERE k.access = $1"
+                ),
+                &[&access],
+            )
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let (user, domain, project) = identity_at(&r, 10)?;
+        Ok(Some(AccessKeyContext {
+            key: access_key_at(&r, 0)?,
+            user,
+            domain,
+            project,
+        }))
+    }
+
+    async fn list_access_keys(&self, user_id: &str) -> Result<Vec<AccessKey>, StoreError> {
+        if !storable(user_id) {
+            return Ok(Vec::new());
+        }
+        self.query(
+            &format!(
+                "SELECT {ACCESS_KEY_COLUMNS} FROM access_keys k
+                 WHERE k.user_id = $1 AND k.security_token_hash IS NULL
+                 ORDER BY k.created_at, k.access"
+            ),
+            &[&user_id],
+        )
+        .await?
+        .iter()
+        .map(|r| access_key_at(r, 0))
+        .collect()
+    }
+
+    async fn update_access_key(
+        &self,
+        access: &str,
+        status: Option<KeyStatus>,
+        description: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        if !storable(access) {
+            return Ok(false);
+        }
+        Ok(self
+            .execute(
+                "UPDATE access_keys SET status = coalesce($2, status), description = coalesce($3, description)
+                 WHERE access = $1",
+                &[&access, &status.map(KeyStatus::as_str), &description],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn delete_access_key(&self, access: &str) -> Result<bool, StoreError> {
+        if !storable(access) {
+            return Ok(false);
+        }
+        Ok(self
+            .execute("DELETE FROM access_keys WHERE access = $1", &[&access])
+            .await?
+            > 0)
+    }
+
+    async fn register_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {
+        // One global order (stable, so the last name given for a resource wins): two
+        // registrations over the same resources never wait on each other in a cycle.
+        let mut sorted: Vec<&Resource> = resources.iter().collect();
+        sorted.sort_by(|a, b| ref_key(&a.at).cmp(&ref_key(&b.at)));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, name, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (domain_id, project_id, resource_type, resource_id) DO NOTHING
+                 RETURNING rid",
+            )
+            .await?;
+        let rename = tx
+            .prepare_cached(
+                "UPDATE resources SET name = $5
+                 WHERE domain_id = $1 AND project_id = $2 AND resource_type = $3 AND resource_id = $4",
+            )
+            .await?;
+        let now = now_unix();
+        let mut created = 0;
+        for r in sorted {
+            let at = &r.at;
+            let key: [&(dyn ToSql + Sync); 5] = [
+                &at.domain_id,
+                &at.project_id,
+                &at.resource_type,
+                &at.resource_id,
+                &r.name,
+            ];
+            if tx
+                .query_opt(&insert, &[key[0], key[1], key[2], key[3], key[4], &now])
+                .await?
+                .is_some()
+            {
+                created += 1;
+            } else {
+                tx.execute(&rename, &key).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    async fn list_resources(&self, filter: &ResourceFilter) -> Result<Vec<Resource>, StoreError> {
+        let f = filter;
+        let strings = [&f.domain_id, &f.project_id, &f.resource_type];
+        if !strings.iter().all(|s| s.as_deref().is_none_or(storable)) {
+            return Ok(Vec::new());
+        }
+        let limit = f.limit.map(|l| l.min(i64::MAX as usize) as i64);
+        self.query(
+            "SELECT domain_id, project_id, resource_type, resource_id, name FROM resources
+             WHERE ($1::text IS NULL OR domain_id = $1) AND ($2::text IS NULL OR project_id = $2)
+               AND ($3::text IS NULL OR resource_type = $3)
+             ORDER BY domain_id, project_id, resource_type, resource_id
+             LIMIT $4 OFFSET $5",
+            &[
+                &f.domain_id,
+                &f.project_id,
+                &f.resource_type,
+                &limit,
+                &(f.offset.min(i64::MAX as usize) as i64),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| resource_at(r, 0))
+        .collect()
+    }
+
+    async fn remove_resources(&self, at: &[ResourceRef]) -> Result<usize, StoreError> {
+        let mut sorted: Vec<&ResourceRef> = at.iter().filter(|a| ref_storable(a)).collect();
+        sorted.sort_by(|a, b| ref_key(a).cmp(&ref_key(b)));
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let delete = tx
+            .prepare_cached(
+                "DELETE FROM resources
+                 WHERE domain_id = $1 AND project_id = $2 AND resource_type = $3 AND resource_id = $4",
+            )
+            .await?;
+        let mut removed = 0;
+        for r in sorted {
+            removed += tx
+                .execute(
+                    &delete,
+                    &[
+                        &r.domain_id,
+                        &r.project_id,
+                        &r.resource_type,
+                        &r.resource_id,
+                    ],
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed as usize)
+    }
+
+    async fn apply_tags(&self, batch: TagBatch) -> Result<Vec<ItemOutcome>, StoreError> {
+        let mut attempt = 1;
+        loop {
+            let mut client = self.client().await?;
+            match apply_batch(&mut client, &batch).await {
+                Err(e) if retryable(&e) && attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "tag batch aborted by the database; retrying");
+                    attempt += 1;
+                    // A little jitter so that the losers of a deadlock do not collide again.
+                    let pause = rand::random::<u64>() % (5 * u64::from(attempt));
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                other => return Ok(other?),
+            }
+        }
+    }
+
+    async fn find_resources(
+        &self,
+        query: &ResourceQuery,
+        offset: u64,
+        limit: u64,
+    ) -> Result<FoundPage, StoreError> {
+        let mut client = self.client().await?;
+        // One snapshot for the count, the page and its tags.
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let total = count_in(&tx, query).await?;
+        let mut sql = SqlBuilder::new(Dialect::Postgres);
+        let filter = sql.query_where(query);
+        let limit = sql.int(limit.min(i64::MAX as u64) as i64);
+        let offset = sql.int(offset.min(i64::MAX as u64) as i64);
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id, r.name
+                     FROM resources r WHERE {filter}
+                     ORDER BY r.resource_type, r.resource_id, r.project_id LIMIT {limit} OFFSET {offset}"
+                ),
+                &bound(sql.params()),
+            )
+            .await?;
+        let mut page = Vec::with_capacity(rows.len());
+        for row in &rows {
+            page.push((row.try_get::<_, i64>(0)?, resource_at(row, 1)?));
+        }
+        let rids: Vec<i64> = page.iter().map(|(rid, _)| *rid).collect();
+        let mut tags = tags_of_rids(&tx, "tags", &rids).await?;
+        let mut sys = tags_of_rids(&tx, "sys_tags", &rids).await?;
+        tx.commit().await?;
+        Ok(FoundPage {
+            resources: page
+                .into_iter()
+                .map(|(rid, resource)| Found {
+                    resource,
+                    tags: tags.remove(&rid).unwrap_or_default(),
+                    sys_tags: sys.remove(&rid).unwrap_or_default(),
+                })
+                .collect(),
+            total_count: total,
+        })
+    }
+
+    async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let n = count_in(&tx, query).await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn tag_keys(
+        &self,
+        scope: &TagScope,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.distinct_page(scope, None, after, limit).await
+    }
+
+    async fn tag_values(
+        &self,
+        scope: &TagScope,
+        key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.distinct_page(scope, Some(key), after, limit).await
+    }
+
+    async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
+        let mut sql = SqlBuilder::new(Dialect::Postgres);
+        let filter = sql.scope_where(scope);
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
+                     WHERE {filter} ORDER BY t.key, t.value"
+                ),
+                &bound(sql.params()),
+            )
+            .await?;
+        let mut out: Vec<KeyValues> = Vec::new();
+        for row in &rows {
+            let (key, value): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            match out.last_mut() {
+                Some(kv) if kv.key == key => kv.values.push(value),
+                _ => out.push(KeyValues {
+                    key,
+                    values: vec![value],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
+        self.read_tags("sys_tags", at).await
+    }
+
+    async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
+        self.read_tags("tags", at).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! These tests need a PostgreSQL server: `TAGD_TEST_DATABASE_URL` names it (`.ci/run`
-    //! sets it). Each test creates its own database and drops it at the end.
+    //! sets it). Each test creates its own database, dropped at the end.
 
     use super::*;
-    use std::collections::BTreeMap;
+    use crate::store::throwaway::ThrowawayDatabase;
 
     /// Table → its columns in order, each with whether it may be NULL.
     type Schema = BTreeMap<String, Vec<(String, bool)>>;
-
-    /// A fresh, empty database on the test server, or `None` when no server is named
-    /// outside CI. Under CI a missing setting fails the test rather than skipping it.
-    async fn throwaway_database() -> Option<(Config, String)> {
-        let Ok(url) = std::env::var("TAGD_TEST_DATABASE_URL") else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "TAGD_TEST_DATABASE_URL must name a PostgreSQL server under CI"
-            );
-            eprintln!("SKIPPED: set TAGD_TEST_DATABASE_URL to run the PostgreSQL tests");
-            return None;
-        };
-        let admin = parse_url(&url).expect("TAGD_TEST_DATABASE_URL parses");
-        let client = connect(&admin)
-            .await
-            .expect("TAGD_TEST_DATABASE_URL is reachable");
-        let name = format!(
-            "tagd_test_{}_{}",
-            std::process::id(),
-            uuid::Uuid::new_v4().simple()
-        );
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create the test database");
-        let mut config = admin.clone();
-        config.dbname(&name);
-        Some((config, name))
-    }
-
-    async fn drop_database(config: &Config, name: &str) {
-        let mut admin = config.clone();
-        admin.dbname("postgres");
-        let client = connect(&admin).await.expect("reconnect to drop");
-        client
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await
-            .expect("drop the test database");
-    }
 
     async fn postgres_schema(client: &Client) -> Schema {
         let rows = client
@@ -254,9 +1767,10 @@ mod tests {
 
     #[tokio::test]
     async fn migrations_match_sqlite_and_apply_once() {
-        let Some((config, name)) = throwaway_database().await else {
+        let Some(db) = ThrowawayDatabase::create().await else {
             return;
         };
+        let config = db.config();
         assert_eq!(
             MIGRATIONS.len(),
             crate::store::sqlite::MIGRATIONS.len(),
@@ -270,15 +1784,14 @@ mod tests {
         assert_eq!(version(&client).await, MIGRATIONS.len() as i64);
 
         assert_eq!(postgres_schema(&client).await, sqlite_schema());
-        drop(client);
-        drop_database(&config, &name).await;
     }
 
     #[tokio::test]
     async fn replicas_starting_together_migrate_once() {
-        let Some((config, name)) = throwaway_database().await else {
+        let Some(db) = ThrowawayDatabase::create().await else {
             return;
         };
+        let config = db.config();
         let mut starts = Vec::new();
         for _ in 0..3 {
             let config = config.clone();
@@ -294,15 +1807,14 @@ mod tests {
         assert_eq!(version(&client).await, MIGRATIONS.len() as i64);
         let tables = postgres_schema(&client).await.len();
         assert_eq!(tables, sqlite_schema().len());
-        drop(client);
-        drop_database(&config, &name).await;
     }
 
     #[tokio::test]
     async fn a_schema_newer_than_the_binary_is_refused_untouched() {
-        let Some((config, name)) = throwaway_database().await else {
+        let Some(db) = ThrowawayDatabase::create().await else {
             return;
         };
+        let config = db.config();
         let mut client = connect(&config).await.expect("connect");
         migrate(&mut client).await.expect("migrate");
         let newer = MIGRATIONS.len() as i64 + 1;
@@ -314,8 +1826,6 @@ mod tests {
         assert!(matches!(error, StoreError::SchemaTooNew { found, .. } if found == newer));
         assert!(error.to_string().contains("upgrade tagd"), "{error}");
         assert_eq!(version(&client).await, newer);
-        drop(client);
-        drop_database(&config, &name).await;
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
+use super::sql::{Dialect, Param, SqlBuilder};
 use super::tag_index::{Delta, TagIndex};
 
 use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
@@ -27,7 +28,7 @@ use crate::core::model::{
     TokenRecord, User,
 };
 use crate::core::predefined::{PredefinedTag, Replaced};
-use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagMatch, TagScope};
+use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
 use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
 
@@ -141,27 +142,25 @@ impl SqliteStore {
                 }
                 let missing = guard.is_none();
                 drop(guard);
-                let mut params = SqlParams::new();
-                let mut filter = scope_where(&scope, &mut params);
+                let mut sql = SqlBuilder::new(Dialect::Sqlite);
+                let mut filter = sql.scope_where(&scope);
                 let column = match &listing {
                     Listing::Keys => "t.key",
                     Listing::Values(key) => {
-                        filter.push_str(" AND t.key = ?");
-                        params.push(text(key));
+                        filter = format!("{filter} AND {}", sql.equals("t.key", key));
                         "t.value"
                     }
                 };
                 if let Some(a) = &after {
-                    filter.push_str(&format!(" AND {column} > ?"));
-                    params.push(text(a));
+                    filter = format!("{filter} AND {}", sql.after(column, a));
                 }
-                params.push(rusqlite::types::Value::Integer(limit as i64));
+                let limit = sql.int(limit as i64);
                 let page = tx
                     .prepare(&format!(
                         "SELECT DISTINCT {column} FROM tags t JOIN resources r ON r.rid = t.rid
-                         WHERE {filter} ORDER BY {column} LIMIT ?"
+                         WHERE {filter} ORDER BY {column} LIMIT {limit}"
                     ))?
-                    .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))?
+                    .query_map(rusqlite::params_from_iter(sql.params()), |r| r.get(0))?
                     .collect::<rusqlite::Result<Vec<String>>>()?;
                 Ok((page, missing))
             })
@@ -823,122 +822,18 @@ fn read_tags(
     Ok(Some(tags))
 }
 
-/// SQL parameters of a dynamically built query.
-type SqlParams = Vec<rusqlite::types::Value>;
-
-fn text(s: &str) -> rusqlite::types::Value {
-    rusqlite::types::Value::Text(s.to_owned())
+impl rusqlite::ToSql for Param {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Param::Text(s) => s.to_sql(),
+            Param::Int(i) => i.to_sql(),
+        }
+    }
 }
 
 /// `(?, ?, ...)` for `n` parameters.
 fn placeholders(n: usize) -> String {
     format!("({})", vec!["?"; n].join(", "))
-}
-
-/// `EXISTS` a tag of `r` matching `m`.
-fn tag_exists(m: &TagMatch, params: &mut SqlParams) -> String {
-    row_exists("tags", m, params)
-}
-
-/// `EXISTS` a row of `table` (`tags` or `sys_tags`) of `r` matching `m`.
-fn row_exists(table: &str, m: &TagMatch, params: &mut SqlParams) -> String {
-    params.push(text(&m.key));
-    if m.values.is_empty() {
-        format!("EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid AND t.key = ?)")
-    } else {
-        params.extend(m.values.iter().map(|v| text(v)));
-        format!(
-            "EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid AND t.key = ? AND t.value IN {})",
-            placeholders(m.values.len())
-        )
-    }
-}
-
-/// The `WHERE` clause of a resource query, over `resources r`.
-fn query_where(q: &ResourceQuery, params: &mut SqlParams) -> String {
-    let mut clauses = scope_clauses(&q.domain_id, &q.projects, &q.resource_types, params);
-    if q.without_any_tag {
-        clauses.push("NOT EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid)".to_owned());
-    } else {
-        for m in &q.all {
-            clauses.push(tag_exists(m, params));
-        }
-        let joined = |ms: &[TagMatch], op: &str, params: &mut SqlParams| {
-            ms.iter()
-                .map(|m| tag_exists(m, params))
-                .collect::<Vec<_>>()
-                .join(op)
-        };
-        if !q.any.is_empty() {
-            clauses.push(format!("({})", joined(&q.any, " OR ", params)));
-        }
-        if !q.not_all.is_empty() {
-            clauses.push(format!("NOT ({})", joined(&q.not_all, " AND ", params)));
-        }
-        if !q.none.is_empty() {
-            clauses.push(format!("NOT ({})", joined(&q.none, " OR ", params)));
-        }
-    }
-    if let Some(name) = &q.name_contains {
-        clauses.push("instr(r.name, ?) > 0".to_owned());
-        params.push(text(name));
-    }
-    if let Some(name) = &q.name_exact {
-        clauses.push("r.name = ?".to_owned());
-        params.push(text(name));
-    }
-    if let Some(id) = &q.id_exact {
-        clauses.push("r.resource_id = ?".to_owned());
-        params.push(text(id));
-    }
-    if let Some(id) = &q.id_contains {
-        clauses.push("instr(r.resource_id, ?) > 0".to_owned());
-        params.push(text(id));
-    }
-    for m in &q.sys_all {
-        clauses.push(row_exists("sys_tags", m, params));
-    }
-    clauses.join(" AND ")
-}
-
-/// The `WHERE` clause of a tag listing, over `tags t JOIN resources r`.
-fn scope_where(scope: &TagScope, params: &mut SqlParams) -> String {
-    scope_clauses(
-        &scope.domain_id,
-        &scope.projects,
-        &scope.resource_types,
-        params,
-    )
-    .join(" AND ")
-}
-
-/// The conditions every query and listing starts from, over `resources r`: the domain,
-/// the projects (none listed matches nothing: `IN (NULL)`), and the resource types if
-/// any are listed.
-fn scope_clauses(
-    domain_id: &str,
-    projects: &[String],
-    resource_types: &[String],
-    params: &mut SqlParams,
-) -> Vec<String> {
-    let mut clauses = vec!["r.domain_id = ?".to_owned()];
-    params.push(text(domain_id));
-    clauses.push(format!(
-        "r.project_id IN {}",
-        placeholders(projects.len().max(1))
-    ));
-    if projects.is_empty() {
-        params.push(rusqlite::types::Value::Null);
-    }
-    params.extend(projects.iter().map(|p| text(p)));
-    if !resource_types.is_empty() {
-        clauses.push(format!(
-            "r.resource_type IN {}",
-            placeholders(resource_types.len())
-        ));
-        params.extend(resource_types.iter().map(|t| text(t)));
-    }
-    clauses
 }
 
 /// The tags of many resources at once, by rid.
@@ -974,11 +869,11 @@ fn tags_of_rids(
 /// One page of a query and its exact count, by SQL (inside the caller's transaction).
 /// How many resources a query matches, by SQL.
 fn count_by_sql(tx: &Connection, q: &ResourceQuery) -> rusqlite::Result<u64> {
-    let mut params = SqlParams::new();
-    let filter = query_where(q, &mut params);
+    let mut sql = SqlBuilder::new(Dialect::Sqlite);
+    let filter = sql.query_where(q);
     let n: i64 = tx.query_row(
         &format!("SELECT count(*) FROM resources r WHERE {filter}"),
-        rusqlite::params_from_iter(params.iter()),
+        rusqlite::params_from_iter(sql.params()),
         |r| r.get(0),
     )?;
     Ok(n as u64)
@@ -991,21 +886,17 @@ fn find_by_sql(
     limit: u64,
 ) -> rusqlite::Result<FoundPage> {
     let total = count_by_sql(tx, q)?;
-    let mut params = SqlParams::new();
-    let filter = query_where(q, &mut params);
-    params.push(rusqlite::types::Value::Integer(
-        limit.min(i64::MAX as u64) as i64
-    ));
-    params.push(rusqlite::types::Value::Integer(
-        offset.min(i64::MAX as u64) as i64
-    ));
+    let mut sql = SqlBuilder::new(Dialect::Sqlite);
+    let filter = sql.query_where(q);
+    let limit = sql.int(limit.min(i64::MAX as u64) as i64);
+    let offset = sql.int(offset.min(i64::MAX as u64) as i64);
     let mut stmt = tx.prepare(&format!(
         "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id, r.name
          FROM resources r WHERE {filter}
-         ORDER BY r.resource_type, r.resource_id, r.project_id LIMIT ? OFFSET ?"
+         ORDER BY r.resource_type, r.resource_id, r.project_id LIMIT {limit} OFFSET {offset}"
     ))?;
     let rows: Vec<(i64, Resource)> = stmt
-        .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+        .query_map(rusqlite::params_from_iter(sql.params()), |r| {
             Ok((
                 r.get(0)?,
                 Resource {
@@ -1175,14 +1066,14 @@ impl Store for SqliteStore {
     async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
         let scope = scope.clone();
         self.read(move |c| {
-            let mut params = SqlParams::new();
-            let filter = scope_where(&scope, &mut params);
+            let mut sql = SqlBuilder::new(Dialect::Sqlite);
+            let filter = sql.scope_where(&scope);
             let rows: Vec<(String, String)> = c
                 .prepare(&format!(
                     "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
                      WHERE {filter} ORDER BY t.key, t.value"
                 ))?
-                .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                .query_map(rusqlite::params_from_iter(sql.params()), |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })?
                 .collect::<rusqlite::Result<_>>()?;
@@ -2117,12 +2008,12 @@ mod index_tests {
         };
         let keys = store.tag_keys(&scope, None, 1000).await.expect("keys");
         let conn = store.readers.take().expect("connection");
-        let mut params = SqlParams::new();
-        let filter = scope_where(&scope, &mut params);
+        let mut sql = SqlBuilder::new(Dialect::Sqlite);
+        let filter = sql.scope_where(&scope);
         let sql_keys: Vec<String> = conn
             .prepare(&format!("SELECT DISTINCT t.key FROM tags t JOIN resources r ON r.rid = t.rid WHERE {filter} ORDER BY t.key"))
             .expect("prepare")
-            .query_map(rusqlite::params_from_iter(params.iter()), |r| r.get(0))
+            .query_map(rusqlite::params_from_iter(sql.params()), |r| r.get(0))
             .expect("query")
             .collect::<rusqlite::Result<_>>()
             .expect("rows");

@@ -13,7 +13,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::postgres::{PoolOptions, PostgresStore};
 use super::sqlite::SqliteStore;
+use super::throwaway::ThrowawayDatabase;
 use super::{ResourceFilter, Store, StoreError};
 use crate::core::model::{
     new_id, now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
@@ -49,10 +51,39 @@ impl Backend for SqliteBackend {
     }
 }
 
-fn sqlite_backend() -> SqliteBackend {
-    SqliteBackend {
+async fn sqlite_backend() -> Option<SqliteBackend> {
+    Some(SqliteBackend {
         dir: tempfile::tempdir().expect("create a temporary directory"),
+    })
+}
+
+/// A throwaway database on the PostgreSQL server `TAGD_TEST_DATABASE_URL` names,
+/// dropped when the fixture is dropped.
+struct PostgresBackend {
+    database: ThrowawayDatabase,
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn open(&self) -> Arc<dyn Store> {
+        // A small pool: the suite runs many tests at once against one server.
+        let options = PoolOptions {
+            max_connections: 8,
+            ..PoolOptions::default()
+        };
+        let store = PostgresStore::open(&self.database.url, options)
+            .await
+            .expect("open the PostgreSQL store");
+        Arc::new(store)
     }
+}
+
+/// `None` (the test is skipped, saying so) when no PostgreSQL server is named outside
+/// CI; under CI that fails instead.
+async fn postgres_backend() -> Option<PostgresBackend> {
+    Some(PostgresBackend {
+        database: ThrowawayDatabase::create().await?,
+    })
 }
 
 /// Expands to one `#[tokio::test]` per check, each against a fresh `$backend()`.
@@ -111,7 +142,9 @@ macro_rules! backend_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $check() {
-                    let backend = super::$backend();
+                    let Some(backend) = super::$backend().await else {
+                        return;
+                    };
                     let store = backend.open().await;
                     super::$check(store).await;
                 }
@@ -119,7 +152,9 @@ macro_rules! backend_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $reopen_check() {
-                    let backend = super::$backend();
+                    let Some(backend) = super::$backend().await else {
+                        return;
+                    };
                     super::$reopen_check(&backend).await;
                 }
             )*
@@ -5108,3 +5143,4 @@ async fn random_queries_agree_with_a_naive_evaluation(store: Arc<dyn Store>) {
 }
 
 backend_suite!(sqlite, sqlite_backend);
+backend_suite!(postgres, postgres_backend);
