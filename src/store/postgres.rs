@@ -1693,8 +1693,8 @@ impl Store for PostgresStore {
 
 #[cfg(test)]
 mod tests {
-    //! These tests need a PostgreSQL server: `TAGD_TEST_DATABASE_URL` names it (`.ci/run`
-    //! sets it). Each test creates its own database, dropped at the end.
+    //! These tests need a PostgreSQL server (see `store::throwaway`). Each test creates
+    //! its own database, dropped at the end.
 
     use super::*;
     use crate::store::throwaway::ThrowawayDatabase;
@@ -1767,9 +1767,7 @@ mod tests {
 
     #[tokio::test]
     async fn migrations_match_sqlite_and_apply_once() {
-        let Some(db) = ThrowawayDatabase::create().await else {
-            return;
-        };
+        let db = ThrowawayDatabase::create().await;
         let config = db.config();
         assert_eq!(
             MIGRATIONS.len(),
@@ -1788,9 +1786,7 @@ mod tests {
 
     #[tokio::test]
     async fn replicas_starting_together_migrate_once() {
-        let Some(db) = ThrowawayDatabase::create().await else {
-            return;
-        };
+        let db = ThrowawayDatabase::create().await;
         let config = db.config();
         let mut starts = Vec::new();
         for _ in 0..3 {
@@ -1811,9 +1807,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_schema_newer_than_the_binary_is_refused_untouched() {
-        let Some(db) = ThrowawayDatabase::create().await else {
-            return;
-        };
+        let db = ThrowawayDatabase::create().await;
         let config = db.config();
         let mut client = connect(&config).await.expect("connect");
         migrate(&mut client).await.expect("migrate");
