@@ -1,0 +1,584 @@
+//! Three tagd processes on one PostgreSQL database, hammered at once.
+//!
+//! 64 clients spread over the replicas create, overwrite and delete tags on 100 hot RDS
+//! instances for a bounded time (`TAGD_MULTI_REPLICA_SECS`, 20 by default), half through
+//! RDS's own `tags/action` and half through TMS's batch API; after some writes a client
+//! reads the instance back through another replica. Every value written is unique to
+//! its request, so a stored value names the request that wrote it. Afterwards:
+//!
+//! - no request got a 5xx or any answer other than success or the documented limit
+//!   refusal;
+//! - every instance is within its tag limit, and all replicas read the same final state;
+//! - the final state, and every read-back, is one that a replay of the acknowledged
+//!   requests in some order consistent with real time produces: for each key, the value
+//!   seen was written by a request that may have been the last to touch the key before
+//!   the read (none that surely came after it and surely came before the read), and an
+//!   absent key was last touched by a delete or never surely touched at all;
+//! - a value of a refused request appears nowhere.
+//!
+//! Tokens and predefined tags are checked across processes on the way.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tagd::store::throwaway::ThrowawayDatabase;
+use tokio::process::{Child, Command};
+
+const REPLICAS: usize = 3;
+const CLIENTS: usize = 64;
+const RESOURCES: usize = 100;
+const KEYS: usize = 30;
+const TAG_LIMIT: usize = 20;
+/// Shared by the replicas: access-key secrets sealed by one are opened by the others.
+const SERVER_KEY: &str = "5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn spawn_replica(dir: &Path, port: u16, database_url: &str) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--database-url", database_url])
+        .args(["--database-max-connections", "8"])
+        .env("TAGD_SERVER_KEY", SERVER_KEY)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tagd");
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("replica on port {port} did not start");
+}
+
+fn credential(dir: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(dir.join("credentials")).expect("credentials");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+        .and_then(|r| r.strip_suffix('"'))
+        .expect("field")
+        .to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    Set(Vec<(String, String)>),
+    Delete(Vec<String>),
+}
+
+impl Change {
+    fn touches(&self, key: &str) -> bool {
+        match self {
+            Change::Set(tags) => tags.iter().any(|(k, _)| k == key),
+            Change::Delete(keys) => keys.iter().any(|k| k == key),
+        }
+    }
+}
+
+/// One acknowledged write.
+#[derive(Debug, Clone)]
+struct Write {
+    resource: usize,
+    change: Change,
+    sent: Instant,
+    acked: Instant,
+    applied: bool,
+}
+
+/// One read of a resource's tags.
+#[derive(Debug, Clone)]
+struct Read {
+    resource: usize,
+    sent: Instant,
+    acked: Instant,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct History {
+    writes: Vec<Write>,
+    reads: Vec<Read>,
+    /// Answers that are neither success nor the documented limit refusal.
+    unexpected: Vec<String>,
+}
+
+/// A small deterministic generator: each client's choices are reproducible.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn instance(i: usize) -> String {
+    format!("hot{i:03}in01")
+}
+
+struct Replica {
+    base: String,
+}
+
+struct Run {
+    replicas: Vec<Replica>,
+    project: String,
+    token: String,
+    http: reqwest::Client,
+    next_value: AtomicU64,
+    history: Mutex<History>,
+}
+
+impl Run {
+    fn unexpected(&self, what: String) {
+        if let Ok(mut h) = self.history.lock() {
+            h.unexpected.push(what);
+        }
+    }
+
+    /// Writes through RDS's `tags/action` or TMS's batch API; returns whether the write
+    /// was applied, or `None` for an unexpected answer (recorded).
+    async fn write(
+        &self,
+        replica: usize,
+        via_tms: bool,
+        resource: usize,
+        change: &Change,
+    ) -> Option<bool> {
+        let base = &self.replicas[replica].base;
+        let id = instance(resource);
+        let request = if via_tms {
+            let (path, tags) = match change {
+                Change::Set(tags) => (
+                    "batch-create",
+                    tags.iter()
+                        .map(|(k, v)| json!({"key": k, "value": v}))
+                        .collect::<Vec<_>>(),
+                ),
+                Change::Delete(keys) => (
+                    "batch-delete",
+                    keys.iter().map(|k| json!({"key": k})).collect(),
+                ),
+            };
+            self.http
+                .post(format!("{base}/v1.0/resource-tags/{path}"))
+                .json(&json!({"project_id": self.project,
+                    "resources": [{"resource_id": id, "resource_type": "rds"}], "tags": tags}))
+        } else {
+            let body = match change {
+                Change::Set(tags) => json!({"action": "create", "tags":
+                    tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>()}),
+                Change::Delete(keys) => json!({"action": "delete", "tags":
+                    keys.iter().map(|k| json!({"key": k})).collect::<Vec<_>>()}),
+            };
+            self.http
+                .post(format!(
+                    "{base}/v3/{}/instances/{id}/tags/action",
+                    self.project
+                ))
+                .json(&body)
+        };
+        let response = match request.header("X-Auth-Token", &self.token).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                self.unexpected(format!("transport error: {e}"));
+                return None;
+            }
+        };
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let limit_refusal = |code: &Value| code == "DBS.200087" || code == "TMS.0014";
+        let applied = match (via_tms, status) {
+            (false, 204) => Some(true),
+            (false, 400) if limit_refusal(&body["error_code"]) => Some(false),
+            (true, 200) => match body["failed_resources"].as_array() {
+                Some(failed) if failed.is_empty() => Some(true),
+                Some(failed) if failed.len() == 1 && limit_refusal(&failed[0]["error_code"]) => {
+                    Some(false)
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        if applied.is_none() {
+            self.unexpected(format!(
+                "{status} {body} for {change:?} via {}",
+                if via_tms { "TMS" } else { "RDS" }
+            ));
+        }
+        applied
+    }
+
+    async fn read(&self, replica: usize, resource: usize) -> Option<BTreeMap<String, String>> {
+        let base = &self.replicas[replica].base;
+        let response = self
+            .http
+            .get(format!(
+                "{base}/v3/{}/instances/{}/tags",
+                self.project,
+                instance(resource)
+            ))
+            .header("X-Auth-Token", &self.token)
+            .send()
+            .await;
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                self.unexpected(format!("transport error on read: {e}"));
+                return None;
+            }
+        };
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let Some(tags) = body["tags"].as_array().filter(|_| status == 200) else {
+            self.unexpected(format!("read answered {status} {body}"));
+            return None;
+        };
+        Some(
+            tags.iter()
+                .map(|t| {
+                    (
+                        t["key"].as_str().unwrap_or_default().to_owned(),
+                        t["value"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    async fn client(self: Arc<Self>, n: usize, deadline: Instant) {
+        let mut rng = Lcg(n as u64 * 7919 + 17);
+        let replica = n % REPLICAS;
+        let via_tms = n % 2 == 1;
+        while Instant::now() < deadline {
+            let resource = rng.below(RESOURCES);
+            let change = if rng.below(100) < 75 {
+                let count = 1 + rng.below(5);
+                Change::Set(
+                    (0..count)
+                        .map(|_| {
+                            let value = self.next_value.fetch_add(1, Ordering::Relaxed);
+                            (format!("k{:02}", rng.below(KEYS)), format!("v{value}"))
+                        })
+                        // One value per key within a request.
+                        .collect::<BTreeMap<_, _>>()
+                        .into_iter()
+                        .collect(),
+                )
+            } else {
+                let count = 1 + rng.below(3);
+                let mut keys: Vec<String> = (0..count)
+                    .map(|_| format!("k{:02}", rng.below(KEYS)))
+                    .collect();
+                keys.sort();
+                keys.dedup();
+                Change::Delete(keys)
+            };
+            let sent = Instant::now();
+            let Some(applied) = self.write(replica, via_tms, resource, &change).await else {
+                continue;
+            };
+            let acked = Instant::now();
+            if let Ok(mut h) = self.history.lock() {
+                h.writes.push(Write {
+                    resource,
+                    change,
+                    sent,
+                    acked,
+                    applied,
+                });
+            }
+            // Read your write through another replica, now and then.
+            if rng.below(3) == 0 {
+                let sent = Instant::now();
+                if let Some(tags) = self.read((replica + 1) % REPLICAS, resource).await {
+                    let acked = Instant::now();
+                    if let Ok(mut h) = self.history.lock() {
+                        h.reads.push(Read {
+                            resource,
+                            sent,
+                            acked,
+                            tags,
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether `observed` (the value of `key`, or its absence) is what some replay of the
+/// applied writes, in an order consistent with real time, leaves for a read that ran
+/// between `sent` and `acked`. `writes` are the applied writes of the resource.
+fn explains(
+    writes: &[&Write],
+    key: &str,
+    observed: Option<&str>,
+    sent: Instant,
+    acked: Instant,
+) -> Result<(), String> {
+    let touching: Vec<&&Write> = writes.iter().filter(|w| w.change.touches(key)).collect();
+    // May have been the last to touch the key before the read: it started before the
+    // read ended, and no write of the key surely came after it and surely before the read.
+    let last_candidates: Vec<&&Write> = touching
+        .iter()
+        .copied()
+        .filter(|w| w.sent < acked)
+        .filter(|w| {
+            !touching
+                .iter()
+                .any(|later| later.sent > w.acked && later.acked < sent)
+        })
+        .collect();
+    let initial_possible = !touching.iter().any(|w| w.acked < sent);
+    match observed {
+        Some(value) => {
+            let writer = touching.iter().find(|w| match &w.change {
+                Change::Set(tags) => tags.iter().any(|(k, v)| k == key && v == value),
+                Change::Delete(_) => false,
+            });
+            match writer {
+                None => Err(format!("{key}={value} was written by no applied request")),
+                Some(w) if last_candidates.iter().any(|c| std::ptr::eq(**c, **w)) => Ok(()),
+                Some(w) => Err(format!(
+                    "{key}={value} is stale: its write {w:?} was surely overwritten before the read"
+                )),
+            }
+        }
+        None => {
+            let deleted = last_candidates
+                .iter()
+                .any(|w| matches!(w.change, Change::Delete(_)));
+            if deleted || initial_possible {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{key} is missing, but it was surely set and no delete can have been last"
+                ))
+            }
+        }
+    }
+}
+
+fn check(
+    history: &History,
+    resource: usize,
+    tags: &BTreeMap<String, String>,
+    sent: Instant,
+    acked: Instant,
+) -> Result<(), String> {
+    let writes: Vec<&Write> = history
+        .writes
+        .iter()
+        .filter(|w| w.resource == resource && w.applied)
+        .collect();
+    if tags.len() > TAG_LIMIT {
+        return Err(format!(
+            "{} tags, over the limit of {TAG_LIMIT}",
+            tags.len()
+        ));
+    }
+    for k in 0..KEYS {
+        let key = format!("k{k:02}");
+        explains(
+            &writes,
+            &key,
+            tags.get(&key).map(String::as_str),
+            sent,
+            acked,
+        )?;
+    }
+    if let Some(stray) = tags.keys().find(|k| !k.starts_with('k') || k.len() != 3) {
+        return Err(format!("a key no request wrote: {stray}"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
+    let seconds: u64 = std::env::var("TAGD_MULTI_REPLICA_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let database = ThrowawayDatabase::create().await;
+    let dirs: Vec<tempfile::TempDir> = (0..REPLICAS)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let ports: Vec<u16> = (0..REPLICAS).map(|_| free_port()).collect();
+    // The first replica creates the first identity; the others find it there.
+    let mut children = vec![spawn_replica(dirs[0].path(), ports[0], &database.url).await];
+    for i in 1..REPLICAS {
+        children.push(spawn_replica(dirs[i].path(), ports[i], &database.url).await);
+        assert!(
+            !dirs[i].path().join("credentials").exists(),
+            "only the first replica bootstraps the identity"
+        );
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CLIENTS)
+        .build()
+        .expect("client");
+    let replicas: Vec<Replica> = ports
+        .iter()
+        .map(|p| Replica {
+            base: format!("http://127.0.0.1:{p}"),
+        })
+        .collect();
+
+    // A token issued by one replica works on every other.
+    let token_for = |scope: Value| {
+        let http = http.clone();
+        let base = replicas[0].base.clone();
+        let dir = dirs[0].path().to_path_buf();
+        async move {
+            let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": credential(&dir, "user_name"), "password": credential(&dir, "password"),
+                "domain": {"name": credential(&dir, "domain_name")}}}}, "scope": scope}});
+            let r = http
+                .post(format!("{base}/v3/auth/tokens"))
+                .json(&body)
+                .send()
+                .await
+                .expect("token");
+            assert_eq!(r.status(), 201);
+            r.headers()["x-subject-token"]
+                .to_str()
+                .expect("ascii")
+                .to_owned()
+        }
+    };
+    let project = credential(dirs[0].path(), "project_id");
+    let token = token_for(json!({"project": {"id": project}})).await;
+    let domain_token =
+        token_for(json!({"domain": {"name": credential(dirs[0].path(), "domain_name")}})).await;
+
+    // Predefined tags created through one replica are listed by another.
+    let r = http
+        .post(format!("{}/v1.0/predefine_tags/action", replicas[1].base))
+        .header("X-Auth-Token", &domain_token)
+        .json(&json!({"action": "create", "tags": [{"key": "cost", "value": "shared"}]}))
+        .send()
+        .await
+        .expect("predefine");
+    assert_eq!(r.status(), 204);
+    let listed: Value = http
+        .get(format!("{}/v1.0/predefine_tags", replicas[2].base))
+        .header("X-Auth-Token", &domain_token)
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(listed["tags"][0]["key"], "cost", "{listed}");
+
+    // The hot instances, registered through the third replica.
+    let resources: Vec<Value> = (0..RESOURCES)
+        .map(|i| json!({"project_id": project, "resource_type": "rds", "resource_id": instance(i)}))
+        .collect();
+    let r = http
+        .post(format!("{}/tagd/v1/resources", replicas[2].base))
+        .header("X-Auth-Token", &domain_token)
+        .json(&json!({ "resources": resources }))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 200);
+
+    let run = Arc::new(Run {
+        replicas,
+        project,
+        token,
+        http,
+        next_value: AtomicU64::new(0),
+        history: Mutex::new(History::default()),
+    });
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|n| tokio::spawn(run.clone().client(n, deadline)))
+        .collect();
+    for client in clients {
+        client.await.expect("client task");
+    }
+
+    // The final state, read through every replica after every write was acknowledged.
+    let end = Instant::now();
+    let mut finals: HashMap<usize, BTreeMap<String, String>> = HashMap::new();
+    for resource in 0..RESOURCES {
+        for replica in 0..REPLICAS {
+            let tags = run.read(replica, resource).await.expect("final read");
+            match finals.get(&resource) {
+                None => {
+                    finals.insert(resource, tags);
+                }
+                Some(first) => assert_eq!(first, &tags, "replicas disagree on {resource}"),
+            }
+        }
+    }
+    let history = run.history.lock().expect("history");
+    assert!(
+        history.unexpected.is_empty(),
+        "{} unexpected answers, e.g. {:?}",
+        history.unexpected.len(),
+        &history.unexpected[..history.unexpected.len().min(5)]
+    );
+    let applied = history.writes.iter().filter(|w| w.applied).count();
+    let refused = history.writes.len() - applied;
+    assert!(
+        applied > 500 && refused > 0,
+        "the run exercised too little: {applied} applied, {refused} refused"
+    );
+    for (resource, tags) in &finals {
+        check(&history, *resource, tags, end, Instant::now())
+            .unwrap_or_else(|e| panic!("final state of {}: {e}", instance(*resource)));
+    }
+    for read in &history.reads {
+        check(&history, read.resource, &read.tags, read.sent, read.acked).unwrap_or_else(|e| {
+            panic!(
+                "a read of {} through another replica: {e}",
+                instance(read.resource)
+            )
+        });
+    }
+    // A refused request's values appear nowhere.
+    for w in history.writes.iter().filter(|w| !w.applied) {
+        if let Change::Set(tags) = &w.change {
+            for (k, v) in tags {
+                assert!(
+                    finals.values().all(|f| f.get(k) != Some(v)),
+                    "refused {k}={v} was stored"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{seconds} s: {applied} writes applied, {refused} refused at the limit, {} reads checked, {} resources checked",
+        history.reads.len(),
+        finals.len()
+    );
+    drop(children);
+}
