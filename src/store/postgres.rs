@@ -84,7 +84,7 @@ pub async fn connect(config: &Config) -> Result<Client, StoreError> {
             .await
             .map_err(|e| StoreError::Unreachable {
                 at: describe(config),
-                reason: e.to_string(),
+                reason: explain(&e),
             })?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
@@ -144,17 +144,21 @@ async fn create_version_table(client: &Client) -> Result<(), StoreError> {
     client.batch_execute(VERSION_TABLE).await.map_err(db)
 }
 
-/// tokio-postgres prints a server error as just "db error"; the server's own message
-/// and SQLSTATE are what an operator needs.
-fn db(error: tokio_postgres::Error) -> StoreError {
-    match error.as_db_error() {
-        Some(server) => StoreError::Database(format!(
-            "{} (SQLSTATE {})",
-            server.message(),
-            server.code().code()
-        )),
-        None => StoreError::Database(error.to_string()),
+/// tokio-postgres prints a server error as just "db error", and a failed connection as
+/// "error connecting to server": the server's own message and SQLSTATE, or the cause
+/// underneath, are what an operator needs.
+fn explain(error: &tokio_postgres::Error) -> String {
+    if let Some(server) = error.as_db_error() {
+        return format!("{} (SQLSTATE {})", server.message(), server.code().code());
     }
+    match std::error::Error::source(error) {
+        Some(cause) => format!("{error}: {cause}"),
+        None => error.to_string(),
+    }
+}
+
+fn db(error: tokio_postgres::Error) -> StoreError {
+    StoreError::Database(explain(&error))
 }
 
 /// Settings of the connection pool.
@@ -202,7 +206,7 @@ fn pool_error(at: &str, error: PoolError) -> StoreError {
     match error {
         PoolError::Backend(e) => StoreError::Unreachable {
             at: at.to_owned(),
-            reason: db(e).to_string(),
+            reason: explain(&e),
         },
         PoolError::Timeout(_) => StoreError::Database(format!(
             "no PostgreSQL connection became free in time ({at}); raise the pool size or the database's capacity"

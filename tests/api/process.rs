@@ -280,3 +280,62 @@ async fn the_data_directory_is_private() {
     assert_eq!(mode & 0o777, 0o700);
     assert!(!data.join("credentials.new").exists());
 }
+
+/// `tagd serve` on `database_url`: it must stop by itself, failing; returns stderr.
+fn serve_fails(dir: &Path, database_url: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["--database-url", database_url])
+        .output()
+        .expect("run tagd");
+    assert!(!out.status.success(), "tagd started on {database_url}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn serve_names_an_unreachable_database_without_its_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens on port 1 of loopback: refused at once.
+    let err = serve_fails(dir.path(), "postgres://tagd:s3cret-pw@127.0.0.1:1/tags");
+    assert!(
+        err.contains("cannot reach the database at postgres://127.0.0.1:1/tags")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "{err}");
+    let err = serve_fails(dir.path(), "mysql://tagd:s3cret-pw@127.0.0.1/tags");
+    assert!(err.contains("unsupported database URL"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+}
+
+#[tokio::test]
+async fn serve_refuses_a_postgres_schema_newer_than_itself() {
+    let database = tagd::store::throwaway::ThrowawayDatabase::create().await;
+    let (client, connection) = database
+        .config()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .batch_execute(
+            "CREATE TABLE tagd_schema (singleton BOOLEAN PRIMARY KEY, version BIGINT NOT NULL);
+             INSERT INTO tagd_schema VALUES (TRUE, 999);",
+        )
+        .await
+        .expect("a newer tagd's schema");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = serve_fails(dir.path(), &database.url);
+    assert!(
+        err.contains("schema is at version 999") && err.contains("upgrade tagd"),
+        "{err}"
+    );
+    let version: i64 = client
+        .query_one("SELECT version FROM tagd_schema", &[])
+        .await
+        .expect("still there")
+        .get(0);
+    assert_eq!(version, 999, "the newer schema is left alone");
+}
