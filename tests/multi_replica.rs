@@ -14,11 +14,20 @@
 //!   seen was written by a request that may have been the last to touch the key before
 //!   the read (none that surely came after it and surely came before the read), and an
 //!   absent key was last touched by a delete or never surely touched at all;
-//! - a value of a refused request appears nowhere.
+//! - a value of a refused request appears nowhere;
+//! - the final state equals a replay of the applied requests in commit order. The test
+//!   (not tagd) puts a trigger on the `tags` table that logs every row change with a
+//!   sequence number and its transaction; a resource's transactions are ordered by
+//!   their first change (its row lock is held from before the first change until
+//!   commit, so this is commit order). Each logged transaction must be exactly the effect
+//!   of one acknowledged request on the state replayed so far, no request may appear
+//!   twice, every applied request that sets tags must appear, and the replayed state
+//!   must stay within the limit after every step and end equal to what the replicas
+//!   read.
 //!
 //! Tokens and predefined tags are checked across processes on the way.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -418,6 +427,104 @@ fn check(
     Ok(())
 }
 
+/// Logs every change of `tags` in `tag_history`, with its transaction.
+const HISTORY: &str = "
+    CREATE TABLE tag_history (
+        seq    BIGSERIAL PRIMARY KEY,
+        tx     BIGINT NOT NULL DEFAULT txid_current(),
+        rid    BIGINT NOT NULL,
+        key    TEXT NOT NULL,
+        value  TEXT
+    );
+    CREATE FUNCTION log_tag_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            INSERT INTO tag_history (rid, key, value) VALUES (OLD.rid, OLD.key, NULL);
+            RETURN OLD;
+        END IF;
+        INSERT INTO tag_history (rid, key, value) VALUES (NEW.rid, NEW.key, NEW.value);
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER log_tag_change AFTER INSERT OR UPDATE OR DELETE ON tags
+        FOR EACH ROW EXECUTE FUNCTION log_tag_change();";
+
+/// One committed transaction's changes to one resource: key → new value (`None`:
+/// deleted).
+type Effect = BTreeMap<String, Option<String>>;
+
+/// What replaying `change` on `state` changes.
+fn effect_of(change: &Change, state: &BTreeMap<String, String>) -> Effect {
+    match change {
+        Change::Set(tags) => tags
+            .iter()
+            .filter(|(k, v)| state.get(k) != Some(v))
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect(),
+        Change::Delete(keys) => keys
+            .iter()
+            .filter(|k| state.contains_key(*k))
+            .map(|k| (k.clone(), None))
+            .collect(),
+    }
+}
+
+/// Replays one resource's logged transactions (in commit order) with the requests
+/// they must come from; returns the replayed state and how many requests it placed.
+fn replay(
+    resource: usize,
+    transactions: &[Effect],
+    history: &History,
+    used: &mut BTreeSet<usize>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut state = BTreeMap::new();
+    for (step, logged) in transactions.iter().enumerate() {
+        // The request whose unique value the transaction wrote, or a delete whose
+        // effect on this state is exactly the logged one.
+        let written = logged.iter().find_map(|(k, v)| v.as_ref().map(|v| (k, v)));
+        let origin = history.writes.iter().enumerate().find(|(i, w)| {
+            w.resource == resource
+                && !used.contains(i)
+                && match written {
+                    Some((k, v)) => matches!(&w.change, Change::Set(tags)
+                        if tags.iter().any(|(tk, tv)| tk == k && tv == v)),
+                    None => {
+                        matches!(w.change, Change::Delete(_))
+                            && w.applied
+                            && &effect_of(&w.change, &state) == logged
+                    }
+                }
+        });
+        let Some((index, write)) = origin else {
+            return Err(format!(
+                "transaction #{step} {logged:?} comes from no request"
+            ));
+        };
+        if !write.applied {
+            return Err(format!(
+                "transaction #{step} applied a refused request {write:?}"
+            ));
+        }
+        let expected = effect_of(&write.change, &state);
+        if &expected != logged {
+            return Err(format!(
+                "transaction #{step} changed {logged:?}, but {:?} on {state:?} changes {expected:?}",
+                write.change
+            ));
+        }
+        used.insert(index);
+        for (k, v) in logged {
+            match v {
+                Some(v) => state.insert(k.clone(), v.clone()),
+                None => state.remove(k),
+            };
+        }
+        if state.len() > TAG_LIMIT {
+            return Err(format!("after transaction #{step}: {} tags", state.len()));
+        }
+    }
+    Ok(state)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
     let seconds: u64 = std::env::var("TAGD_MULTI_REPLICA_SECS")
@@ -438,6 +545,15 @@ async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
             "only the first replica bootstraps the identity"
         );
     }
+    let (db, connection) = database
+        .config()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    db.batch_execute(HISTORY)
+        .await
+        .expect("install the change log");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()
@@ -575,8 +691,75 @@ async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
             }
         }
     }
+    // The replay in commit order.
+    let logged = db
+        .query(
+            "SELECT h.tx, r.resource_id::text, h.key::text, h.value::text
+             FROM tag_history h JOIN resources r ON r.rid = h.rid ORDER BY h.seq",
+            &[],
+        )
+        .await
+        .expect("read the change log");
+    let index_of: HashMap<String, usize> = (0..RESOURCES).map(|i| (instance(i), i)).collect();
+    let mut per_resource: HashMap<usize, Vec<(i64, Effect)>> = HashMap::new();
+    for row in &logged {
+        let (tx, id, key, value): (i64, String, String, Option<String>) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let resource = index_of[&id];
+        let transactions = per_resource.entry(resource).or_default();
+        match transactions.last_mut() {
+            Some((last, effect)) if *last == tx => {
+                effect.insert(key, value);
+            }
+            _ => {
+                assert!(
+                    transactions.iter().all(|(seen, _)| *seen != tx),
+                    "transaction {tx} on {id} interleaved with another: not serialised"
+                );
+                transactions.push((tx, BTreeMap::from([(key, value)])));
+            }
+        }
+    }
+    let mut used = BTreeSet::new();
+    let mut replayed_transactions = 0;
+    for resource in 0..RESOURCES {
+        let transactions: Vec<Effect> = per_resource
+            .remove(&resource)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, effect)| effect)
+            .collect();
+        replayed_transactions += transactions.len();
+        let state = replay(resource, &transactions, &history, &mut used)
+            .unwrap_or_else(|e| panic!("replay of {}: {e}", instance(resource)));
+        assert_eq!(
+            state,
+            finals[&resource],
+            "the replay of {} in commit order differs from the final state",
+            instance(resource)
+        );
+    }
+    for (i, w) in history.writes.iter().enumerate() {
+        if w.applied && matches!(w.change, Change::Set(_)) {
+            assert!(
+                used.contains(&i),
+                "applied request missing from the log: {w:?}"
+            );
+        }
+    }
+    let deadlocks: i64 = db
+        .query_one(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .expect("statistics")
+        .get(0);
     eprintln!(
-        "{seconds} s: {applied} writes applied, {refused} refused at the limit, {} reads checked, {} resources checked",
+        "{seconds} s: {} requests acknowledged ({applied} applied, {refused} refused at the limit), \
+         {replayed_transactions} committed transactions replayed in commit order, \
+         {} reads through another replica and {} final states checked, {deadlocks} deadlocks",
+        history.writes.len(),
         history.reads.len(),
         finals.len()
     );
