@@ -17,7 +17,7 @@ use crate::core::admin::{Admin, ResourceSpec};
 use crate::core::model::Domain;
 use crate::core::model::KeyStatus;
 use crate::server;
-use crate::store::ResourceFilter;
+use crate::store::{ResourceFilter, Store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,31 @@ pub enum AdminCommand {
     /// Access keys (AK/SK) of users, for requests signed as the SDKs sign them.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Copy a whole deployment from one store to another, e.g. SQLite to PostgreSQL.
+    ///
+    /// Copies identities (with password hashes), tokens, access keys, settings,
+    /// resources (keeping their row ids), tags, system tags and predefined tags, in
+    /// any direction: sqlite:// or postgres:// on either side. Both schemas are first
+    /// brought to this tagd's version. The target is written in one transaction and
+    /// committed only when every table's row count matches the source's, so a failed
+    /// copy leaves it as it was. Ignores the configured store (--database-url).
+    ///
+    /// Access-key secrets stay sealed with the source's server key: start tagd on the
+    /// target with the same key (its server.key file, or TAGD_SERVER_KEY). Stop tagd on
+    /// the target while copying.
+    CopyStore {
+        /// The store to read: sqlite://PATH or postgres://USER@HOST:PORT/DATABASE.
+        #[arg(long)]
+        from: String,
+        /// The store to write (created if a SQLite file does not exist; a PostgreSQL
+        /// database must exist).
+        #[arg(long)]
+        to: String,
+        /// Replace whatever the target holds; without it a target with any row is
+        /// refused. It is emptied in the copy's own transaction.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// Commands on identities and the inventory, which need only the store.
@@ -232,23 +257,36 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             server::run(config, listener, shutdown).await
         }
-        Command::Admin { store, command } => {
-            let config = Config::resolve(&store)?;
-            let store = server::open_store(&config).await?;
-            match command {
-                AdminCommand::Credential(command) => {
-                    let identity = Identity::new(
-                        store.clone(),
-                        config.token_lifetime_secs,
-                        Arc::new(server::open_vault(&config, &store).await?),
-                        Duration::from_secs(config.signature_window_secs),
-                    );
-                    credential(Admin::new(store), identity, command).await
-                }
-                AdminCommand::Identity(command) => admin(Admin::new(store), command).await,
+        Command::Admin { store, command } => match command {
+            AdminCommand::Credential(command) => {
+                let (config, store) = configured_store(&store).await?;
+                let identity = Identity::new(
+                    store.clone(),
+                    config.token_lifetime_secs,
+                    Arc::new(server::open_vault(&config, &store).await?),
+                    Duration::from_secs(config.signature_window_secs),
+                );
+                credential(Admin::new(store), identity, command).await
             }
-        }
+            AdminCommand::Identity(command) => {
+                let (_, store) = configured_store(&store).await?;
+                admin(Admin::new(store), command).await
+            }
+            // It names its own two stores and opens no other.
+            AdminCommand::CopyStore { from, to, force } => {
+                let summary = crate::store::copy::copy_store(&from, &to, force).await?;
+                println!("{summary}");
+                Ok(())
+            }
+        },
     }
+}
+
+/// The store the configuration names, opened (created and migrated if need be).
+async fn configured_store(args: &ServeArgs) -> anyhow::Result<(Config, Arc<dyn Store>)> {
+    let config = Config::resolve(args)?;
+    let store = server::open_store(&config).await?;
+    Ok((config, store))
 }
 
 /// The domain a command names, or the only one there is.

@@ -655,7 +655,7 @@ async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
             }
         }
     }
-    let history = run.history.lock().expect("history");
+    let history = std::mem::take(&mut *run.history.lock().expect("history"));
     assert!(
         history.unexpected.is_empty(),
         "{} unexpected answers, e.g. {:?}",
