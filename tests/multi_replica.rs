@@ -755,9 +755,28 @@ async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
         .await
         .expect("statistics")
         .get(0);
+    // How often two writes of one resource were in flight at once (they then took turns
+    // on its row lock).
+    let mut overlapping = 0;
+    for resource in 0..RESOURCES {
+        let mut writes: Vec<&Write> = history
+            .writes
+            .iter()
+            .filter(|w| w.resource == resource)
+            .collect();
+        writes.sort_by_key(|w| w.sent);
+        let mut latest_ack: Option<Instant> = None;
+        for w in writes {
+            if latest_ack.is_some_and(|a| a > w.sent) {
+                overlapping += 1;
+            }
+            latest_ack = Some(latest_ack.map_or(w.acked, |a| a.max(w.acked)));
+        }
+    }
     eprintln!(
         "{seconds} s: {} requests acknowledged ({applied} applied, {refused} refused at the limit), \
          {replayed_transactions} committed transactions replayed in commit order, \
+         {overlapping} writes overlapped another write of the same resource, \
          {} reads through another replica and {} final states checked, {deadlocks} deadlocks",
         history.writes.len(),
         history.reads.len(),
