@@ -774,6 +774,13 @@ impl PostgresStore {
     }
 
     /// One page of distinct keys, or of one key's distinct values, in use in a scope.
+    ///
+    /// A `DISTINCT` over the join of tags and resources reads every tag in the scope
+    /// (seconds at a million resources). Instead the distinct keys (or values) are
+    /// walked in order straight off the `(key, value, rid)` index, one probe each
+    /// (a "skip scan" by recursive CTE), and each is kept if some tag with it belongs to
+    /// a resource in the scope, which usually the first one probed does; the walk stops
+    /// once the page is full.
     async fn distinct_page(
         &self,
         scope: &TagScope,
@@ -782,23 +789,45 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let mut sql = SqlBuilder::new(Dialect::Postgres);
-        let mut filter = sql.scope_where(scope);
-        let column = match values_of {
-            None => "t.key",
+        let (column, first, next, exists) = match values_of {
+            None => {
+                let start = match after {
+                    Some(a) => sql.after("t.key", a),
+                    None => "TRUE".to_owned(),
+                };
+                (
+                    "t.key",
+                    start,
+                    "t.key > walk.item".to_owned(),
+                    "t.key = walk.item".to_owned(),
+                )
+            }
             Some(key) => {
-                filter = format!("{filter} AND {}", sql.equals("t.key", key));
-                "t.value"
+                let mut start = sql.equals("t.key", key);
+                if let Some(a) = after {
+                    start = format!("{start} AND {}", sql.after("t.value", a));
+                }
+                let next = format!("{} AND t.value > walk.item", sql.equals("t.key", key));
+                let exists = format!("{} AND t.value = walk.item", sql.equals("t.key", key));
+                ("t.value", start, next, exists)
             }
         };
-        if let Some(a) = after {
-            filter = format!("{filter} AND {}", sql.after(column, a));
-        }
+        let scope = sql.scope_where(scope);
         let limit = sql.int(limit.min(i64::MAX as usize) as i64);
         let rows = self
             .query(
                 &format!(
-                    "SELECT DISTINCT {column} FROM tags t JOIN resources r ON r.rid = t.rid
-                     WHERE {filter} ORDER BY {column} LIMIT {limit}"
+                    "WITH RECURSIVE walk(item) AS (
+                         SELECT (SELECT min({column}) FROM tags t WHERE {first})
+                       UNION ALL
+                         SELECT (SELECT min({column}) FROM tags t WHERE {next})
+                         FROM walk WHERE walk.item IS NOT NULL
+                     )
+                     SELECT walk.item FROM walk
+                     WHERE walk.item IS NOT NULL AND EXISTS (
+                         SELECT 1 FROM tags t JOIN resources r ON r.rid = t.rid
+                         WHERE {exists} AND {scope})
+                     LIMIT {limit}"
                 ),
                 &bound(sql.params()),
             )
