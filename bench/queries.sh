@@ -7,6 +7,7 @@
 # one tagd on it. Loopback only. Needs wrk, sqlite3 and psql (Debian).
 #   bench/queries.sh [DATA_DIR] [RESOURCES]
 #   BENCH_DATABASE_URL names the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres).
+#   PG_URL=postgres://.../db reuses a database already holding the copy (no copy, not dropped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-/tmp/tagd-bench-queries}
@@ -34,7 +35,7 @@ pg_dir=$(mktemp -d)
 cleanup() {
   kill $pid $pg_pid 2>/dev/null || true
   rm -rf "$log" "$pg_dir"
-  [ "${PG:-1}" = 0 ] || psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
+  [ "${PG:-1}" = 0 ] || [ -n "${PG_URL:-}" ] || psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
@@ -46,7 +47,7 @@ export TOKEN=$(curl -si "http://127.0.0.1:$port/v3/auth/tokens" -H 'Content-Type
 run() { # name, wrk script, target, [body], [connections]
   export TARGET=$3 BODY=${4:-}
   printf '%-28s ' "$1"
-  wrk -t1 -c"${5:-4}" -d10s --latency -s "bench/$2" "http://127.0.0.1:${target_port:-$port}" \
+  wrk -t1 -c"${5:-4}" -d10s --timeout 30s --latency -s "bench/$2" "http://127.0.0.1:${target_port:-$port}" \
     | awk '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /unexpected/ {bad++} END {printf "%8s req/s  p50 %8s  p99 %8s  errors %d\n", rps, p50, p99, bad}'
 }
 ready=$(date +%s.%N)
@@ -77,18 +78,27 @@ sql "two-key count (intersect)" "SELECT count(*) FROM (SELECT rid FROM tags WHER
 sql "first 100 by (type,id)" "SELECT r.resource_id FROM resources r WHERE r.project_id='$project' AND EXISTS (SELECT 1 FROM tags t WHERE t.rid=r.rid AND t.key='env' AND t.value='prod') AND EXISTS (SELECT 1 FROM tags t WHERE t.rid=r.rid AND t.key='team' AND t.value='t3') ORDER BY r.resource_type, r.resource_id LIMIT 100;"
 echo "== tagd resident memory after the run: $(ps -o rss= -p $pid) KiB"
 if [ "${PG:-1}" != 0 ]; then
-  psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
-  pg_url="${pg_admin%/*}/$pg_db"
-  copy_started=$(date +%s.%N)
-  $bin admin copy-store --from "sqlite://$dir/tagd.db" --to "$pg_url" >/dev/null
-  echo "== copied to PostgreSQL in $(echo "$(date +%s.%N) - $copy_started" | bc) s"
-  psql "$pg_url" -qc "ANALYZE" >/dev/null
+  if [ -n "${PG_URL:-}" ]; then
+    pg_url=$PG_URL
+  else
+    psql "$pg_admin" -qc "CREATE DATABASE $pg_db" >/dev/null
+    pg_url="${pg_admin%/*}/$pg_db"
+    copy_started=$(date +%s.%N)
+    $bin admin copy-store --from "sqlite://$dir/tagd.db" --to "$pg_url" >/dev/null
+    echo "== copied to PostgreSQL in $(echo "$(date +%s.%N) - $copy_started" | bc) s"
+    # A fresh bulk load has no planner statistics and no visibility map yet.
+    psql "$pg_url" -qc "VACUUM ANALYZE" >/dev/null
+  fi
   target_port=$((port + 1))
   started=$(date +%s.%N)
   $bin serve --data-dir "$pg_dir" --listen "127.0.0.1:$target_port" --database-url "$pg_url" \
     --server-key-file "$dir/server.key" >/dev/null 2>&1 & pg_pid=$!
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$target_port/" >/dev/null && break; sleep 0.1; done
   echo "== PostgreSQL: startup to ready: $(echo "$(date +%s.%N) - $started" | bc) s"
+  # Tokens live in the store: the copy holds none issued since, so ask this server.
+  export TOKEN=$(curl -si "http://127.0.0.1:$target_port/v3/auth/tokens" -H 'Content-Type: application/json' \
+    -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
+    | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
   echo "== over HTTP (tagd on PostgreSQL, one replica, 4 connections unless said)"
   http_workloads
   echo "== tagd resident memory on PostgreSQL after the run: $(ps -o rss= -p $pg_pid) KiB"
