@@ -14,10 +14,11 @@ use crate::config::Config;
 use crate::core::admin::{Admin, FirstRun};
 use crate::store::{self, Store};
 
-/// Opens the configured store, creating the data directory for the embedded default
-/// (mode 0700: it holds password hashes and every tag).
+/// Opens the configured store, creating the data directory first (mode 0700: it holds
+/// the first-run credentials and the server key, and the embedded store's password
+/// hashes and tags), whichever store is configured.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if config.database_url.starts_with("sqlite://") && !config.data_dir.exists() {
+    if !config.data_dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)

@@ -339,3 +339,23 @@ async fn serve_refuses_a_postgres_schema_newer_than_itself() {
         .get(0);
     assert_eq!(version, 999, "the newer schema is left alone");
 }
+
+#[tokio::test]
+async fn serve_on_postgres_creates_the_data_directory_for_its_credentials() {
+    let database = tagd::store::throwaway::ThrowawayDatabase::create().await;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("not").join("there");
+    let port = free_port();
+    let _child = spawn_with(&dir, port, &["--database-url", &database.url], &[]).await;
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("credentials")), 0o600);
+    assert!(!dir.join("tagd.db").exists(), "nothing of SQLite on PostgreSQL");
+    let _token = token(port, &dir).await;
+}

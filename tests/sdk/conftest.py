@@ -73,6 +73,13 @@ def _clean_env():
     return {k: v for k, v in os.environ.items() if not k.startswith("TAGD_")}
 
 
+def _store_args():
+    """``--database-url`` when the suite runs on PostgreSQL (run.sh with
+    TAGD_SDK_BACKEND=postgres sets TAGD_SDK_DATABASE_URL to a fresh database)."""
+    url = os.environ.get("TAGD_SDK_DATABASE_URL")
+    return ["--database-url", url] if url else []
+
+
 def _read_credentials(path):
     creds = {}
     for line in path.read_text().splitlines():
@@ -133,6 +140,7 @@ class Tagd:
                     f"127.0.0.1:{self.port}",
                     "--data-dir",
                     str(self.data_dir),
+                    *_store_args(),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -175,7 +183,7 @@ class Tagd:
     def admin(self, *args, stdin=None):
         """Runs ``tagd admin --data-dir <dir> ARGS`` and returns its standard output."""
         result = subprocess.run(
-            [str(self.binary), "admin", "--data-dir", str(self.data_dir), *args],
+            [str(self.binary), "admin", "--data-dir", str(self.data_dir), *_store_args(), *args],
             input=stdin,
             capture_output=True,
             text=True,

@@ -7,6 +7,9 @@
 # TAGD_SDK_VENV  virtualenv to use, created if missing [default: <repo>/.venv-sdk]
 # TAGD_BIN       tagd binary to test; if unset, `cargo build --bin tagd` builds one
 # PYTHON         interpreter that creates the virtualenv [default: python3; 3.10 or newer]
+# TAGD_SDK_BACKEND=postgres  runs tagd on a fresh PostgreSQL database on the server
+#                TAGD_TEST_DATABASE_URL names [default postgres://postgres@127.0.0.1:5432/postgres],
+#                created and dropped here (needs psql)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -41,4 +44,14 @@ export TAGD_BIN
 
 cd "$root"
 export PYTHONDONTWRITEBYTECODE=1
-exec "$venv/bin/python" -m pytest tests/sdk -q "$@"
+if [ "${TAGD_SDK_BACKEND:-sqlite}" = postgres ]; then
+    server="${TAGD_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    database="tagd_sdk_$$"
+    psql "$server" -qc "CREATE DATABASE $database" >/dev/null
+    trap 'psql "$server" -qc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null' EXIT
+    export TAGD_SDK_DATABASE_URL="${server%/*}/$database"
+    echo "run.sh: tagd on PostgreSQL (database $database)" >&2
+    "$venv/bin/python" -m pytest tests/sdk -q "$@"
+else
+    exec "$venv/bin/python" -m pytest tests/sdk -q "$@"
+fi
