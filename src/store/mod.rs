@@ -5,6 +5,7 @@
 
 pub mod copy;
 pub mod postgres;
+mod rows;
 mod sql;
 pub mod sqlite;
 mod tag_index;

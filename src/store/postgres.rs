@@ -23,16 +23,20 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row};
 
+use super::rows::{
+    access_key_at, domain_at, identity_at, project_at, project_column, resource_at, tag_at,
+    token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, TOKEN_COLUMNS,
+    TOKEN_CONTEXT, USER_COLUMNS,
+};
 use super::sql::{storable, Dialect, Param, SqlBuilder};
 use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
-    now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, Scope, Temporary,
-    TokenRecord, User,
+    now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
 use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
 use crate::core::tagging::{check_set, BatchItem, ItemOutcome, TagBatch, TagChange};
-use crate::core::tags::{Tag, TagKey, TagValue};
+use crate::core::tags::Tag;
 
 /// Schema migrations, applied in order; the `tagd_schema` row records the last one.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -241,141 +245,6 @@ fn bound(params: &[Param]) -> Params<'_> {
             Param::Int(i) => i as &(dyn ToSql + Sync),
         })
         .collect()
-}
-
-fn domain_row(r: &Row) -> Result<Domain, StoreError> {
-    Ok(Domain {
-        id: r.try_get(0)?,
-        name: r.try_get(1)?,
-        enabled: r.try_get(2)?,
-    })
-}
-
-fn project_row(r: &Row) -> Result<Project, StoreError> {
-    project_at(r, 0)
-}
-
-fn project_at(r: &Row, at: usize) -> Result<Project, StoreError> {
-    Ok(Project {
-        id: r.try_get(at)?,
-        domain_id: r.try_get(at + 1)?,
-        name: r.try_get(at + 2)?,
-        enabled: r.try_get(at + 3)?,
-    })
-}
-
-const USER_COLUMNS: &str = "id, domain_id, name, password_hash, is_admin, enabled";
-
-/// A user from the six `USER_COLUMNS` starting at column `at`.
-fn user_at(r: &Row, at: usize) -> Result<User, StoreError> {
-    Ok(User {
-        id: r.try_get(at)?,
-        domain_id: r.try_get(at + 1)?,
-        name: r.try_get(at + 2)?,
-        password_hash: r.try_get(at + 3)?,
-        is_admin: r.try_get(at + 4)?,
-        enabled: r.try_get(at + 5)?,
-    })
-}
-
-const TOKEN_COLUMNS: &str = "t.token_hash, t.user_id, t.domain_id, t.project_id, t.methods, t.issued_at, t.expires_at, t.revoked";
-
-/// A token from the eight `TOKEN_COLUMNS` starting at column `at`.
-fn token_at(r: &Row, at: usize) -> Result<TokenRecord, StoreError> {
-    let project_id: Option<String> = r.try_get(at + 3)?;
-    let methods: String = r.try_get(at + 4)?;
-    Ok(TokenRecord {
-        token_hash: r.try_get(at)?,
-        user_id: r.try_get(at + 1)?,
-        domain_id: r.try_get(at + 2)?,
-        scope: scope_of(project_id),
-        methods: serde_json::from_str(&methods)
-            .map_err(|e| StoreError::Database(format!("a stored token's methods: {e}")))?,
-        issued_at: r.try_get(at + 5)?,
-        expires_at: r.try_get(at + 6)?,
-        revoked: r.try_get(at + 7)?,
-    })
-}
-
-fn scope_of(project_id: Option<String>) -> Scope {
-    match project_id {
-        Some(id) => Scope::Project { id },
-        None => Scope::Domain,
-    }
-}
-
-/// The user (`u`), domain (`d`) and project (`p`) a credential resolves to.
-const IDENTITY_COLUMNS: &str =
-    "u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, \
-     d.id, d.name, d.enabled, p.id, p.domain_id, p.name, p.enabled";
-
-type Identity = (Option<User>, Option<Domain>, Option<Project>);
-
-/// The user, domain and project from the thirteen `IDENTITY_COLUMNS` starting at `at`;
-/// `None` for each that no longer exists.
-fn identity_at(r: &Row, at: usize) -> Result<Identity, StoreError> {
-    let user = match r.try_get::<_, Option<String>>(at)? {
-        Some(_) => Some(user_at(r, at)?),
-        None => None,
-    };
-    let domain = match r.try_get::<_, Option<String>>(at + 6)? {
-        Some(_) => Some(Domain {
-            id: r.try_get(at + 6)?,
-            name: r.try_get(at + 7)?,
-            enabled: r.try_get(at + 8)?,
-        }),
-        None => None,
-    };
-    let project = match r.try_get::<_, Option<String>>(at + 9)? {
-        Some(_) => Some(project_at(r, at + 9)?),
-        None => None,
-    };
-    Ok((user, domain, project))
-}
-
-const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id, k.source_token_hash";
-
-/// An access key from the ten `ACCESS_KEY_COLUMNS` starting at column `at`.
-fn access_key_at(r: &Row, at: usize) -> Result<AccessKey, StoreError> {
-    let status: String = r.try_get(at + 3)?;
-    let token_hash: Option<String> = r.try_get(at + 6)?;
-    let expires_at: Option<i64> = r.try_get(at + 7)?;
-    Ok(AccessKey {
-        access: r.try_get(at)?,
-        user_id: r.try_get(at + 1)?,
-        sealed_secret: r.try_get(at + 2)?,
-        status: KeyStatus::parse(&status).unwrap_or(KeyStatus::Inactive),
-        description: r.try_get(at + 4)?,
-        created_at: r.try_get(at + 5)?,
-        temporary: match (token_hash, expires_at) {
-            (Some(security_token_hash), Some(expires_at)) => Some(Temporary {
-                security_token_hash,
-                expires_at,
-                scope: scope_of(r.try_get(at + 8)?),
-                source_token_hash: r.try_get(at + 9)?,
-            }),
-            _ => None,
-        },
-    })
-}
-
-fn resource_at(r: &Row, at: usize) -> Result<Resource, StoreError> {
-    Ok(Resource {
-        at: ResourceRef {
-            domain_id: r.try_get(at)?,
-            project_id: r.try_get(at + 1)?,
-            resource_type: r.try_get(at + 2)?,
-            resource_id: r.try_get(at + 3)?,
-        },
-        name: r.try_get(at + 4)?,
-    })
-}
-
-fn tag_row(r: &Row, at: usize) -> Result<Tag, StoreError> {
-    Ok(Tag {
-        key: TagKey::from_stored(r.try_get(at)?),
-        value: TagValue::from_stored(r.try_get(at + 1)?),
-    })
 }
 
 /// Whether every string could be stored (and so could match a stored row).
@@ -767,7 +636,7 @@ impl PostgresStore {
         let mut tags = Vec::with_capacity(rows.len());
         for row in &rows {
             if row.try_get::<_, Option<String>>(0)?.is_some() {
-                tags.push(tag_row(row, 0)?);
+                tags.push(tag_at(row, 0)?);
             }
         }
         Ok(Some(tags))
@@ -836,8 +705,12 @@ impl PostgresStore {
     }
 }
 
-/// How many resources a query keeps (inside the caller's transaction).
-async fn count_in(tx: &Transaction<'_>, q: &ResourceQuery) -> Result<u64, StoreError> {
+/// How many resources a query keeps: one statement, so one snapshot by itself, or the
+/// caller's transaction's.
+async fn count_in(
+    tx: &impl deadpool_postgres::GenericClient,
+    q: &ResourceQuery,
+) -> Result<u64, StoreError> {
     let mut sql = SqlBuilder::new(Dialect::Postgres);
     let filter = sql.query_where(q);
     let n: i64 = tx
@@ -865,7 +738,7 @@ async fn tags_of_rids(
     for row in tx.query(&select, &[&rids]).await? {
         out.entry(row.try_get(0)?)
             .or_default()
-            .push(tag_row(&row, 1)?);
+            .push(tag_at(&row, 1)?);
     }
     Ok(out)
 }
@@ -894,7 +767,7 @@ impl Store for PostgresStore {
         )
         .await?
         .as_ref()
-        .map(domain_row)
+        .map(|r| domain_at(r, 0))
         .transpose()
     }
 
@@ -908,7 +781,7 @@ impl Store for PostgresStore {
         )
         .await?
         .as_ref()
-        .map(domain_row)
+        .map(|r| domain_at(r, 0))
         .transpose()
     }
 
@@ -916,7 +789,7 @@ impl Store for PostgresStore {
         self.query("SELECT id, name, enabled FROM domains ORDER BY name", &[])
             .await?
             .iter()
-            .map(domain_row)
+            .map(|r| domain_at(r, 0))
             .collect()
     }
 
@@ -1005,7 +878,7 @@ impl Store for PostgresStore {
         )
         .await?
         .as_ref()
-        .map(project_row)
+        .map(|r| project_at(r, 0))
         .transpose()
     }
 
@@ -1020,7 +893,7 @@ impl Store for PostgresStore {
         )
         .await?
         .iter()
-        .map(project_row)
+        .map(|r| project_at(r, 0))
         .collect()
     }
 
@@ -1128,10 +1001,7 @@ impl Store for PostgresStore {
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
-        let project_id = match &token.scope {
-            Scope::Domain => None,
-            Scope::Project { id } => Some(id.as_str()),
-        };
+        let project_id = project_column(&token.scope);
         let methods = serde_json::to_string(&token.methods)
             .map_err(|e| StoreError::Database(e.to_string()))?;
         self.execute(
@@ -1190,19 +1060,7 @@ impl Store for PostgresStore {
         if !storable(token_hash) {
             return Ok(None);
         }
-        let row = self
-            .query_opt(
-                &format!(
-                    "SELECT {TOKEN_COLUMNS}, {IDENTITY_COLUMNS}
-                     FROM tokens t
-                     LEFT JOIN users u ON u.id = t.user_id
-                     LEFT JOIN domains d ON d.id = t.domain_id
-                     LEFT JOIN projects p ON p.id = t.project_id
-                     WHERE t.token_hash = $1"
-                ),
-                &[&token_hash],
-            )
-            .await?;
+        let row = self.query_opt(&TOKEN_CONTEXT, &[&token_hash]).await?;
         let Some(r) = row else { return Ok(None) };
         let (user, domain, project) = identity_at(&r, 8)?;
         Ok(Some(TokenContext {
@@ -1381,18 +1239,7 @@ impl Store for PostgresStore {
             &[&now_unix()],
         )
         .await?;
-        let (token_hash, expires_at, project_id, source) = match &key.temporary {
-            Some(t) => (
-                Some(t.security_token_hash.as_str()),
-                Some(t.expires_at),
-                match &t.scope {
-                    Scope::Project { id } => Some(id.as_str()),
-                    Scope::Domain => None,
-                },
-                t.source_token_hash.as_deref(),
-            ),
-            None => (None, None, None, None),
-        };
+        let temporary = TemporaryColumns::of(key);
         tx.execute(
             "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
                                       security_token_hash, expires_at, project_id, source_token_hash)
@@ -1404,10 +1251,10 @@ impl Store for PostgresStore {
                 &key.status.as_str(),
                 &key.description,
                 &key.created_at,
-                &token_hash,
-                &expires_at,
-                &project_id,
-                &source,
+                &temporary.security_token_hash,
+                &temporary.expires_at,
+                &temporary.project_id,
+                &temporary.source_token_hash,
             ],
         )
         .await
@@ -1423,19 +1270,7 @@ impl Store for PostgresStore {
         if !storable(access) {
             return Ok(None);
         }
-        let row = self
-            .query_opt(
-                &format!(
-                    "SELECT {ACCESS_KEY_COLUMNS}, {IDENTITY_COLUMNS}
-                     FROM access_keys k
-                     LEFT JOIN users u ON u.id = k.user_id
-                     LEFT JOIN domains d ON d.id = u.domain_id
-                     LEFT JOIN projects p ON p.id = k.project_id
-                     WHERE k.access = $1"
-                ),
-                &[&access],
-            )
-            .await?;
+        let row = self.query_opt(&ACCESS_KEY_CONTEXT, &[&access]).await?;
         let Some(r) = row else { return Ok(None) };
         let (user, domain, project) = identity_at(&r, 10)?;
         Ok(Some(AccessKeyContext {
@@ -1663,11 +1498,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let n = count_in(&tx, query).await?;
-        tx.commit().await?;
-        Ok(n)
+        count_in(&self.client().await?, query).await
     }
 
     async fn tag_keys(

@@ -19,18 +19,22 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
+use super::rows::{
+    access_key_at, domain_at, identity_at, project_at, project_column, resource_at, tag_at,
+    token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, TOKEN_COLUMNS,
+    TOKEN_CONTEXT, USER_COLUMNS,
+};
 use super::sql::{Dialect, Param, SqlBuilder};
 use super::tag_index::{Delta, TagIndex};
 
 use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
-    now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, Scope, Temporary,
-    TokenRecord, User,
+    now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
 use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
 use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
-use crate::core::tags::{Tag, TagKey, TagValue};
+use crate::core::tags::{Tag, TagValue};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -509,132 +513,6 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, shared: &SharedIndex) {
     }
 }
 
-fn domain_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Domain> {
-    Ok(Domain {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        enabled: r.get(2)?,
-    })
-}
-
-fn project_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Project> {
-    Ok(Project {
-        id: r.get(0)?,
-        domain_id: r.get(1)?,
-        name: r.get(2)?,
-        enabled: r.get(3)?,
-    })
-}
-
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    user_row_at(r, 0)
-}
-
-/// A user from the six `USER_COLUMNS` starting at column `at`.
-fn user_row_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<User> {
-    Ok(User {
-        id: r.get(at)?,
-        domain_id: r.get(at + 1)?,
-        name: r.get(at + 2)?,
-        password_hash: r.get(at + 3)?,
-        is_admin: r.get(at + 4)?,
-        enabled: r.get(at + 5)?,
-    })
-}
-
-const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id, k.source_token_hash";
-
-/// An access key from the ten `ACCESS_KEY_COLUMNS` starting at column `at`.
-fn access_key_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<AccessKey> {
-    let status: String = r.get(at + 3)?;
-    let token_hash: Option<String> = r.get(at + 6)?;
-    let expires_at: Option<i64> = r.get(at + 7)?;
-    let project_id: Option<String> = r.get(at + 8)?;
-    Ok(AccessKey {
-        access: r.get(at)?,
-        user_id: r.get(at + 1)?,
-        sealed_secret: r.get(at + 2)?,
-        status: KeyStatus::parse(&status).unwrap_or(KeyStatus::Inactive),
-        description: r.get(at + 4)?,
-        created_at: r.get(at + 5)?,
-        temporary: match (token_hash, expires_at) {
-            (Some(security_token_hash), Some(expires_at)) => Some(Temporary {
-                security_token_hash,
-                expires_at,
-                scope: match project_id {
-                    Some(id) => Scope::Project { id },
-                    None => Scope::Domain,
-                },
-                source_token_hash: r.get(at + 9)?,
-            }),
-            _ => None,
-        },
-    })
-}
-
-/// The user (`u`), domain (`d`) and project (`p`) a credential resolves to.
-const IDENTITY_COLUMNS: &str =
-    "u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, \
-     d.id, d.name, d.enabled, p.id, p.domain_id, p.name, p.enabled";
-
-/// The user, domain and project from the thirteen `IDENTITY_COLUMNS` starting at `at`;
-/// `None` for each that no longer exists.
-#[allow(clippy::type_complexity)]
-fn identity_at(
-    r: &rusqlite::Row<'_>,
-    at: usize,
-) -> rusqlite::Result<(Option<User>, Option<Domain>, Option<Project>)> {
-    let user = match r.get::<_, Option<String>>(at)? {
-        Some(_) => Some(user_row_at(r, at)?),
-        None => None,
-    };
-    let domain = match r.get::<_, Option<String>>(at + 6)? {
-        Some(_) => Some(Domain {
-            id: r.get(at + 6)?,
-            name: r.get(at + 7)?,
-            enabled: r.get(at + 8)?,
-        }),
-        None => None,
-    };
-    let project = match r.get::<_, Option<String>>(at + 9)? {
-        Some(_) => Some(Project {
-            id: r.get(at + 9)?,
-            domain_id: r.get(at + 10)?,
-            name: r.get(at + 11)?,
-            enabled: r.get(at + 12)?,
-        }),
-        None => None,
-    };
-    Ok((user, domain, project))
-}
-
-const TOKEN_COLUMNS: &str = "t.token_hash, t.user_id, t.domain_id, t.project_id, t.methods, t.issued_at, t.expires_at, t.revoked";
-
-/// A token from the eight `TOKEN_COLUMNS` starting at column `at`.
-fn token_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TokenRecord> {
-    let project_id: Option<String> = r.get(at + 3)?;
-    let methods: String = r.get(at + 4)?;
-    Ok(TokenRecord {
-        token_hash: r.get(at)?,
-        user_id: r.get(at + 1)?,
-        domain_id: r.get(at + 2)?,
-        scope: match project_id {
-            Some(id) => Scope::Project { id },
-            None => Scope::Domain,
-        },
-        methods: serde_json::from_str(&methods).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(
-                at + 4,
-                rusqlite::types::Type::Text,
-                Box::new(e),
-            )
-        })?,
-        issued_at: r.get(at + 5)?,
-        expires_at: r.get(at + 6)?,
-        revoked: r.get(at + 7)?,
-    })
-}
-
 fn unique_violation(e: rusqlite::Error, what: String) -> StoreError {
     match e {
         // Only uniqueness: a missing parent (foreign key) is not a duplicate.
@@ -647,8 +525,6 @@ fn unique_violation(e: rusqlite::Error, what: String) -> StoreError {
         e => db(e),
     }
 }
-
-const USER_COLUMNS: &str = "id, domain_id, name, password_hash, is_admin, enabled";
 
 fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached(
@@ -812,12 +688,7 @@ fn read_tags(
         .prepare_cached(&format!(
             "SELECT key, value FROM {table} WHERE rid = ?1 ORDER BY key"
         ))?
-        .query_map([rid], |r| {
-            Ok(Tag {
-                key: TagKey::from_stored(r.get(0)?),
-                value: TagValue::from_stored(r.get(1)?),
-            })
-        })?
+        .query_map([rid], |r| tag_at(r, 0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Some(tags))
 }
@@ -850,13 +721,7 @@ fn tags_of_rids(
         );
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Tag {
-                    key: TagKey::from_stored(r.get(1)?),
-                    value: TagValue::from_stored(r.get(2)?),
-                },
-            ))
+            Ok((r.get::<_, i64>(0)?, tag_at(r, 1)?))
         })?;
         for row in rows {
             let (rid, tag) = row?;
@@ -897,18 +762,7 @@ fn find_by_sql(
     ))?;
     let rows: Vec<(i64, Resource)> = stmt
         .query_map(rusqlite::params_from_iter(sql.params()), |r| {
-            Ok((
-                r.get(0)?,
-                Resource {
-                    at: ResourceRef {
-                        domain_id: r.get(1)?,
-                        project_id: r.get(2)?,
-                        resource_type: r.get(3)?,
-                        resource_id: r.get(4)?,
-                    },
-                    name: r.get(5)?,
-                },
-            ))
+            Ok((r.get(0)?, resource_at(r, 1)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
     drop(stmt);
@@ -939,18 +793,7 @@ fn found_by_rids(tx: &Connection, page: &[u32], total: u64) -> rusqlite::Result<
         );
         let mut stmt = tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Resource {
-                    at: ResourceRef {
-                        domain_id: r.get(1)?,
-                        project_id: r.get(2)?,
-                        resource_type: r.get(3)?,
-                        resource_id: r.get(4)?,
-                    },
-                    name: r.get(5)?,
-                },
-            ))
+            Ok((r.get::<_, i64>(0)?, resource_at(r, 1)?))
         })?;
         for row in rows {
             let (rid, resource) = row?;
@@ -1111,7 +954,7 @@ impl Store for SqliteStore {
             c.query_row(
                 "SELECT id, name, enabled FROM domains WHERE id = ?1",
                 [id],
-                domain_row,
+                |r| domain_at(r, 0),
             )
             .optional()
         })
@@ -1124,7 +967,7 @@ impl Store for SqliteStore {
             c.query_row(
                 "SELECT id, name, enabled FROM domains WHERE name = ?1",
                 [name],
-                domain_row,
+                |r| domain_at(r, 0),
             )
             .optional()
         })
@@ -1134,7 +977,7 @@ impl Store for SqliteStore {
     async fn list_domains(&self) -> Result<Vec<Domain>, StoreError> {
         self.read(|c| {
             c.prepare("SELECT id, name, enabled FROM domains ORDER BY name")?
-                .query_map([], domain_row)?
+                .query_map([], |r| domain_at(r, 0))?
                 .collect()
         })
         .await
@@ -1219,7 +1062,7 @@ impl Store for SqliteStore {
             c.query_row(
                 "SELECT id, domain_id, name, enabled FROM projects WHERE id = ?1",
                 [id],
-                project_row,
+                |r| project_at(r, 0),
             )
             .optional()
         })
@@ -1233,7 +1076,7 @@ impl Store for SqliteStore {
                 "SELECT id, domain_id, name, enabled FROM projects
                  WHERE ?1 IS NULL OR domain_id = ?1 ORDER BY domain_id, name",
             )?
-            .query_map([domain_id], project_row)?
+            .query_map([domain_id], |r| project_at(r, 0))?
             .collect()
         })
         .await
@@ -1280,7 +1123,7 @@ impl Store for SqliteStore {
             c.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
                 [id],
-                user_row,
+                |r| user_at(r, 0),
             )
             .optional()
         })
@@ -1293,7 +1136,7 @@ impl Store for SqliteStore {
             c.query_row(
                 &format!("SELECT {USER_COLUMNS} FROM users WHERE domain_id = ?1 AND name = ?2"),
                 [domain_id, name],
-                user_row,
+                |r| user_at(r, 0),
             )
             .optional()
         })
@@ -1306,7 +1149,7 @@ impl Store for SqliteStore {
             c.prepare(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE domain_id = ?1 ORDER BY name"
             ))?
-            .query_map([domain_id], user_row)?
+            .query_map([domain_id], |r| user_at(r, 0))?
             .collect()
         })
         .await
@@ -1338,10 +1181,7 @@ impl Store for SqliteStore {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
         let t = token.clone();
         self.write(move |c| {
-            let project_id = match &t.scope {
-                Scope::Domain => None,
-                Scope::Project { id } => Some(id.clone()),
-            };
+            let project_id = project_column(&t.scope);
             c.execute(
                 "INSERT INTO tokens (token_hash, user_id, domain_id, project_id, methods, issued_at, expires_at, revoked)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -1375,7 +1215,7 @@ impl Store for SqliteStore {
             c.query_row(
                 &format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.token_hash = ?1"),
                 [token_hash],
-                |r| token_row(r, 0),
+                |r| token_at(r, 0),
             )
             .optional()
         })
@@ -1385,24 +1225,17 @@ impl Store for SqliteStore {
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError> {
         let token_hash = token_hash.to_owned();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {TOKEN_COLUMNS}, {IDENTITY_COLUMNS}
-                 FROM tokens t
-                 LEFT JOIN users u ON u.id = t.user_id
-                 LEFT JOIN domains d ON d.id = t.domain_id
-                 LEFT JOIN projects p ON p.id = t.project_id
-                 WHERE t.token_hash = ?1"
-            ))?
-            .query_row([token_hash], |r| {
-                let (user, domain, project) = identity_at(r, 8)?;
-                Ok(TokenContext {
-                    token: token_row(r, 0)?,
-                    user,
-                    domain,
-                    project,
+            c.prepare_cached(&TOKEN_CONTEXT)?
+                .query_row([token_hash], |r| {
+                    let (user, domain, project) = identity_at(r, 8)?;
+                    Ok(TokenContext {
+                        token: token_at(r, 0)?,
+                        user,
+                        domain,
+                        project,
+                    })
                 })
-            })
-            .optional()
+                .optional()
         })
         .await
     }
@@ -1576,18 +1409,7 @@ impl Store for SqliteStore {
                 [now_unix()],
             )
             .map_err(db)?;
-            let (token_hash, expires_at, project_id, source) = match &k.temporary {
-                Some(t) => (
-                    Some(t.security_token_hash.clone()),
-                    Some(t.expires_at),
-                    match &t.scope {
-                        Scope::Project { id } => Some(id.clone()),
-                        Scope::Domain => None,
-                    },
-                    t.source_token_hash.clone(),
-                ),
-                None => (None, None, None, None),
-            };
+            let temporary = TemporaryColumns::of(&k);
             c.execute(
                 "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
                                           security_token_hash, expires_at, project_id, source_token_hash)
@@ -1599,10 +1421,10 @@ impl Store for SqliteStore {
                     k.status.as_str(),
                     k.description,
                     k.created_at,
-                    token_hash,
-                    expires_at,
-                    project_id,
-                    source
+                    temporary.security_token_hash,
+                    temporary.expires_at,
+                    temporary.project_id,
+                    temporary.source_token_hash
                 ],
             )
             .map_err(|e| unique_violation(e, format!("access key {}", k.access)))?;
@@ -1617,24 +1439,17 @@ impl Store for SqliteStore {
     ) -> Result<Option<AccessKeyContext>, StoreError> {
         let access = access.to_owned();
         self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {ACCESS_KEY_COLUMNS}, {IDENTITY_COLUMNS}
-                 FROM access_keys k
-                 LEFT JOIN users u ON u.id = k.user_id
-                 LEFT JOIN domains d ON d.id = u.domain_id
-                 LEFT JOIN projects p ON p.id = k.project_id
-                 WHERE k.access = ?1"
-            ))?
-            .query_row([access], |r| {
-                let (user, domain, project) = identity_at(r, 10)?;
-                Ok(AccessKeyContext {
-                    key: access_key_row(r, 0)?,
-                    user,
-                    domain,
-                    project,
+            c.prepare_cached(&ACCESS_KEY_CONTEXT)?
+                .query_row([access], |r| {
+                    let (user, domain, project) = identity_at(r, 10)?;
+                    Ok(AccessKeyContext {
+                        key: access_key_at(r, 0)?,
+                        user,
+                        domain,
+                        project,
+                    })
                 })
-            })
-            .optional()
+                .optional()
         })
         .await
     }
@@ -1647,7 +1462,7 @@ impl Store for SqliteStore {
                  WHERE k.user_id = ?1 AND k.security_token_hash IS NULL
                  ORDER BY k.created_at, k.access"
             ))?
-            .query_map([user_id], |r| access_key_row(r, 0))?
+            .query_map([user_id], |r| access_key_at(r, 0))?
             .collect()
         })
         .await
@@ -1745,17 +1560,7 @@ impl Store for SqliteStore {
                     f.limit.map_or(-1, |l| l as i64),
                     f.offset as i64
                 ],
-                |r| {
-                    Ok(Resource {
-                        at: ResourceRef {
-                            domain_id: r.get(0)?,
-                            project_id: r.get(1)?,
-                            resource_type: r.get(2)?,
-                            resource_id: r.get(3)?,
-                        },
-                        name: r.get(4)?,
-                    })
-                },
+                |r| resource_at(r, 0),
             )?
             .collect()
         })
@@ -1834,6 +1639,7 @@ mod index_tests {
     use crate::core::model::new_id;
     use crate::core::query::TagMatch;
     use crate::core::tagging::{BatchItem, BatchMode, BatchTarget};
+    use crate::core::tags::TagKey;
     use crate::datagen::{tags_of, Lcg};
 
     fn tag(k: &str, v: &str) -> Tag {
