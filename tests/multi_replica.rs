@@ -29,14 +29,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tagd::store::throwaway::ThrowawayDatabase;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
+
+#[path = "api/tagd_process.rs"]
+mod tagd_process;
+use tagd_process::{credential, free_port, spawn_with};
 
 const REPLICAS: usize = 3;
 const CLIENTS: usize = 64;
@@ -46,48 +49,20 @@ const TAG_LIMIT: usize = 20;
 /// Shared by the replicas: access-key secrets sealed by one are opened by the others.
 const SERVER_KEY: &str = "5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1ed5ea1";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
+/// A replica on the shared database, with the shared server key.
 async fn spawn_replica(dir: &Path, port: u16, database_url: &str) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["--database-url", database_url])
-        .args(["--database-max-connections", "8"])
-        .env("TAGD_SERVER_KEY", SERVER_KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tagd");
-    let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("replica on port {port} did not start");
-}
-
-fn credential(dir: &Path, name: &str) -> String {
-    let text = std::fs::read_to_string(dir.join("credentials")).expect("credentials");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
-        .and_then(|r| r.strip_suffix('"'))
-        .expect("field")
-        .to_owned()
+    spawn_with(
+        dir,
+        port,
+        &[
+            "--database-url",
+            database_url,
+            "--database-max-connections",
+            "8",
+        ],
+        &[("TAGD_SERVER_KEY", SERVER_KEY)],
+    )
+    .await
 }
 
 #[derive(Debug, Clone, PartialEq)]

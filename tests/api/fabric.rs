@@ -3,13 +3,12 @@
 //! the character set character by character, all-or-nothing writes, and the page's error
 //! bodies (400/401/404/408 flat with `solution_msg`, 403 with its nested `error`).
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::tagd_process::{free_port, spawn_with};
 use crate::{Reply, TestServer};
 
 const WS: &str = "ws-1";
@@ -870,44 +869,6 @@ async fn a_token_of_another_project_is_403_in_the_pages_shape_and_writes_nothing
 
 // --- 408: the real binary with a one-second request timeout -------------------------
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-async fn spawn_with_timeout(dir: &Path, port: u16) -> tokio::process::Child {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(["--request-timeout-secs", "1"])
-        .env_remove("TAGD_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tagd");
-    let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("tagd did not start");
-}
-
 /// Reads one HTTP/1.1 response: its status and its body (by Content-Length, or to EOF).
 async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
     let mut buf = Vec::new();
@@ -952,7 +913,7 @@ async fn read_response(stream: &mut tokio::net::TcpStream) -> (u16, String) {
 async fn a_request_whose_body_stalls_gets_408_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
-    let _child = spawn_with_timeout(dir.path(), port).await;
+    let _child = spawn_with(dir.path(), port, &["--request-timeout-secs", "1"], &[]).await;
     let creds = crate::Credentials::read(dir.path());
 
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tagd"))

@@ -3,63 +3,16 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::json;
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use crate::tagd_process::{credential, free_port, spawn_with};
 
 async fn spawn(dir: &Path, port: u16) -> Child {
     spawn_with(dir, port, &[], &[]).await
-}
-
-async fn spawn_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(args)
-        .envs(env.iter().copied())
-        .env_remove("TAGD_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tagd");
-    let http = reqwest::Client::new();
-    for _ in 0..400 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("tagd did not start");
-}
-
-fn credential(dir: &Path, name: &str) -> String {
-    let text = std::fs::read_to_string(dir.join("credentials")).expect("credentials");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
-        .and_then(|r| r.strip_suffix('"'))
-        .expect("field")
-        .to_owned()
 }
 
 async fn token(port: u16, dir: &Path) -> String {

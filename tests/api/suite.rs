@@ -27,6 +27,8 @@ mod rds_reads;
 mod services;
 #[path = "../api/signing.rs"]
 mod signing;
+#[path = "../api/tagd_process.rs"]
+mod tagd_process;
 #[path = "../api/tms.rs"]
 mod tms;
 #[path = "../api/tms_reads.rs"]
@@ -388,27 +390,7 @@ impl TestServer {
 
     /// A disk's tags as (key, value) pairs, read through TMS.
     pub async fn disk_tags(&self, token: &str, id: &str) -> Vec<(String, String)> {
-        let resp = self
-            .get(
-                &format!(
-                    "/v2.0/resources/{id}/tags?project_id={}&resource_type=disk",
-                    self.creds.project_id
-                ),
-                Some(token),
-            )
-            .await;
-        assert_eq!(resp.status, 200, "{}", resp.body);
-        resp.body["tags"]
-            .as_array()
-            .expect("tags array")
-            .iter()
-            .map(|t| {
-                (
-                    t["key"].as_str().expect("key").to_owned(),
-                    t["value"].as_str().expect("value").to_owned(),
-                )
-            })
-            .collect()
+        self.tms_tags(token, "disk", id).await
     }
 
     /// Everything the store holds, as bytes: the SQLite database and its WAL, or a text

@@ -1,0 +1,61 @@
+//! The real `tagd` binary as a child process, for the tests that need one: a free
+//! loopback port, a start that waits until it answers, and its first-run credentials.
+//! Shared by the `api` crates and `tests/multi_replica.rs` (included by path).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `tagd serve` on `port` with `dir` as data directory, extra `args` and `env`; returns
+/// once it answers HTTP. Its stdout (the first-run welcome) is piped, its log dropped;
+/// it is killed when the handle is dropped.
+pub async fn spawn_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("TAGD_DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tagd");
+    let http = reqwest::Client::new();
+    for _ in 0..400 {
+        if http
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .is_ok()
+        {
+            return child;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("tagd on port {port} did not start");
+}
+
+/// A field of the credentials the first start wrote to `<dir>/credentials`.
+pub fn credential(dir: &Path, name: &str) -> String {
+    let text = std::fs::read_to_string(dir.join("credentials")).expect("credentials");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+        .and_then(|r| r.strip_suffix('"'))
+        .expect("field")
+        .to_owned()
+}
