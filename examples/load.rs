@@ -22,6 +22,9 @@
 //!   to the end; one operation is the whole query; the match count is checked.
 //! - `w4-*`: the queries of bench/queries.sh over `tagd admin generate` data.
 
+#[path = "shared/w5.rs"]
+mod w5;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -33,6 +36,7 @@ use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::net::TcpStream;
+use w5::{m2_expected, m2_tags, quantile_ms, M1_RESOURCES};
 
 #[derive(Parser, Debug)]
 #[command(about = "HTTP load client for bench/suite.sh")]
@@ -118,31 +122,8 @@ impl Workload {
 }
 
 const W1_RESOURCES: u64 = 50;
-const M1_RESOURCES: u64 = 20;
 const TAGS_PER_CALL: u64 = 10;
 const W3_INSTANCE: &str = "rds-7";
-const ENVS: [&str; 4] = ["prod", "dev", "test", "staging"];
-
-/// The five tags of W5 data call `c` (20 disks each): env and team spread so that
-/// env=prod AND team=t3 matches calls with c % 4 == 0 and (c / 4) % 10 == 3. The same
-/// scheme is in bench/moto_peer.py and examples/sqlite_ceiling.rs.
-fn m2_tags(c: u64) -> Vec<(String, String)> {
-    vec![
-        ("env".into(), ENVS[(c % 4) as usize].into()),
-        ("team".into(), format!("t{}", (c / 4) % 10)),
-        ("owner".into(), format!("u{c}")),
-        ("cost-center".into(), format!("cc{}", c % 100)),
-        (format!("k{}", c % 50), format!("v{}", c % 10)),
-    ]
-}
-
-/// Disks matching env=prod AND team=t3 among `resources` loaded by `w5-load`.
-fn m2_expected(resources: u64) -> u64 {
-    (0..resources / M1_RESOURCES)
-        .filter(|c| c % 4 == 0 && (c / 4) % 10 == 3)
-        .count() as u64
-        * M1_RESOURCES
-}
 
 /// How an answer is judged.
 #[derive(Clone, Copy)]
@@ -491,14 +472,6 @@ async fn worker(
         seq += 1;
     }
     out
-}
-
-fn quantile_ms(sorted_us: &[u32], q: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us[rank - 1] as f64 / 1000.0
 }
 
 fn parse_url(url: &str) -> Result<(SocketAddr, String), String> {

@@ -17,26 +17,19 @@
 //! cargo run --release --example sqlite_ceiling -- --mode w1 --threads 1 --duration 10
 //! ```
 
+#[path = "shared/w5.rs"]
+mod w5;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde_json::json;
-
-/// tagd's SQLite schema, in order (src/store/sqlite.rs applies the same files).
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/sqlite/0001_init.sql"),
-    include_str!("../migrations/sqlite/0002_sys_tags.sql"),
-    include_str!("../migrations/sqlite/0003_access_keys.sql"),
-    include_str!("../migrations/sqlite/0004_tag_index.sql"),
-    include_str!("../migrations/sqlite/0005_predefined_tags.sql"),
-    include_str!("../migrations/sqlite/0006_access_key_expiry.sql"),
-];
+use w5::{m2_expected, m2_tags, quantile_ms, M1_RESOURCES};
 
 const DOMAIN: &str = "d0";
 const PROJECT: &str = "p0";
-const ENVS: [&str; 4] = ["prod", "dev", "test", "staging"];
 
 #[derive(Parser, Debug)]
 #[command(about = "Plain-SQLite storage ceiling for bench/suite.sh")]
@@ -80,7 +73,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
 
 fn create(path: &Path) -> rusqlite::Result<Connection> {
     let conn = open(path)?;
-    for m in MIGRATIONS {
+    for m in tagd::store::sqlite::MIGRATIONS {
         conn.execute_batch(m)?;
     }
     conn.execute(
@@ -165,31 +158,13 @@ fn writers(
     Ok(all)
 }
 
-/// The five tags of data call `c` (examples/load.rs `m2_tags`, bench/moto_peer.py).
-fn m2_tags(c: u64) -> [(String, String); 5] {
-    [
-        ("env".into(), ENVS[(c % 4) as usize].into()),
-        ("team".into(), format!("t{}", (c / 4) % 10)),
-        ("owner".into(), format!("u{c}")),
-        ("cost-center".into(), format!("cc{}", c % 100)),
-        (format!("k{}", c % 50), format!("v{}", c % 10)),
-    ]
-}
-
-fn m2_expected(resources: u64) -> u64 {
-    (0..resources / 20)
-        .filter(|c| c % 4 == 0 && (c / 4) % 10 == 3)
-        .count() as u64
-        * 20
-}
-
 fn m2(path: &Path, resources: u64, deadline_after: Duration) -> rusqlite::Result<Outcome> {
     let mut conn = open(path)?;
     let tx = conn.transaction()?;
-    for c in 0..resources / 20 {
+    for c in 0..resources / M1_RESOURCES {
         let tags = m2_tags(c);
-        for j in 0..20 {
-            let rid = insert_resource(&tx, &format!("m2-{:06}", c * 20 + j))?;
+        for j in 0..M1_RESOURCES {
+            let rid = insert_resource(&tx, &format!("m2-{:06}", c * M1_RESOURCES + j))?;
             for (k, v) in &tags {
                 upsert_tag(&tx, rid, k, v)?;
             }
@@ -240,14 +215,6 @@ fn m2(path: &Path, resources: u64, deadline_after: Duration) -> rusqlite::Result
         out.ops += 1;
     }
     Ok(out)
-}
-
-fn quantile_ms(sorted_us: &[u32], q: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return 0.0;
-    }
-    let rank = ((q * sorted_us.len() as f64).ceil() as usize).clamp(1, sorted_us.len());
-    sorted_us[rank - 1] as f64 / 1000.0
 }
 
 fn run(args: &Args) -> rusqlite::Result<(Outcome, f64, u64)> {

@@ -37,7 +37,7 @@ use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagValue};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
-pub(crate) const MIGRATIONS: &[&str] = &[
+pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_sys_tags.sql"),
     include_str!("../../migrations/sqlite/0003_access_keys.sql"),
