@@ -15,6 +15,7 @@
 #   get-tags    GET one instance's tags through RDS (W3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/credentials.sh
 for tool in wrk psql curl python3; do
   command -v "$tool" >/dev/null || { echo "bench/backends.sh needs $tool (Debian: apt-get install wrk postgresql-client curl)" >&2; exit 1; }
 done
@@ -51,11 +52,8 @@ start_tagd() {
     ports+=("$port")
   done
   local creds="$work/$name-0/credentials"
-  local pw; pw=$(sed -n 's/^password = "\(.*\)"/\1/p' "$creds")
-  PROJECT=$(sed -n 's/^project_id = "\(.*\)"/\1/p' "$creds")
-  TOKEN=$(curl -si "http://127.0.0.1:${ports[0]}/v3/auth/tokens" -H 'Content-Type: application/json' \
-    -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
-    | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
+  PROJECT=$(credential "$creds" project_id)
+  TOKEN=$(admin_token "${ports[0]}" "$creds")
   export PROJECT TOKEN
   python3 - "$PROJECT" > "$work/resources.csv" <<'PY'
 import sys

@@ -10,6 +10,7 @@
 #   PG_URL=postgres://.../db reuses a database already holding the copy (no copy, not dropped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/credentials.sh
 dir=${1:-/tmp/tagd-bench-queries}
 n=${2:-1000000}
 port=${PORT:-18191}
@@ -39,11 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-pw=$(sed -n 's/^password = "\(.*\)"/\1/p' "$dir/credentials")
-project=$(sed -n 's/^project_id = "\(.*\)"/\1/p' "$dir/credentials")
-export TOKEN=$(curl -si "http://127.0.0.1:$port/v3/auth/tokens" -H 'Content-Type: application/json' \
-  -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
-  | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
+project=$(credential "$dir/credentials" project_id)
+export TOKEN=$(admin_token "$port" "$dir/credentials")
 run() { # name, wrk script, target, [body], [connections]
   export TARGET=$3 BODY=${4:-}
   printf '%-28s ' "$1"
@@ -96,9 +94,7 @@ if [ "${PG:-1}" != 0 ]; then
   for _ in $(seq 100); do curl -s "http://127.0.0.1:$target_port/" >/dev/null && break; sleep 0.1; done
   echo "== PostgreSQL: startup to ready: $(echo "$(date +%s.%N) - $started" | bc) s"
   # Tokens live in the store: the copy holds none issued since, so ask this server.
-  export TOKEN=$(curl -si "http://127.0.0.1:$target_port/v3/auth/tokens" -H 'Content-Type: application/json' \
-    -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
-    | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
+  export TOKEN=$(admin_token "$target_port" "$dir/credentials")
   echo "== over HTTP (tagd on PostgreSQL, one replica, 4 connections unless said)"
   http_workloads
   echo "== tagd resident memory on PostgreSQL after the run: $(ps -o rss= -p $pg_pid) KiB"

@@ -4,6 +4,7 @@
 # Needs wrk (Debian package `wrk`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/credentials.sh
 cargo build --release --quiet
 dir=$(mktemp -d)
 port=${PORT:-18190}
@@ -11,11 +12,8 @@ port=${PORT:-18190}
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do curl -s "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
-pw=$(sed -n 's/^password = "\(.*\)"/\1/p' "$dir/credentials")
-export PROJECT=$(sed -n 's/^project_id = "\(.*\)"/\1/p' "$dir/credentials")
-export TOKEN=$(curl -si "http://127.0.0.1:$port/v3/auth/tokens" -H 'Content-Type: application/json' \
-  -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
-  | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
+export PROJECT=$(credential "$dir/credentials" project_id)
+export TOKEN=$(admin_token "$port" "$dir/credentials")
 python3 - "$dir" <<'PY' > "$dir/resources.csv"
 import sys
 pid = open(sys.argv[1] + "/credentials").read().split('project_id = "')[1].split('"')[0]

@@ -31,6 +31,7 @@
 # AND team=t3 over W5_RESOURCES disks, every match, paged by 100); W4 as bench/queries.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/credentials.sh
 
 smoke=${SMOKE:-0}
 if [ "$smoke" = 1 ]; then
@@ -138,11 +139,8 @@ start_tagd() {
   wait_http "http://127.0.0.1:$tagd_port/" 60 || { echo "tagd did not start:" >&2; cat "$tagd_log" >&2; exit 1; }
   ready_s=$(python3 -c "import sys; print(round($(date +%s.%N) - $t0, 3))")
   local pw
-  pw=$(sed -n 's/^password = "\(.*\)"/\1/p' "$tagd_dir/credentials")
-  PROJECT=$(sed -n 's/^project_id = "\(.*\)"/\1/p' "$tagd_dir/credentials")
-  TOKEN=$(curl -si "http://127.0.0.1:$tagd_port/v3/auth/tokens" -H 'Content-Type: application/json' \
-    -d '{"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","password":"'"$pw"'","domain":{"name":"tagd"}}}},"scope":{"domain":{"name":"tagd"}}}}' \
-    | tr -d '\r' | sed -n 's/^[Xx]-[Ss]ubject-[Tt]oken: //p')
+  PROJECT=$(credential "$tagd_dir/credentials" project_id)
+  TOKEN=$(admin_token "$tagd_port" "$tagd_dir/credentials")
   [ -n "$TOKEN" ] || { echo "no token from tagd" >&2; exit 1; }
 }
 

@@ -12,7 +12,7 @@
 //! rather than an advisory lock, because CockroachDB and YugabyteDB accept the former
 //! only. How writes stay correct across processes is told at [`PostgresStore`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -389,7 +389,7 @@ async fn read_rows(
 
 /// One attempt at a batch: lock (or register) every target resource in one global
 /// order, read their tags, decide every item in request order in memory, then write
-/// the difference. `Ok(None)` when the batch's mode refused it (nothing written).
+/// the difference. When the batch's mode refuses the outcomes, nothing is written.
 async fn apply_batch(
     client: &mut Object,
     batch: &TagBatch,
@@ -456,13 +456,14 @@ async fn apply_batch(
                  FOR UPDATE",
             )
             .await?;
+        let registering: HashSet<&ResourceRef> = batch
+            .items
+            .iter()
+            .filter(|i| registers(i))
+            .map(|i| &i.target.at)
+            .collect();
         for at in &targets {
-            if rids.contains_key(*at)
-                || !batch
-                    .items
-                    .iter()
-                    .any(|i| &i.target.at == *at && registers(i))
-            {
+            if rids.contains_key(*at) || !registering.contains(*at) {
                 continue;
             }
             let key: [&(dyn ToSql + Sync); 4] = [
