@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -584,7 +584,7 @@ impl Endpoint {
                 let seq = conn
                     .run(|c| {
                         c.execute_batch("BEGIN IMMEDIATE")?;
-                        write_seq(c)
+                        sqlite::write_seq(c)
                     })
                     .await
                     .at(&self.name)?;
@@ -643,16 +643,6 @@ impl SharedSqlite {
     }
 }
 
-/// The SQLite store's counter of committed write groups (D49), if it has one.
-fn write_seq(c: &Connection) -> rusqlite::Result<Option<i64>> {
-    c.query_row(
-        "SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'write_seq'",
-        [],
-        |r| r.get(0),
-    )
-    .optional()
-}
-
 type Chunks = mpsc::Receiver<Result<Vec<Row>, StoreError>>;
 
 /// A SQLite end inside its transaction (opened by [`Endpoint`], which closes the
@@ -665,7 +655,8 @@ struct SqliteEnd {
     /// The INSERT of the table being written.
     insert: Option<String>,
     /// The target's write sequence before the copy.
-    seq_before: Option<i64>,
+    /// The store's write sequence (D49) before the copy.
+    seq_before: u64,
 }
 
 impl SqliteEnd {
@@ -674,7 +665,7 @@ impl SqliteEnd {
             conn,
             chunks: None,
             insert: None,
-            seq_before: None,
+            seq_before: 0,
         }
     }
 }
@@ -860,7 +851,7 @@ impl Target for SqliteEnd {
         // A tagd still running on this file keeps a tag index stamped with the write
         // sequence it saw; the copied sequence must not happen to equal it, or that
         // index would be taken for the new contents.
-        let floor = self.seq_before.map_or(0, |seq| seq + 1);
+        let floor = (self.seq_before + 1) as i64;
         self.conn
             .run(move |c| {
                 c.execute(

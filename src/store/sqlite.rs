@@ -351,7 +351,7 @@ fn deltas_truncate(mark: usize) {
 }
 
 /// The store's write sequence: one more for every committed group of writes.
-fn write_seq(conn: &Connection) -> rusqlite::Result<u64> {
+pub(crate) fn write_seq(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(conn
         .query_row(
             "SELECT CAST(value AS INTEGER) FROM settings WHERE name = 'write_seq'",
