@@ -94,11 +94,6 @@ impl ThrowawayDatabase {
         }
     }
 
-    /// The schema's name.
-    pub fn schema(&self) -> &str {
-        &self.schema
-    }
-
     /// The connection settings of the schema.
     pub fn config(&self) -> Config {
         let mut config = self.admin.clone();
