@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use tagd::datagen::Lcg;
 use tagd::store::throwaway::ThrowawayDatabase;
 use tokio::process::Child;
 
@@ -107,17 +108,10 @@ struct History {
     unexpected: Vec<String>,
 }
 
-/// A small deterministic generator: each client's choices are reproducible.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
+/// Uniform in `0..n`, from the project's deterministic generator: each client's
+/// choices are reproducible.
+fn pick(rng: &mut Lcg, n: usize) -> usize {
+    rng.below(n as u32) as usize
 }
 
 fn instance(i: usize) -> String {
@@ -255,18 +249,18 @@ impl Run {
     }
 
     async fn client(self: Arc<Self>, n: usize, deadline: Instant) {
-        let mut rng = Lcg(n as u64 * 7919 + 17);
+        let mut rng = Lcg::new(n as u64 * 7919 + 17);
         let replica = n % REPLICAS;
         let via_tms = n % 2 == 1;
         while Instant::now() < deadline {
-            let resource = rng.below(RESOURCES);
-            let change = if rng.below(100) < 75 {
-                let count = 1 + rng.below(5);
+            let resource = pick(&mut rng, RESOURCES);
+            let change = if pick(&mut rng, 100) < 75 {
+                let count = 1 + pick(&mut rng, 5);
                 Change::Set(
                     (0..count)
                         .map(|_| {
                             let value = self.next_value.fetch_add(1, Ordering::Relaxed);
-                            (format!("k{:02}", rng.below(KEYS)), format!("v{value}"))
+                            (format!("k{:02}", pick(&mut rng, KEYS)), format!("v{value}"))
                         })
                         // One value per key within a request.
                         .collect::<BTreeMap<_, _>>()
@@ -274,9 +268,9 @@ impl Run {
                         .collect(),
                 )
             } else {
-                let count = 1 + rng.below(3);
+                let count = 1 + pick(&mut rng, 3);
                 let mut keys: Vec<String> = (0..count)
-                    .map(|_| format!("k{:02}", rng.below(KEYS)))
+                    .map(|_| format!("k{:02}", pick(&mut rng, KEYS)))
                     .collect();
                 keys.sort();
                 keys.dedup();
@@ -297,7 +291,7 @@ impl Run {
                 });
             }
             // Read your write through another replica, now and then.
-            if rng.below(3) == 0 {
+            if pick(&mut rng, 3) == 0 {
                 let sent = Instant::now();
                 if let Some(tags) = self.read((replica + 1) % REPLICAS, resource).await {
                     let acked = Instant::now();
