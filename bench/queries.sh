@@ -65,7 +65,7 @@ http_workloads() {
   run "W4 without_any_tag" post-json.lua /v1.0/resource-instances/filter "$untagged"
   run "W4 tag-keys page" get.lua "/v1.0/tag-keys?limit=200"
   run "W4 tag-values page" get.lua "/v1.0/tag-values?key=owner&limit=200"
-  run "one resource's tags" get.lua "/v2.0/resources/disk-0500000/tags?project_id=$project&resource_type=disk"
+  run "one resource's tags" get.lua "/v2.0/resources/$(printf 'disk-%07d' $((n / 2)))/tags?project_id=$project&resource_type=disk"
 }
 echo "== over HTTP (tagd on SQLite, 4 connections unless said)"
 http_workloads
