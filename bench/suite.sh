@@ -23,6 +23,7 @@
 #   CLIENT_THREADS  runtime threads of the load client (default 1, as wrk -t1)
 #   PORT          first of three loopback ports used (default 18420)
 #   KEEP=1        keep the work directory (logs, raw lines)
+#   ONLY=W2,W3    run only these of W1, W2, W3, W5 (default all; W4 is chosen by W4=1)
 #
 # Workloads (issue 7): W1 TMS batch-create, 50 fresh disks x 10 tags, 16 clients (tagd
 # with --auto-register, so each disk is registered by its first tag, as moto does);
@@ -42,6 +43,9 @@ fi
 out=${OUT:-/tmp/tagd-bench.json}
 profile=${PROFILE:-release}
 w4=${W4:-0}
+only=${ONLY:-W1,W2,W3,W5}
+# wanted NAME: whether workload NAME is among ONLY.
+wanted() { [[ ",$only," == *",$1,"* ]]; }
 w4_dir=${W4_DIR:-/tmp/tagd-bench-w4}
 w4_resources=${W4_RESOURCES:-1000000}
 client_threads=${CLIENT_THREADS:-1}
@@ -220,7 +224,7 @@ sqlite() { "$bin/examples/sqlite_ceiling" --dir "$sqlite_dir" --duration "$durat
 echo "== $rounds round(s), $duration s per measurement" >&2
 for round in $(seq "$rounds"); do
   echo "== round $round" >&2
-  # W1
+  if wanted W1; then
   fresh_tagd --auto-register
   measure_tagd "$round" "W1 tagd" w1 16 --run-id "w1r$round"
   stop "$tagd_pid"
@@ -228,7 +232,8 @@ for round in $(seq "$rounds"); do
   measure "$round" "W1 SQLite, 1 writer" sqlite --mode w1 --threads 1 --system sqlite-t1
   measure "$round" "W1 SQLite, 16 writers" sqlite --mode w1 --threads 16 --system sqlite-t16
   measure "$round" "W1 SQLite, 16 batches per commit" sqlite --mode w1 --group 16 --system sqlite-group16
-  # W2
+  fi
+  if wanted W2; then
   REGISTER=1 fresh_tagd
   measure_tagd "$round" "W2 tagd" w2 32
   stop "$tagd_pid"
@@ -236,12 +241,15 @@ for round in $(seq "$rounds"); do
   measure "$round" "W2 SQLite, 1 writer" sqlite --mode w2 --threads 1 --system sqlite-t1
   measure "$round" "W2 SQLite, 32 writers" sqlite --mode w2 --threads 32 --system sqlite-t32
   measure "$round" "W2 SQLite, 32 writes per commit" sqlite --mode w2 --group 32 --system sqlite-group32
-  # W3
+  fi
+  if wanted W3; then
   REGISTER=1 fresh_tagd
   measure_tagd "$round" "W3 tagd" w3 32
   stop "$tagd_pid"
   measure "$round" "W3 HTTP ceiling" drive http-ceiling "$ceiling" w3 32
+  fi
   # W5: the query data first (moto's M2 is over these resources only), then M1 writes.
+  if wanted W5; then
   fresh_tagd --auto-register
   measure "$round" "W5 tagd load" "$load" --url "http://127.0.0.1:$tagd_port" --workload w5-load \
     --resources "$w5_resources" --system tagd --token "$TOKEN" --project "$PROJECT"
@@ -260,6 +268,7 @@ for round in $(seq "$rounds"); do
       failures+=("round $round: moto_server did not start")
     fi
     stop "$moto_pid"
+  fi
   fi
 done
 

@@ -265,6 +265,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     config.token_lifetime_secs,
                     Arc::new(server::open_vault(&config, &store).await?),
                     Duration::from_secs(config.signature_window_secs),
+                    Duration::from_millis(config.credential_cache_ms),
                 );
                 credential(Admin::new(store), identity, command).await
             }

@@ -51,6 +51,12 @@ pub struct ServeArgs {
     /// A signed request's X-Sdk-Date may be this many seconds off the server's clock [default: 900].
     #[arg(long, env = "TAGD_SIGNATURE_WINDOW_SECS")]
     pub signature_window_secs: Option<u64>,
+    /// How long, in milliseconds, a looked-up token, access key or project is trusted
+    /// before it is read again; changes made through this process take effect at once,
+    /// those of other processes sharing the database within this time; 0 turns the
+    /// cache off [default: 1000].
+    #[arg(long, env = "TAGD_CREDENTIAL_CACHE_MS")]
+    pub credential_cache_ms: Option<u64>,
     /// File holding the server key that seals access-key secrets; created if missing
     /// [default: <data-dir>/server.key].
     #[arg(long, env = "TAGD_SERVER_KEY_FILE")]
@@ -79,6 +85,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     signature_window_secs: Option<u64>,
+    credential_cache_ms: Option<u64>,
     server_key_file: Option<PathBuf>,
     server_key: Option<SecretString>,
 }
@@ -95,6 +102,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub signature_window_secs: u64,
+    pub credential_cache_ms: u64,
     pub server_key_file: PathBuf,
     pub server_key: Option<SecretString>,
 }
@@ -207,6 +215,15 @@ impl Config {
                 "signature_window_secs must be from 1 to 86400, got {signature_window_secs}"
             )));
         }
+        let credential_cache_ms = args
+            .credential_cache_ms
+            .or(file.credential_cache_ms)
+            .unwrap_or(1000);
+        if credential_cache_ms > 60_000 {
+            return Err(ConfigError::Invalid(format!(
+                "credential_cache_ms must be from 0 to 60000, got {credential_cache_ms}"
+            )));
+        }
         let server_key_file = args
             .server_key_file
             .clone()
@@ -216,6 +233,7 @@ impl Config {
             server_key: args.server_key.clone().or(file.server_key),
             server_key_file,
             signature_window_secs,
+            credential_cache_ms,
             request_timeout_secs,
             listen: args
                 .listen

@@ -21,11 +21,7 @@ pub(crate) struct SignedCaller(pub(crate) Principal);
 /// request with an `Authorization` header is judged by its signature alone, even if it
 /// also carries `X-Auth-Token`. A bad signature is refused the way the cloud's API
 /// gateway refuses it: 401 with a flat `APIGW.0301` body, whatever the API.
-pub(super) async fn signed_requests(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+async fn signed_requests(state: &AppState, req: Request, next: Next) -> Response {
     let Some(authorization) = req.headers().get(header::AUTHORIZATION).cloned() else {
         return next.run(req).await;
     };
@@ -118,37 +114,21 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
-/// Answers 408, in the body of the API the path belongs to, when a request runs past
-/// the configured timeout; and sets the language of error messages from `X-Language`
-/// for the rest of the request.
-pub(super) async fn deadline_and_language(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let language = Language::from_headers(req.headers());
-    let path = req.uri().path().to_owned();
-    language::scope(language, async move {
-        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => error_for_path(
-                &path,
-                CoreError::Timeout {
-                    seconds: state.request_timeout.as_secs(),
-                },
-            ),
-        }
-    })
-    .await
-}
-
-/// Accepts the client's `X-Request-Id` when it is short and printable, otherwise makes
-/// one, and puts it on the response.
 /// The id of the request being answered.
 #[derive(Clone)]
 pub struct RequestId(pub HeaderValue);
 
-pub(super) async fn request_id(mut req: Request, next: Next) -> Response {
+/// Everything tagd does around each request, in one layer (three separate layers cost a
+/// quarter of a cached GET's time in boxing and cloning): takes the client's
+/// `X-Request-Id` when it is short and printable, otherwise makes one, and puts it on
+/// the response; sets the language of error messages from `X-Language`; answers 408,
+/// in the body of the API the path belongs to, when the request runs past the
+/// configured timeout; and verifies AK/SK signatures.
+pub(super) async fn around_every_request(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -165,7 +145,21 @@ pub(super) async fn request_id(mut req: Request, next: Next) -> Response {
     // received, since a signature may cover them.
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", request_id = ?id, method = %req.method(), path = %req.uri().path());
-    let mut response = next.run(req).instrument(span).await;
+    let language = Language::from_headers(req.headers());
+    let timeout = state.request_timeout;
+    let answer = async {
+        let path = req.uri().path().to_owned();
+        match tokio::time::timeout(timeout, signed_requests(&state, req, next)).await {
+            Ok(response) => response,
+            Err(_) => error_for_path(
+                &path,
+                CoreError::Timeout {
+                    seconds: timeout.as_secs(),
+                },
+            ),
+        }
+    };
+    let mut response = language::scope(language, answer).instrument(span).await;
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 
@@ -37,8 +37,8 @@ use crate::store::Store;
 use language::Language;
 
 pub use extract::*;
+use middleware::around_every_request;
 pub use middleware::RequestId;
-use middleware::{deadline_and_language, request_id, signed_requests};
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static X_AUTH_TOKEN: HeaderName = HeaderName::from_static("x-auth-token");
@@ -62,6 +62,7 @@ impl AppState {
                 config.token_lifetime_secs,
                 vault,
                 Duration::from_secs(config.signature_window_secs),
+                Duration::from_millis(config.credential_cache_ms),
             ),
             tagging: Tagging::new(store.clone(), config.auto_register),
             admin: Admin::new(store.clone()),
@@ -85,9 +86,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), signed_requests))
-        .layer(from_fn_with_state(state.clone(), deadline_and_language))
-        .layer(from_fn(request_id))
+        .layer(from_fn_with_state(state.clone(), around_every_request))
         .with_state(state)
 }
 
@@ -159,15 +158,27 @@ impl<D: Dialect> IntoResponse for ApiError<D> {
 
 /// Builds a JSON response.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body.to_string(),
-    )
-        .into_response()
+    json_reply(status, body)
+}
+
+/// Builds a JSON response from any serializable body: hot paths write typed bodies
+/// directly instead of building a `serde_json::Value` first.
+pub fn json_reply<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a response could not be serialized");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Which dialect owns a path, so that unknown routes and wrong methods answer in the

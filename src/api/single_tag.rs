@@ -10,13 +10,10 @@ use std::collections::HashMap;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{
-    json_response, tags_json, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller,
-    WireTag,
+    json_reply, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, WireTag,
 };
 use crate::core::tagging::TagChange;
 use crate::core::tags::TagRules;
@@ -74,13 +71,31 @@ pub async fn read<S: TaggedResource>(
     let tags = caller
         .tags_of(&state, S::RESOURCE_TYPE, S::ID_PARAM, id)
         .await?;
-    let mut listed = tags_json(&tags);
-    if let (Some(kind), Some(items)) = (S::TAG_TYPE, listed.as_array_mut()) {
-        for item in items {
-            item["tag_type"] = json!(kind);
-        }
-    }
-    Ok(json_response(StatusCode::OK, &json!({ "tags": listed })))
+    let listed = Listed {
+        tags: tags
+            .iter()
+            .map(|t| ListedTag {
+                key: t.key.as_str(),
+                value: t.value.as_str(),
+                tag_type: S::TAG_TYPE,
+            })
+            .collect(),
+    };
+    Ok(json_reply(StatusCode::OK, &listed))
+}
+
+/// The body of `GET .../{id}/tags`, written straight from the store's rows.
+#[derive(Serialize)]
+struct Listed<'a> {
+    tags: Vec<ListedTag<'a>>,
+}
+
+#[derive(Serialize)]
+struct ListedTag<'a> {
+    key: &'a str,
+    value: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag_type: Option<&'static str>,
 }
 
 /// `POST .../{id}/tags/action`: `create` sets the tags (overwriting existing keys),

@@ -247,7 +247,7 @@ impl Identity {
         req: &RawRequest<'_>,
     ) -> Result<Principal, AuthError> {
         let signed = SignedRequest::parse(authorization)?;
-        let found = self.store.access_key_context(&signed.access_key).await?;
+        let found = self.access_key_context(&signed.access_key).await?;
         // The signature is checked before anything about the key is revealed: an
         // unknown key is checked against a throwaway secret, so unknown, disabled and
         // expired keys all fail alike to whoever cannot sign with them.

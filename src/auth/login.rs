@@ -198,7 +198,7 @@ impl Identity {
         // skipped for it: the common case (the SDKs' project clients), on every request.
         let project = match principal.project {
             Some(_) => None,
-            None => self.store.project(project_id).await?,
+            None => self.project(project_id).await?,
         };
         principal.require_project_in_domain(project.as_ref(), project_id)
     }

@@ -6,6 +6,7 @@
 //! secret. A [`Principal`] is what a valid credential resolves to; the `require_*`
 //! methods are the one place that decides whether it may act on a project or domain.
 
+pub mod cache;
 pub mod keys;
 pub mod login;
 pub mod signature;
@@ -19,7 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::core::model::{now_unix, Domain, Project, Scope, TokenRecord, User};
 use crate::core::password;
 use crate::core::{CoreError, Reason};
-use crate::store::{Store, StoreError};
+use crate::store::{AccessKeyContext, Store, StoreError, TokenContext};
 
 /// Why a credential was refused. Rendered as 401 by every dialect.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +207,14 @@ pub struct Identity {
     password_checks: Arc<tokio::sync::Semaphore>,
     vault: Arc<vault::Vault>,
     signature_window: std::time::Duration,
+    lookups: Arc<CachedLookups>,
+}
+
+/// What [`Identity`] remembers of the store's answers (see [`cache`]).
+struct CachedLookups {
+    tokens: cache::LookupCache<TokenContext>,
+    projects: cache::LookupCache<Project>,
+    access_keys: cache::LookupCache<AccessKeyContext>,
 }
 
 /// The SHA-256 of a token, as stored.
@@ -219,6 +228,7 @@ impl Identity {
         token_lifetime_secs: i64,
         vault: Arc<vault::Vault>,
         signature_window: std::time::Duration,
+        credential_cache: std::time::Duration,
     ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
@@ -227,11 +237,58 @@ impl Identity {
             password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
             vault,
             signature_window,
+            lookups: Arc::new(CachedLookups {
+                tokens: cache::LookupCache::new(credential_cache),
+                projects: cache::LookupCache::new(credential_cache),
+                access_keys: cache::LookupCache::new(credential_cache),
+            }),
         }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// A token with its user, domain and project, from the cache when it is fresh.
+    async fn token_context(&self, digest: &str) -> Result<Option<TokenContext>, StoreError> {
+        let epoch = self.store.identity_epoch();
+        if let Some(found) = self.lookups.tokens.get(digest, epoch) {
+            return Ok(Some(found));
+        }
+        let found = self.store.token_context(digest).await?;
+        if let Some(found) = &found {
+            self.lookups.tokens.put(digest, epoch, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// A project by id, from the cache when it is fresh.
+    pub(crate) async fn project(&self, id: &str) -> Result<Option<Project>, StoreError> {
+        let epoch = self.store.identity_epoch();
+        if let Some(found) = self.lookups.projects.get(id, epoch) {
+            return Ok(Some(found));
+        }
+        let found = self.store.project(id).await?;
+        if let Some(found) = &found {
+            self.lookups.projects.put(id, epoch, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// An access key with its owner, from the cache when it is fresh.
+    pub(crate) async fn access_key_context(
+        &self,
+        access: &str,
+    ) -> Result<Option<AccessKeyContext>, StoreError> {
+        let epoch = self.store.identity_epoch();
+        if let Some(found) = self.lookups.access_keys.get(access, epoch) {
+            return Ok(Some(found));
+        }
+        let found = self.store.access_key_context(access).await?;
+        if let Some(found) = &found {
+            self.lookups.access_keys.put(access, epoch, found.clone());
+        }
+        Ok(found)
     }
 
     /// Checks a user's password. Unknown users cost the same time as wrong passwords.
@@ -299,7 +356,6 @@ impl Identity {
     /// user, domain and project still exist and are enabled.
     pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
         let found = self
-            .store
             .token_context(&token_digest(token))
             .await?
             .ok_or(AuthError::InvalidToken)?;

@@ -113,6 +113,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError>;
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError>;
+    /// Counts the changes made through this store object that can invalidate a
+    /// credential (revocations, deletions, key status changes), so that lookups cached
+    /// in memory are dropped the moment one happens. Changes made by other processes
+    /// sharing the database are not counted: caches bound their age instead.
+    fn identity_epoch(&self) -> u64;
     /// A token with its user, domain and (for a project-scoped token) project, read
     /// together: every authenticated request needs all four.
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError>;

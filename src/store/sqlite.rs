@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use super::rows::{
@@ -66,6 +66,8 @@ pub struct SqliteStore {
     /// connection): a burst of slow queries waits instead of piling up threads.
     read_slots: Arc<tokio::sync::Semaphore>,
     index: SharedIndex,
+    /// See [`Store::identity_epoch`].
+    identity_epoch: AtomicU64,
 }
 
 /// Most reads running at once.
@@ -196,6 +198,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Self {
             index,
+            identity_epoch: AtomicU64::new(0),
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(thread),
             read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS)),
@@ -276,6 +279,24 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))?
+    }
+    fn identity_changed(&self) {
+        self.identity_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Runs an indexed point lookup (a token, a user, one resource's tags) on the
+    /// calling thread. Such a read costs a few microseconds from the page cache, less
+    /// than handing it to the blocking pool and back, which on two cores was most of the
+    /// time of a GET. WAL readers never wait for the writer, so this cannot stall the
+    /// runtime behind a commit. Anything that scans goes through [`Self::read`].
+    fn lookup<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.take()?;
+        let result = f(&conn).map_err(db);
+        self.readers.give(conn);
+        result
     }
 }
 
@@ -676,21 +697,34 @@ fn record_registered(rid: i64, at: &ResourceRef) {
 }
 
 /// Reads one resource's rows of `table`, sorted by key; `None` if it is not registered.
+/// One statement, so one read transaction: the resource's row joined to its tags, with
+/// a single row of NULLs for a registered resource without any.
 fn read_tags(
     conn: &Connection,
     table: &str,
     at: &ResourceRef,
 ) -> rusqlite::Result<Option<Vec<Tag>>> {
-    let Some(rid) = find_rid(conn, at)? else {
-        return Ok(None);
-    };
-    let tags = conn
-        .prepare_cached(&format!(
-            "SELECT key, value FROM {table} WHERE rid = ?1 ORDER BY key"
-        ))?
-        .query_map([rid], |r| tag_at(r, 0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(Some(tags))
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT t.key, t.value FROM resources r LEFT JOIN {table} t ON t.rid = r.rid
+         WHERE r.domain_id = ?1 AND r.project_id = ?2 AND r.resource_type = ?3
+           AND r.resource_id = ?4
+         ORDER BY t.key"
+    ))?;
+    let mut rows = statement.query(params![
+        at.domain_id,
+        at.project_id,
+        at.resource_type,
+        at.resource_id
+    ])?;
+    let mut found = false;
+    let mut tags = Vec::new();
+    while let Some(row) = rows.next()? {
+        found = true;
+        if row.get_ref(0)? != rusqlite::types::ValueRef::Null {
+            tags.push(tag_at(row, 0)?);
+        }
+    }
+    Ok(found.then_some(tags))
 }
 
 impl rusqlite::ToSql for Param {
@@ -950,28 +984,20 @@ impl Store for SqliteStore {
 
     async fn domain(&self, id: &str) -> Result<Option<Domain>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| {
-            c.query_row(
-                "SELECT id, name, enabled FROM domains WHERE id = ?1",
-                [id],
-                |r| domain_at(r, 0),
-            )
-            .optional()
+        self.lookup(|c| {
+            c.prepare_cached("SELECT id, name, enabled FROM domains WHERE id = ?1")?
+                .query_row([id], |r| domain_at(r, 0))
+                .optional()
         })
-        .await
     }
 
     async fn domain_by_name(&self, name: &str) -> Result<Option<Domain>, StoreError> {
         let name = name.to_owned();
-        self.read(move |c| {
-            c.query_row(
-                "SELECT id, name, enabled FROM domains WHERE name = ?1",
-                [name],
-                |r| domain_at(r, 0),
-            )
-            .optional()
+        self.lookup(|c| {
+            c.prepare_cached("SELECT id, name, enabled FROM domains WHERE name = ?1")?
+                .query_row([name], |r| domain_at(r, 0))
+                .optional()
         })
-        .await
     }
 
     async fn list_domains(&self) -> Result<Vec<Domain>, StoreError> {
@@ -984,27 +1010,33 @@ impl Store for SqliteStore {
     }
 
     async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        self.write(move |c| {
-            // Removed resources leave the index behind: it is rebuilt on demand, but
-            // only when a resource really goes.
-            let had_resources: bool = c
-                .query_row(
-                    "SELECT EXISTS (SELECT 1 FROM resources WHERE domain_id = ?1)",
-                    [&id],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            if had_resources {
-                record(Delta::Invalidate);
-            }
-            c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
-                .map_err(db)?;
-            Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
-                .map_err(db)?
-                > 0)
-        })
-        .await
+        // Cached credential lookups must not outlive this change.
+        let changed = async {
+            let id = id.to_owned();
+            self.write(move |c| {
+                // Removed resources leave the index behind: it is rebuilt on demand, but
+                // only when a resource really goes.
+                let had_resources: bool = c
+                    .query_row(
+                        "SELECT EXISTS (SELECT 1 FROM resources WHERE domain_id = ?1)",
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                if had_resources {
+                    record(Delta::Invalidate);
+                }
+                c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
+                    .map_err(db)?;
+                Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
+                    .map_err(db)?
+                    > 0)
+            })
+            .await
+        }
+        .await;
+        self.identity_changed();
+        changed
     }
 
     async fn insert_first_identity(
@@ -1058,15 +1090,11 @@ impl Store for SqliteStore {
 
     async fn project(&self, id: &str) -> Result<Option<Project>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| {
-            c.query_row(
-                "SELECT id, domain_id, name, enabled FROM projects WHERE id = ?1",
-                [id],
-                |r| project_at(r, 0),
-            )
-            .optional()
+        self.lookup(|c| {
+            c.prepare_cached("SELECT id, domain_id, name, enabled FROM projects WHERE id = ?1")?
+                .query_row([id], |r| project_at(r, 0))
+                .optional()
         })
-        .await
     }
 
     async fn list_projects(&self, domain_id: Option<&str>) -> Result<Vec<Project>, StoreError> {
@@ -1083,24 +1111,30 @@ impl Store for SqliteStore {
     }
 
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        self.write(move |c| {
-            // Removed resources leave the index behind: it is rebuilt on demand.
-            if c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
-                .map_err(db)?
-                > 0
-            {
-                record(Delta::Invalidate);
-            }
-            c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
-                .map_err(db)?;
-            c.execute("DELETE FROM access_keys WHERE project_id = ?1", [&id])
-                .map_err(db)?;
-            Ok(c.execute("DELETE FROM projects WHERE id = ?1", [&id])
-                .map_err(db)?
-                > 0)
-        })
-        .await
+        // Cached credential lookups must not outlive this change.
+        let changed = async {
+            let id = id.to_owned();
+            self.write(move |c| {
+                // Removed resources leave the index behind: it is rebuilt on demand.
+                if c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
+                    .map_err(db)?
+                    > 0
+                {
+                    record(Delta::Invalidate);
+                }
+                c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
+                    .map_err(db)?;
+                c.execute("DELETE FROM access_keys WHERE project_id = ?1", [&id])
+                    .map_err(db)?;
+                Ok(c.execute("DELETE FROM projects WHERE id = ?1", [&id])
+                    .map_err(db)?
+                    > 0)
+            })
+            .await
+        }
+        .await;
+        self.identity_changed();
+        changed
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -1119,28 +1153,22 @@ impl Store for SqliteStore {
 
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
-                [id],
-                |r| user_at(r, 0),
-            )
-            .optional()
+        self.lookup(|c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id], |r| user_at(r, 0))
+                .optional()
         })
-        .await
     }
 
     async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>, StoreError> {
         let (domain_id, name) = (domain_id.to_owned(), name.to_owned());
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {USER_COLUMNS} FROM users WHERE domain_id = ?1 AND name = ?2"),
-                [domain_id, name],
-                |r| user_at(r, 0),
-            )
+        self.lookup(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE domain_id = ?1 AND name = ?2"
+            ))?
+            .query_row([domain_id, name], |r| user_at(r, 0))
             .optional()
         })
-        .await
     }
 
     async fn list_users(&self, domain_id: &str) -> Result<Vec<User>, StoreError> {
@@ -1169,13 +1197,19 @@ impl Store for SqliteStore {
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        self.write(move |c| {
-            Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])
-                .map_err(db)?
-                > 0)
-        })
-        .await
+        // Cached credential lookups must not outlive this change.
+        let changed = async {
+            let id = id.to_owned();
+            self.write(move |c| {
+                Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])
+                    .map_err(db)?
+                    > 0)
+            })
+            .await
+        }
+        .await;
+        self.identity_changed();
+        changed
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
@@ -1211,20 +1245,22 @@ impl Store for SqliteStore {
 
     async fn token(&self, token_hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let token_hash = token_hash.to_owned();
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.token_hash = ?1"),
-                [token_hash],
-                |r| token_at(r, 0),
-            )
+        self.lookup(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.token_hash = ?1"
+            ))?
+            .query_row([token_hash], |r| token_at(r, 0))
             .optional()
         })
-        .await
+    }
+
+    fn identity_epoch(&self) -> u64 {
+        self.identity_epoch.load(Ordering::Acquire)
     }
 
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError> {
         let token_hash = token_hash.to_owned();
-        self.read(move |c| {
+        self.lookup(|c| {
             c.prepare_cached(&TOKEN_CONTEXT)?
                 .query_row([token_hash], |r| {
                     let (user, domain, project) = identity_at(r, 8)?;
@@ -1237,20 +1273,25 @@ impl Store for SqliteStore {
                 })
                 .optional()
         })
-        .await
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-        let token_hash = token_hash.to_owned();
-        self.write(move |c| {
-            Ok(c.execute(
-                "UPDATE tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
-                [token_hash],
-            )
-            .map_err(db)?
-                > 0)
-        })
-        .await
+        // Cached credential lookups must not outlive this change.
+        let changed = async {
+            let token_hash = token_hash.to_owned();
+            self.write(move |c| {
+                Ok(c.execute(
+                    "UPDATE tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
+                    [token_hash],
+                )
+                .map_err(db)?
+                    > 0)
+            })
+            .await
+        }
+        .await;
+        self.identity_changed();
+        changed
     }
 
     async fn add_predefined_tags(
@@ -1358,13 +1399,11 @@ impl Store for SqliteStore {
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let name = name.to_owned();
-        self.read(move |c| {
-            c.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()
+        self.lookup(|c| {
+            c.prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
+                .optional()
         })
-        .await
     }
 
     async fn claim_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
@@ -1474,30 +1513,42 @@ impl Store for SqliteStore {
         status: Option<KeyStatus>,
         description: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let access = access.to_owned();
-        let description = description.map(str::to_owned);
-        self.write(move |c| {
-            Ok(c.execute(
-                "UPDATE access_keys SET status = coalesce(?2, status), description = coalesce(?3, description)
-                 WHERE access = ?1",
-                params![access, status.map(KeyStatus::as_str), description],
-            )
-            .map_err(db)?
-                > 0)
-        })
-        .await
+        // Cached credential lookups must not outlive this change.
+        let changed = async {
+            let access = access.to_owned();
+            let description = description.map(str::to_owned);
+            self.write(move |c| {
+                Ok(c.execute(
+                    "UPDATE access_keys SET status = coalesce(?2, status), description = coalesce(?3, description)
+                     WHERE access = ?1",
+                    params![access, status.map(KeyStatus::as_str), description],
+                )
+                .map_err(db)?
+                    > 0)
+            })
+            .await
+        }
+        .await;
+        self.identity_changed();
+        changed
     }
 
     async fn delete_access_key(&self, access: &str) -> Result<bool, StoreError> {
-        let access = access.to_owned();
-        self.write(move |c| {
-            Ok(
-                c.execute("DELETE FROM access_keys WHERE access = ?1", [access])
-                    .map_err(db)?
-                    > 0,
-            )
-        })
-        .await
+        // Cached credential lookups must not outlive this change.
+        let changed = async {
+            let access = access.to_owned();
+            self.write(move |c| {
+                Ok(
+                    c.execute("DELETE FROM access_keys WHERE access = ?1", [access])
+                        .map_err(db)?
+                        > 0,
+                )
+            })
+            .await
+        }
+        .await;
+        self.identity_changed();
+        changed
     }
 
     async fn register_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {
@@ -1622,12 +1673,12 @@ impl Store for SqliteStore {
 
     async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
         let at = at.clone();
-        self.read(move |c| read_tags(c, "tags", &at)).await
+        self.lookup(|c| read_tags(c, "tags", &at))
     }
 
     async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
         let at = at.clone();
-        self.read(move |c| read_tags(c, "sys_tags", &at)).await
+        self.lookup(|c| read_tags(c, "sys_tags", &at))
     }
 }
 

@@ -96,6 +96,7 @@ macro_rules! backend_suite {
                 orphans_are_not_reported_as_duplicates,
                 tokens_round_trip,
                 token_context_joins_user_domain_and_project,
+                credential_changes_advance_the_identity_epoch,
                 token_methods_round_trip_exactly,
                 register_counts_new_and_renames,
                 failed_register_writes_nothing,
@@ -828,6 +829,36 @@ async fn token_context_joins_user_domain_and_project(store: Arc<dyn Store>) {
         .await
         .expect("token_context")
         .is_some());
+}
+
+/// Cached credential lookups are trusted only while this count stands still, so every
+/// change that can make a credential stop working must move it.
+async fn credential_changes_advance_the_identity_epoch(store: Arc<dyn Store>) {
+    let store = &*store;
+    let acme = new_domain(store, "acme").await;
+    let other = new_domain(store, "other").await;
+    let prod = new_project(store, &acme, "prod").await;
+    let alice = new_user(store, &acme, "alice").await;
+    let token = token_for(&alice, Scope::Domain);
+    store.insert_token(&token).await.expect("insert_token");
+
+    let mut seen = store.identity_epoch();
+    let mut advanced = |what: &str, store: &dyn Store| {
+        let now = store.identity_epoch();
+        assert!(now > seen, "{what} must advance the identity epoch");
+        seen = now;
+    };
+    assert!(store.revoke_token(&token.token_hash).await.expect("revoke"));
+    advanced("revoking a token", store);
+    assert!(store
+        .delete_project(&prod.id)
+        .await
+        .expect("delete_project"));
+    advanced("deleting a project", store);
+    assert!(store.delete_user(&alice.id).await.expect("delete_user"));
+    advanced("deleting a user", store);
+    assert!(store.delete_domain(&other.id).await.expect("delete_domain"));
+    advanced("deleting a domain", store);
 }
 
 async fn tokens_round_trip(store: Arc<dyn Store>) {

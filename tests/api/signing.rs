@@ -370,7 +370,15 @@ async fn access_keys_are_managed_through_iam() {
     assert_eq!(r.body["credential"]["user_id"], admin_id.as_str());
     assert!(!r.text.contains(&keys.secret));
 
-    // Disable, and the key stops signing; enable, and it signs again.
+    // Disable, and the key stops signing at once, though the server had just looked
+    // it up; enable, and it signs again.
+    let read = "/v1.0/tms/providers";
+    assert_eq!(
+        send_signed(&s, "GET", read, None, &keys, Twist::default())
+            .await
+            .status,
+        200
+    );
     let path = format!("/v3.0/OS-CREDENTIAL/credentials/{}", keys.access);
     let r = s
         .send_with(
@@ -387,7 +395,6 @@ async fn access_keys_are_managed_through_iam() {
         "{}",
         r.text
     );
-    let read = "/v1.0/tms/providers";
     assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
     s.send_with(
         reqwest::Method::PUT,
@@ -917,6 +924,12 @@ fn keys_from_cli(stdout: &[u8]) -> Keys {
     }
 }
 
+/// The CLI is another process: the server trusts what it looked up for at most
+/// `credential_cache_ms` (one second by default) before it sees such a change.
+async fn seen_by_the_server_after_another_process_changed_a_credential() {
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+}
+
 #[tokio::test]
 async fn the_admin_cli_manages_keys_the_server_honours() {
     let s = TestServer::start().await;
@@ -961,12 +974,14 @@ async fn the_admin_cli_manages_keys_the_server_honours() {
         .await
         .status
         .success());
+    seen_by_the_server_after_another_process_changed_a_credential().await;
     assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
     assert!(s
         .cli(&["credential", "enable", &keys.access], None)
         .await
         .status
         .success());
+    seen_by_the_server_after_another_process_changed_a_credential().await;
     assert_eq!(
         send_signed(&s, "GET", read, None, &keys, Twist::default())
             .await
@@ -985,6 +1000,7 @@ async fn the_admin_cli_manages_keys_the_server_honours() {
         .await
         .status
         .success());
+    seen_by_the_server_after_another_process_changed_a_credential().await;
     assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
 }
 
