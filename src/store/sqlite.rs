@@ -421,6 +421,7 @@ fn build_index(conn: &Connection, seq: u64) -> rusqlite::Result<TagIndex> {
             (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
         index.add_resource(rid as u32, &d, &p, &t, &i);
     }
+    index.label_all();
     let mut stmt = conn.prepare("SELECT rid, key, value FROM tags")?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
@@ -1780,6 +1781,21 @@ mod index_tests {
             .expect("register");
         // Query once so that the index is wanted, and let it build.
         wait_for_index(&store).await;
+        // Resources registered after the build slot in between the others' sort labels
+        // (ids ending in `x` sort right after an existing id), several into one gap.
+        let later: Vec<Resource> = (0..120)
+            .map(|i| Resource {
+                at: ResourceRef {
+                    resource_id: format!("{}{}", at(i % 40).resource_id, "x".repeat(1 + i / 40)),
+                    ..at(i % 40)
+                },
+                name: String::new(),
+            })
+            .collect();
+        store
+            .register_resources(&later)
+            .await
+            .expect("register later");
         // Writes after the build: sets, overwrites, removals, some untagged resources.
         for round in 0..3 {
             let items: Vec<BatchItem> = (0..400)

@@ -3,13 +3,16 @@
 //!
 //! For each (key, value) and each key, the set of resources carrying it, as a
 //! compressed bitmap of row ids; each resource's scope (domain, project, type) and its
-//! sort key. The writer thread keeps it in step with every committed group of writes;
+//! place in the listing order as a number (a sort label), so that choosing a page of
+//! 25,000 matches compares integers instead of looking up and comparing strings. The
+//! writer thread keeps it in step with every committed group of writes;
 //! it carries the store's write sequence number, and a reader uses it only when that
 //! number equals the one in its own snapshot, so an index answer is always the answer
 //! the database would give. Anything it does not cover (names, ids, system tags) or an
 //! index that is behind (another process wrote) falls back to SQL.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use roaring::RoaringBitmap;
@@ -41,13 +44,13 @@ pub enum Delta {
     Invalidate,
 }
 
-/// Where a resource lives and where it sorts: (type, id, project).
-#[derive(Debug, Clone)]
-struct Entry {
-    project: Arc<str>,
-    resource_type: Arc<str>,
-    resource_id: Box<str>,
-}
+/// Where a resource sorts in listings: (type, id, project), then the row id.
+type SortKey = (Arc<str>, Box<str>, Arc<str>, u32);
+
+/// Room left between consecutive sort labels when they are (re)assigned: a new resource
+/// takes the midpoint between its neighbours, so 32 may land in one gap before all
+/// labels are reassigned.
+const LABEL_SPACING: u64 = 1 << 32;
 
 /// (domain, project, resource type).
 type ScopeKey = (Arc<str>, Arc<str>, Arc<str>);
@@ -61,12 +64,19 @@ pub struct TagIndex {
     tagged: RoaringBitmap,
     tag_counts: HashMap<u32, u16>,
     scopes: HashMap<ScopeKey, RoaringBitmap>,
-    entries: HashMap<u32, Entry>,
+    /// Every resource in listing order.
+    order: BTreeSet<SortKey>,
+    /// Sort labels by row id: increasing along `order`, 0 for none.
+    labels: Vec<u64>,
+    /// Whether `labels` is in step with `order`; a build adds every resource first and
+    /// labels them once at the end ([`TagIndex::label_all`]).
+    labelled: bool,
     strings: HashMap<String, Arc<str>>,
 }
 
 impl TagIndex {
-    /// An empty index for the store at write sequence `seq`.
+    /// An empty index for the store at write sequence `seq`, to be filled: add every
+    /// resource, call [`TagIndex::label_all`] once, then add the tags.
     pub fn new(seq: u64) -> Self {
         Self {
             seq,
@@ -100,14 +110,47 @@ impl TagIndex {
             .entry((d, p.clone(), t.clone()))
             .or_default()
             .insert(rid);
-        self.entries.insert(
-            rid,
-            Entry {
-                project: p,
-                resource_type: t,
-                resource_id: resource_id.into(),
-            },
-        );
+        let key: SortKey = (t, resource_id.into(), p, rid);
+        if !self.order.insert(key.clone()) {
+            return;
+        }
+        if self.labels.len() <= rid as usize {
+            self.labels.resize(rid as usize + 1, 0);
+        }
+        if !self.labelled {
+            return;
+        }
+        let label_of = |k: &SortKey| self.labels[k.3 as usize];
+        let before = self
+            .order
+            .range::<SortKey, _>((Bound::Unbounded, Bound::Excluded(&key)))
+            .next_back()
+            .map(label_of);
+        let after = self
+            .order
+            .range::<SortKey, _>((Bound::Excluded(&key), Bound::Unbounded))
+            .next()
+            .map(label_of);
+        let slot = match (before, after) {
+            (None, None) => Some(LABEL_SPACING),
+            (Some(b), None) => b.checked_add(LABEL_SPACING),
+            (b, Some(a)) => {
+                let b = b.unwrap_or(0);
+                (a - b >= 2).then(|| b + (a - b) / 2)
+            }
+        };
+        match slot {
+            Some(label) => self.labels[rid as usize] = label,
+            None => self.label_all(),
+        }
+    }
+
+    /// Gives every resource a fresh label, evenly spaced, in listing order.
+    pub fn label_all(&mut self) {
+        for (i, key) in self.order.iter().enumerate() {
+            self.labels[key.3 as usize] = (i as u64 + 1) * LABEL_SPACING;
+        }
+        self.labelled = true;
     }
 
     pub fn add_tag(&mut self, rid: u32, key: &str, value: &str) {
@@ -235,19 +278,21 @@ impl TagIndex {
         result
     }
 
-    /// One page of `rids` in (type, id, project) order: the sort keys are looked up
-    /// once, the page's end found by selection, and only the page sorted.
+    /// One page of `rids` in (type, id, project) order: the page's end is found by
+    /// selection on the sort labels, and only the page sorted.
     pub fn page(&self, rids: &RoaringBitmap, offset: u64, limit: u64) -> Vec<u32> {
         let end = offset.saturating_add(limit).min(rids.len()) as usize;
         let offset = offset as usize;
         if offset >= end {
             return Vec::new();
         }
-        let mut keyed: Vec<(&str, &str, &str, u32)> = rids
+        // Labels are unique and follow (type, id, project, rid), so ordering by them
+        // is ordering by those strings.
+        let mut keyed: Vec<(u64, u32)> = rids
             .iter()
-            .map(|rid| match self.entries.get(&rid) {
-                Some(e) => (&*e.resource_type, &*e.resource_id, &*e.project, rid),
-                None => ("", "", "", rid),
+            .map(|rid| {
+                let label = self.labels.get(rid as usize).copied().unwrap_or(0);
+                (if label == 0 { u64::MAX } else { label }, rid)
             })
             .collect();
         if end < keyed.len() {
@@ -261,7 +306,7 @@ impl TagIndex {
         }
         let page = &mut keyed[offset..];
         page.sort_unstable();
-        page.iter().map(|k| k.3).collect()
+        page.iter().map(|k| k.1).collect()
     }
 
     /// Keys in use in a scope, sorted, after `after`, at most `limit`.
@@ -300,5 +345,60 @@ impl TagIndex {
             .take(limit)
             .map(|((_, v), _)| v.to_string())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order a page must follow, computed from the strings.
+    fn by_strings(resources: &[(u32, String, String, String)]) -> Vec<u32> {
+        let mut sorted = resources.to_vec();
+        sorted.sort_by(|a, b| (&a.2, &a.3, &a.1, a.0).cmp(&(&b.2, &b.3, &b.1, b.0)));
+        sorted.iter().map(|r| r.0).collect()
+    }
+
+    #[test]
+    fn pages_follow_type_id_project_order_through_later_registrations() {
+        let mut index = TagIndex::new(0);
+        let mut resources = Vec::new();
+        let mut add = |index: &mut TagIndex, rid: u32, project: &str, kind: &str, id: &str| {
+            index.add_resource(rid, "d", project, kind, id);
+            resources.push((rid, project.to_owned(), kind.to_owned(), id.to_owned()));
+        };
+        for rid in 1..=200u32 {
+            let n = (rid * 7919) % 200;
+            let kind = if n % 3 == 0 { "rds" } else { "disk" };
+            add(
+                &mut index,
+                rid,
+                &format!("p{}", n % 2),
+                kind,
+                &format!("r{n:03}"),
+            );
+        }
+        index.label_all();
+        // After labelling: at the ends, between neighbours, and 70 times into one gap,
+        // more than its room, so every label is reassigned on the way.
+        add(&mut index, 201, "p0", "aaa", "first");
+        add(&mut index, 202, "p1", "zzz", "last");
+        add(&mut index, 203, "p0", "disk", "r100a");
+        for i in 0..70u32 {
+            add(
+                &mut index,
+                204 + i,
+                "p1",
+                "disk",
+                &format!("r050{}", "~".repeat(70 - i as usize)),
+            );
+        }
+        let all: RoaringBitmap = resources.iter().map(|r| r.0).collect();
+        let expected = by_strings(&resources);
+        assert_eq!(index.page(&all, 0, all.len()), expected);
+        assert_eq!(index.page(&all, 30, 25), expected[30..55].to_vec());
+        let some: RoaringBitmap = all.iter().filter(|r| r % 3 != 1).collect();
+        let expected_some: Vec<u32> = expected.iter().copied().filter(|r| r % 3 != 1).collect();
+        assert_eq!(index.page(&some, 10, 40), expected_some[10..50].to_vec());
     }
 }
