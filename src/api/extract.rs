@@ -215,6 +215,23 @@ pub fn tag_matches(
     Ok(matches)
 }
 
+/// A tag as the APIs list it, `{"key", "value"}`, for response bodies serialized
+/// without building a `serde_json::Value` first.
+#[derive(serde::Serialize)]
+pub struct TagPair {
+    pub key: String,
+    pub value: String,
+}
+
+impl From<crate::core::tags::Tag> for TagPair {
+    fn from(tag: crate::core::tags::Tag) -> Self {
+        Self {
+            key: tag.key.into_string(),
+            value: tag.value.into_string(),
+        }
+    }
+}
+
 /// `[{"key", "value"}, ...]`.
 pub fn tags_json(tags: &[crate::core::tags::Tag]) -> serde_json::Value {
     serde_json::Value::Array(

@@ -23,6 +23,9 @@ impl TagKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+    pub fn into_string(self) -> String {
+        self.0
+    }
     /// Wraps a key read back from the store, which only ever holds validated keys.
     pub(crate) fn from_stored(key: String) -> Self {
         Self(key)
@@ -32,6 +35,9 @@ impl TagKey {
 impl TagValue {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+    pub fn into_string(self) -> String {
+        self.0
     }
     /// Wraps a value read back from the store, which only ever holds validated values.
     pub(crate) fn from_stored(value: String) -> Self {

@@ -1127,16 +1127,15 @@ impl Store for SqliteStore {
     }
 
     async fn list_projects(&self, domain_id: Option<&str>) -> Result<Vec<Project>, StoreError> {
-        let domain_id = domain_id.map(str::to_owned);
-        self.read(move |c| {
-            c.prepare(
+        // Projects are few (a domain's regions): a lookup, not a scan worth a thread hop.
+        self.lookup(|c| {
+            c.prepare_cached(
                 "SELECT id, domain_id, name, enabled FROM projects
                  WHERE ?1 IS NULL OR domain_id = ?1 ORDER BY domain_id, name",
             )?
             .query_map([domain_id], |r| project_at(r, 0))?
             .collect()
         })
-        .await
     }
 
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
