@@ -221,6 +221,9 @@ pub fn tag_matches(
 pub struct TagPair {
     pub key: String,
     pub value: String,
+    /// RDS's `ResourceTag` names its kind; other APIs leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag_type: Option<&'static str>,
 }
 
 impl From<crate::core::tags::Tag> for TagPair {
@@ -228,6 +231,7 @@ impl From<crate::core::tags::Tag> for TagPair {
         Self {
             key: tag.key.into_string(),
             value: tag.value.into_string(),
+            tag_type: None,
         }
     }
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    json_reply, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, WireTag,
+    json_reply, ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, TagPair, WireTag,
 };
 use crate::core::tagging::TagChange;
 use crate::core::tags::TagRules;
@@ -71,31 +71,20 @@ pub async fn read<S: TaggedResource>(
     let tags = caller
         .tags_of(&state, S::RESOURCE_TYPE, S::ID_PARAM, id)
         .await?;
-    let listed = Listed {
-        tags: tags
-            .iter()
-            .map(|t| ListedTag {
-                key: t.key.as_str(),
-                value: t.value.as_str(),
-                tag_type: S::TAG_TYPE,
-            })
-            .collect(),
-    };
-    Ok(json_reply(StatusCode::OK, &listed))
+    let tags = tags
+        .into_iter()
+        .map(|t| TagPair {
+            tag_type: S::TAG_TYPE,
+            ..TagPair::from(t)
+        })
+        .collect();
+    Ok(json_reply(StatusCode::OK, &Listed { tags }))
 }
 
-/// The body of `GET .../{id}/tags`, written straight from the store's rows.
+/// The body of `GET .../{id}/tags`.
 #[derive(Serialize)]
-struct Listed<'a> {
-    tags: Vec<ListedTag<'a>>,
-}
-
-#[derive(Serialize)]
-struct ListedTag<'a> {
-    key: &'a str,
-    value: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tag_type: Option<&'static str>,
+struct Listed {
+    tags: Vec<TagPair>,
 }
 
 /// `POST .../{id}/tags/action`: `create` sets the tags (overwriting existing keys),

@@ -50,6 +50,25 @@ impl<V: Clone> LookupCache<V> {
             .then(|| entry.value.clone())
     }
 
+    /// The answer for `key`: kept, if fresh, else read by `read` and kept when found.
+    /// `epoch` is taken by the caller before `read` runs (a future does nothing until
+    /// awaited), so a change committed during the read leaves the kept answer stale.
+    pub async fn get_or_read<E>(
+        &self,
+        key: &str,
+        epoch: u64,
+        read: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(kept) = self.get(key, epoch) {
+            return Ok(Some(kept));
+        }
+        let found = read.await?;
+        if let Some(found) = &found {
+            self.put(key, epoch, found.clone());
+        }
+        Ok(found)
+    }
+
     /// Keeps `value` for `key`; `epoch` must have been taken before the value was read,
     /// so that a change committed during the read makes it stale at once.
     pub fn put(&self, key: &str, epoch: u64, value: V) {

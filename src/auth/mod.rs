@@ -252,27 +252,15 @@ impl Identity {
     /// A token with its user, domain and project, from the cache when it is fresh.
     async fn token_context(&self, digest: &str) -> Result<Option<TokenContext>, StoreError> {
         let epoch = self.store.identity_epoch();
-        if let Some(found) = self.lookups.tokens.get(digest, epoch) {
-            return Ok(Some(found));
-        }
-        let found = self.store.token_context(digest).await?;
-        if let Some(found) = &found {
-            self.lookups.tokens.put(digest, epoch, found.clone());
-        }
-        Ok(found)
+        let read = self.store.token_context(digest);
+        self.lookups.tokens.get_or_read(digest, epoch, read).await
     }
 
     /// A project by id, from the cache when it is fresh.
     pub(crate) async fn project(&self, id: &str) -> Result<Option<Project>, StoreError> {
         let epoch = self.store.identity_epoch();
-        if let Some(found) = self.lookups.projects.get(id, epoch) {
-            return Ok(Some(found));
-        }
-        let found = self.store.project(id).await?;
-        if let Some(found) = &found {
-            self.lookups.projects.put(id, epoch, found.clone());
-        }
-        Ok(found)
+        let read = self.store.project(id);
+        self.lookups.projects.get_or_read(id, epoch, read).await
     }
 
     /// An access key with its owner, from the cache when it is fresh.
@@ -281,14 +269,11 @@ impl Identity {
         access: &str,
     ) -> Result<Option<AccessKeyContext>, StoreError> {
         let epoch = self.store.identity_epoch();
-        if let Some(found) = self.lookups.access_keys.get(access, epoch) {
-            return Ok(Some(found));
-        }
-        let found = self.store.access_key_context(access).await?;
-        if let Some(found) = &found {
-            self.lookups.access_keys.put(access, epoch, found.clone());
-        }
-        Ok(found)
+        let read = self.store.access_key_context(access);
+        self.lookups
+            .access_keys
+            .get_or_read(access, epoch, read)
+            .await
     }
 
     /// Checks a user's password. Unknown users cost the same time as wrong passwords.

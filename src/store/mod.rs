@@ -67,6 +67,26 @@ pub struct AccessKeyContext {
     pub project: Option<Project>,
 }
 
+/// The count behind [`Store::identity_epoch`], one per store object: both backends
+/// pass every change that can make a credential stop working through [`Self::after`].
+#[derive(Debug, Default)]
+pub(crate) struct IdentityEpoch(std::sync::atomic::AtomicU64);
+
+impl IdentityEpoch {
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Runs `change`, then counts it, whatever its outcome (a failed change counted
+    /// only costs cached lookups a second read). Counting after the change is what
+    /// makes a lookup read during it stale: see [`crate::auth::cache`].
+    pub(crate) async fn after<T>(&self, change: impl std::future::Future<Output = T>) -> T {
+        let outcome = change.await;
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        outcome
+    }
+}
+
 /// Filters for listing the inventory.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceFilter {

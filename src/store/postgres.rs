@@ -29,7 +29,7 @@ use super::rows::{
     TOKEN_CONTEXT, USER_COLUMNS,
 };
 use super::sql::{storable, Dialect, Param, SqlBuilder};
-use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
+use super::{AccessKeyContext, IdentityEpoch, ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -198,8 +198,7 @@ const WRITE_ATTEMPTS: u32 = 8;
 pub struct PostgresStore {
     pool: Pool,
     at: String,
-    /// See [`Store::identity_epoch`].
-    identity_epoch: std::sync::atomic::AtomicU64,
+    identity_epoch: IdentityEpoch,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -554,11 +553,6 @@ fn ref_key(at: &ResourceRef) -> (&str, &str, &str, &str) {
 }
 
 impl PostgresStore {
-    fn identity_changed(&self) {
-        self.identity_epoch
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
     /// Connects, applies pending migrations and opens the pool. Fails when the server
     /// cannot be reached or its schema is newer than this binary.
     pub async fn open(url: &str, options: PoolOptions) -> Result<Self, StoreError> {
@@ -806,24 +800,22 @@ impl Store for PostgresStore {
     }
 
     async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            if !storable(id) {
-                return Ok(false);
-            }
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            tx.execute("DELETE FROM tokens WHERE domain_id = $1", &[&id])
-                .await?;
-            let deleted = tx
-                .execute("DELETE FROM domains WHERE id = $1", &[&id])
-                .await?;
-            tx.commit().await?;
-            Ok(deleted > 0)
-        }
-        .await;
-        self.identity_changed();
-        changed
+        self.identity_epoch
+            .after(async {
+                if !storable(id) {
+                    return Ok(false);
+                }
+                let mut client = self.client().await?;
+                let tx = client.transaction().await?;
+                tx.execute("DELETE FROM tokens WHERE domain_id = $1", &[&id])
+                    .await?;
+                let deleted = tx
+                    .execute("DELETE FROM domains WHERE id = $1", &[&id])
+                    .await?;
+                tx.commit().await?;
+                Ok(deleted > 0)
+            })
+            .await
     }
 
     async fn insert_first_identity(
@@ -916,28 +908,26 @@ impl Store for PostgresStore {
     }
 
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            if !storable(id) {
-                return Ok(false);
-            }
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            tx.execute("DELETE FROM resources WHERE project_id = $1", &[&id])
-                .await?;
-            tx.execute("DELETE FROM tokens WHERE project_id = $1", &[&id])
-                .await?;
-            tx.execute("DELETE FROM access_keys WHERE project_id = $1", &[&id])
-                .await?;
-            let deleted = tx
-                .execute("DELETE FROM projects WHERE id = $1", &[&id])
-                .await?;
-            tx.commit().await?;
-            Ok(deleted > 0)
-        }
-        .await;
-        self.identity_changed();
-        changed
+        self.identity_epoch
+            .after(async {
+                if !storable(id) {
+                    return Ok(false);
+                }
+                let mut client = self.client().await?;
+                let tx = client.transaction().await?;
+                tx.execute("DELETE FROM resources WHERE project_id = $1", &[&id])
+                    .await?;
+                tx.execute("DELETE FROM tokens WHERE project_id = $1", &[&id])
+                    .await?;
+                tx.execute("DELETE FROM access_keys WHERE project_id = $1", &[&id])
+                    .await?;
+                let deleted = tx
+                    .execute("DELETE FROM projects WHERE id = $1", &[&id])
+                    .await?;
+                tx.commit().await?;
+                Ok(deleted > 0)
+            })
+            .await
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -1015,19 +1005,17 @@ impl Store for PostgresStore {
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            if !storable(id) {
-                return Ok(false);
-            }
-            Ok(self
-                .execute("DELETE FROM users WHERE id = $1", &[&id])
-                .await?
-                > 0)
-        }
-        .await;
-        self.identity_changed();
-        changed
+        self.identity_epoch
+            .after(async {
+                if !storable(id) {
+                    return Ok(false);
+                }
+                Ok(self
+                    .execute("DELETE FROM users WHERE id = $1", &[&id])
+                    .await?
+                    > 0)
+            })
+            .await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
@@ -1074,27 +1062,24 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            if !storable(token_hash) {
-                return Ok(false);
-            }
-            Ok(self
-                .execute(
-                    "UPDATE tokens SET revoked = TRUE WHERE token_hash = $1 AND NOT revoked",
-                    &[&token_hash],
-                )
-                .await?
-                > 0)
-        }
-        .await;
-        self.identity_changed();
-        changed
+        self.identity_epoch
+            .after(async {
+                if !storable(token_hash) {
+                    return Ok(false);
+                }
+                Ok(self
+                    .execute(
+                        "UPDATE tokens SET revoked = TRUE WHERE token_hash = $1 AND NOT revoked",
+                        &[&token_hash],
+                    )
+                    .await?
+                    > 0)
+            })
+            .await
     }
 
     fn identity_epoch(&self) -> u64 {
-        self.identity_epoch
-            .load(std::sync::atomic::Ordering::Acquire)
+        self.identity_epoch.get()
     }
 
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError> {
@@ -1346,39 +1331,35 @@ impl Store for PostgresStore {
         status: Option<KeyStatus>,
         description: Option<&str>,
     ) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            if !storable(access) {
-                return Ok(false);
-            }
-            Ok(self
-                .execute(
-                    "UPDATE access_keys SET status = coalesce($2, status), description = coalesce($3, description)
-                     WHERE access = $1",
-                    &[&access, &status.map(KeyStatus::as_str), &description],
-                )
-                .await?
-                > 0)
-        }
-        .await;
-        self.identity_changed();
-        changed
+        self.identity_epoch
+            .after(async {
+                if !storable(access) {
+                    return Ok(false);
+                }
+                Ok(self
+                    .execute(
+                        "UPDATE access_keys SET status = coalesce($2, status), description = coalesce($3, description)
+                         WHERE access = $1",
+                        &[&access, &status.map(KeyStatus::as_str), &description],
+                    )
+                    .await?
+                    > 0)
+            })
+            .await
     }
 
     async fn delete_access_key(&self, access: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            if !storable(access) {
-                return Ok(false);
-            }
-            Ok(self
-                .execute("DELETE FROM access_keys WHERE access = $1", &[&access])
-                .await?
-                > 0)
-        }
-        .await;
-        self.identity_changed();
-        changed
+        self.identity_epoch
+            .after(async {
+                if !storable(access) {
+                    return Ok(false);
+                }
+                Ok(self
+                    .execute("DELETE FROM access_keys WHERE access = $1", &[&access])
+                    .await?
+                    > 0)
+            })
+            .await
     }
 
     async fn register_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {

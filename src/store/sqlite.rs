@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
 use super::rows::{
@@ -27,7 +27,7 @@ use super::rows::{
 use super::sql::{Dialect, Param, SqlBuilder};
 use super::tag_index::{Delta, TagIndex};
 
-use super::{AccessKeyContext, ResourceFilter, Store, StoreError, TokenContext};
+use super::{AccessKeyContext, IdentityEpoch, ResourceFilter, Store, StoreError, TokenContext};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -66,8 +66,7 @@ pub struct SqliteStore {
     /// connection): a burst of slow queries waits instead of piling up threads.
     read_slots: Arc<tokio::sync::Semaphore>,
     index: SharedIndex,
-    /// See [`Store::identity_epoch`].
-    identity_epoch: AtomicU64,
+    identity_epoch: IdentityEpoch,
 }
 
 /// Most reads running at once.
@@ -104,6 +103,14 @@ impl ReaderPool {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
         Ok(conn)
+    }
+
+    /// Runs `f` on a pooled connection, returning the connection to the pool after.
+    fn run<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.take()?;
+        let result = f(&conn).map_err(db);
+        self.give(conn);
+        result
     }
 
     fn give(&self, conn: Connection) {
@@ -198,7 +205,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Self {
             index,
-            identity_epoch: AtomicU64::new(0),
+            identity_epoch: IdentityEpoch::default(),
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(thread),
             read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS)),
@@ -286,18 +293,11 @@ impl SqliteStore {
             .map_err(|_| StoreError::Closed)?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let conn = pool.take()?;
-            let result = f(&conn).map_err(db);
-            pool.give(conn);
-            result
+            pool.run(f)
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))?
     }
-    fn identity_changed(&self) {
-        self.identity_epoch.fetch_add(1, Ordering::AcqRel);
-    }
-
     /// Runs an indexed point lookup (a token, a user, one resource's tags) on the
     /// calling thread. Such a read costs a few microseconds from the page cache, less
     /// than handing it to the blocking pool and back, which on two cores was most of the
@@ -307,10 +307,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
-        let conn = self.readers.take()?;
-        let result = f(&conn).map_err(db);
-        self.readers.give(conn);
-        result
+        self.readers.run(f)
     }
 }
 
@@ -1039,33 +1036,28 @@ impl Store for SqliteStore {
     }
 
     async fn delete_domain(&self, id: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            let id = id.to_owned();
-            self.write(move |c| {
-                // Removed resources leave the index behind: it is rebuilt on demand, but
-                // only when a resource really goes.
-                let had_resources: bool = c
-                    .query_row(
-                        "SELECT EXISTS (SELECT 1 FROM resources WHERE domain_id = ?1)",
-                        [&id],
-                        |r| r.get(0),
-                    )
-                    .map_err(db)?;
-                if had_resources {
-                    record(Delta::Invalidate);
-                }
-                c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
-                    .map_err(db)?;
-                Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
-                    .map_err(db)?
-                    > 0)
-            })
-            .await
-        }
-        .await;
-        self.identity_changed();
-        changed
+        let id = id.to_owned();
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            // Removed resources leave the index behind: it is rebuilt on demand, but
+            // only when a resource really goes.
+            let had_resources: bool = c
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM resources WHERE domain_id = ?1)",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if had_resources {
+                record(Delta::Invalidate);
+            }
+            c.execute("DELETE FROM tokens WHERE domain_id = ?1", [&id])
+                .map_err(db)?;
+            Ok(c.execute("DELETE FROM domains WHERE id = ?1", [&id])
+                .map_err(db)?
+                > 0)
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn insert_first_identity(
@@ -1139,30 +1131,25 @@ impl Store for SqliteStore {
     }
 
     async fn delete_project(&self, id: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            let id = id.to_owned();
-            self.write(move |c| {
-                // Removed resources leave the index behind: it is rebuilt on demand.
-                if c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
-                    .map_err(db)?
-                    > 0
-                {
-                    record(Delta::Invalidate);
-                }
-                c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
-                    .map_err(db)?;
-                c.execute("DELETE FROM access_keys WHERE project_id = ?1", [&id])
-                    .map_err(db)?;
-                Ok(c.execute("DELETE FROM projects WHERE id = ?1", [&id])
-                    .map_err(db)?
-                    > 0)
-            })
-            .await
-        }
-        .await;
-        self.identity_changed();
-        changed
+        let id = id.to_owned();
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            // Removed resources leave the index behind: it is rebuilt on demand.
+            if c.execute("DELETE FROM resources WHERE project_id = ?1", [&id])
+                .map_err(db)?
+                > 0
+            {
+                record(Delta::Invalidate);
+            }
+            c.execute("DELETE FROM tokens WHERE project_id = ?1", [&id])
+                .map_err(db)?;
+            c.execute("DELETE FROM access_keys WHERE project_id = ?1", [&id])
+                .map_err(db)?;
+            Ok(c.execute("DELETE FROM projects WHERE id = ?1", [&id])
+                .map_err(db)?
+                > 0)
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
@@ -1225,19 +1212,14 @@ impl Store for SqliteStore {
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            let id = id.to_owned();
-            self.write(move |c| {
-                Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])
-                    .map_err(db)?
-                    > 0)
-            })
-            .await
-        }
-        .await;
-        self.identity_changed();
-        changed
+        let id = id.to_owned();
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])
+                .map_err(db)?
+                > 0)
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn insert_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
@@ -1283,7 +1265,7 @@ impl Store for SqliteStore {
     }
 
     fn identity_epoch(&self) -> u64 {
-        self.identity_epoch.load(Ordering::Acquire)
+        self.identity_epoch.get()
     }
 
     async fn token_context(&self, token_hash: &str) -> Result<Option<TokenContext>, StoreError> {
@@ -1304,22 +1286,17 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            let token_hash = token_hash.to_owned();
-            self.write(move |c| {
-                Ok(c.execute(
-                    "UPDATE tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
-                    [token_hash],
-                )
-                .map_err(db)?
-                    > 0)
-            })
-            .await
-        }
-        .await;
-        self.identity_changed();
-        changed
+        let token_hash = token_hash.to_owned();
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
+                [token_hash],
+            )
+            .map_err(db)?
+                > 0)
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn add_predefined_tags(
@@ -1541,42 +1518,32 @@ impl Store for SqliteStore {
         status: Option<KeyStatus>,
         description: Option<&str>,
     ) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            let access = access.to_owned();
-            let description = description.map(str::to_owned);
-            self.write(move |c| {
-                Ok(c.execute(
-                    "UPDATE access_keys SET status = coalesce(?2, status), description = coalesce(?3, description)
-                     WHERE access = ?1",
-                    params![access, status.map(KeyStatus::as_str), description],
-                )
-                .map_err(db)?
-                    > 0)
-            })
-            .await
-        }
-        .await;
-        self.identity_changed();
-        changed
+        let access = access.to_owned();
+        let description = description.map(str::to_owned);
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE access_keys SET status = coalesce(?2, status), description = coalesce(?3, description)
+                 WHERE access = ?1",
+                params![access, status.map(KeyStatus::as_str), description],
+            )
+            .map_err(db)?
+                > 0)
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn delete_access_key(&self, access: &str) -> Result<bool, StoreError> {
-        // Cached credential lookups must not outlive this change.
-        let changed = async {
-            let access = access.to_owned();
-            self.write(move |c| {
-                Ok(
-                    c.execute("DELETE FROM access_keys WHERE access = ?1", [access])
-                        .map_err(db)?
-                        > 0,
-                )
-            })
-            .await
-        }
-        .await;
-        self.identity_changed();
-        changed
+        let access = access.to_owned();
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            Ok(
+                c.execute("DELETE FROM access_keys WHERE access = ?1", [access])
+                    .map_err(db)?
+                    > 0,
+            )
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn register_resources(&self, resources: &[Resource]) -> Result<usize, StoreError> {

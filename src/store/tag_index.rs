@@ -111,34 +111,32 @@ impl TagIndex {
             .or_default()
             .insert(rid);
         let key: SortKey = (t, resource_id.into(), p, rid);
-        if !self.order.insert(key.clone()) {
-            return;
-        }
         if self.labels.len() <= rid as usize {
             self.labels.resize(rid as usize + 1, 0);
         }
-        if !self.labelled {
+        // The neighbours are found before the key goes in, so it need not be cloned.
+        let slot = if self.labelled {
+            let label_of = |k: &SortKey| self.labels[k.3 as usize];
+            let before = self.order.range(..&key).next_back().map(label_of);
+            let after = self
+                .order
+                .range::<SortKey, _>((Bound::Excluded(&key), Bound::Unbounded))
+                .next()
+                .map(label_of);
+            match (before, after) {
+                (None, None) => Some(LABEL_SPACING),
+                (Some(b), None) => b.checked_add(LABEL_SPACING),
+                (b, Some(a)) => {
+                    let b = b.unwrap_or(0);
+                    (a - b >= 2).then(|| b + (a - b) / 2)
+                }
+            }
+        } else {
+            None
+        };
+        if !self.order.insert(key) || !self.labelled {
             return;
         }
-        let label_of = |k: &SortKey| self.labels[k.3 as usize];
-        let before = self
-            .order
-            .range::<SortKey, _>((Bound::Unbounded, Bound::Excluded(&key)))
-            .next_back()
-            .map(label_of);
-        let after = self
-            .order
-            .range::<SortKey, _>((Bound::Excluded(&key), Bound::Unbounded))
-            .next()
-            .map(label_of);
-        let slot = match (before, after) {
-            (None, None) => Some(LABEL_SPACING),
-            (Some(b), None) => b.checked_add(LABEL_SPACING),
-            (b, Some(a)) => {
-                let b = b.unwrap_or(0);
-                (a - b >= 2).then(|| b + (a - b) / 2)
-            }
-        };
         match slot {
             Some(label) => self.labels[rid as usize] = label,
             None => self.label_all(),
