@@ -10,6 +10,9 @@
 //!
 //! Run with `cargo bench --bench filter`.
 
+#[path = "shared/sqlite_store.rs"]
+mod sqlite_store;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,13 +20,12 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tokio::runtime::Runtime;
 
-use tagd::core::model::{Domain, Project, Resource, ResourceRef};
+use tagd::core::model::{Resource, ResourceRef};
 use tagd::core::query::{ResourceQuery, TagMatch, TagScope};
-use tagd::store::sqlite::SqliteStore;
 use tagd::store::Store;
 
-const DOMAIN: &str = "bench-domain";
-const PROJECT: &str = "bench-project";
+use sqlite_store::{DOMAIN, PROJECT};
+
 const TYPE: &str = "disk";
 const TAGGED: usize = 100_000;
 /// Resources registered without tags, for `without_any_tag` to find.
@@ -48,24 +50,7 @@ fn in_project() -> ResourceQuery {
 /// The generated data, and the tag index built (a query asks for it; the writer builds
 /// it before the next write, the untagged resources, returns).
 async fn setup(path: &std::path::Path) -> Arc<dyn Store> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await.expect("open the store"));
-    store
-        .insert_domain(&Domain {
-            id: DOMAIN.to_owned(),
-            name: "bench".to_owned(),
-            enabled: true,
-        })
-        .await
-        .expect("insert_domain");
-    store
-        .insert_project(&Project {
-            id: PROJECT.to_owned(),
-            domain_id: DOMAIN.to_owned(),
-            name: "cn-north-4".to_owned(),
-            enabled: true,
-        })
-        .await
-        .expect("insert_project");
+    let store = sqlite_store::open_with_project(path).await;
     tagd::datagen::generate(
         store.clone(),
         DOMAIN,

@@ -11,6 +11,9 @@
 //!
 //! Run with `cargo bench --bench store`.
 
+#[path = "shared/sqlite_store.rs"]
+mod sqlite_store;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,15 +21,14 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, SamplingMode, Throughput};
 use tokio::runtime::Runtime;
 
-use tagd::core::model::{Domain, Project, Resource, ResourceRef};
+use tagd::core::model::{Resource, ResourceRef};
 use tagd::core::query::ResourceQuery;
 use tagd::core::tagging::{BatchMode, BatchTarget, ItemOutcome, TagBatch, TagChange, UniformBatch};
 use tagd::core::tags::Tag;
-use tagd::store::sqlite::SqliteStore;
 use tagd::store::Store;
 
-const DOMAIN: &str = "bench-domain";
-const PROJECT: &str = "bench-project";
+use sqlite_store::{DOMAIN, PROJECT};
+
 /// Resources registered up front; the W1 batches walk through them 50 at a time.
 const RESOURCES: usize = 10_000;
 const BATCH: usize = 50;
@@ -89,24 +91,7 @@ async fn apply(store: &dyn Store, batch: TagBatch) -> Vec<ItemOutcome> {
 
 /// A store with the bench domain, project and resources, and its tag index built.
 async fn setup(path: &std::path::Path) -> Arc<dyn Store> {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path).await.expect("open the store"));
-    store
-        .insert_domain(&Domain {
-            id: DOMAIN.to_owned(),
-            name: "bench".to_owned(),
-            enabled: true,
-        })
-        .await
-        .expect("insert_domain");
-    store
-        .insert_project(&Project {
-            id: PROJECT.to_owned(),
-            domain_id: DOMAIN.to_owned(),
-            name: "cn-north-4".to_owned(),
-            enabled: true,
-        })
-        .await
-        .expect("insert_project");
+    let store = sqlite_store::open_with_project(path).await;
     // A query asks the writer for the index; it is built before the next write returns.
     store
         .count_resources(&ResourceQuery {

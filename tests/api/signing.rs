@@ -38,6 +38,11 @@ fn sdk_now() -> String {
     )
 }
 
+/// A plain signed GET of `target`.
+async fn signed_get(s: &TestServer, target: &str, keys: &Keys) -> Reply {
+    send_signed(s, "GET", target, None, keys, Twist::default()).await
+}
+
 async fn send_signed(
     s: &TestServer,
     method: &str,
@@ -373,12 +378,7 @@ async fn access_keys_are_managed_through_iam() {
     // Disable, and the key stops signing at once, though the server had just looked
     // it up; enable, and it signs again.
     let read = "/v1.0/tms/providers";
-    assert_eq!(
-        send_signed(&s, "GET", read, None, &keys, Twist::default())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(signed_get(&s, read, &keys).await.status, 200);
     let path = format!("/v3.0/OS-CREDENTIAL/credentials/{}", keys.access);
     let r = s
         .send_with(
@@ -395,7 +395,7 @@ async fn access_keys_are_managed_through_iam() {
         "{}",
         r.text
     );
-    assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
+    assert_gateway_401(&signed_get(&s, read, &keys).await);
     s.send_with(
         reqwest::Method::PUT,
         &path,
@@ -404,12 +404,7 @@ async fn access_keys_are_managed_through_iam() {
         Some(&json!({"credential": {"status": "active"}})),
     )
     .await;
-    assert_eq!(
-        send_signed(&s, "GET", read, None, &keys, Twist::default())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(signed_get(&s, read, &keys).await.status, 200);
     let r = s
         .send_with(
             reqwest::Method::PUT,
@@ -444,7 +439,7 @@ async fn access_keys_are_managed_through_iam() {
         .send_with(reqwest::Method::DELETE, &path, Some(&token), &[], None)
         .await;
     assert_eq!(r.status, 204);
-    assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
+    assert_gateway_401(&signed_get(&s, read, &keys).await);
     assert_eq!(s.get(&path, Some(&token)).await.status, 404);
 
     // A user who is not an administrator manages only its own keys.
@@ -953,12 +948,7 @@ async fn the_admin_cli_manages_keys_the_server_honours() {
     );
     let keys = keys_from_cli(&out.stdout);
     let read = "/v1.0/tms/providers";
-    assert_eq!(
-        send_signed(&s, "GET", read, None, &keys, Twist::default())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(signed_get(&s, read, &keys).await.status, 200);
     let out = s
         .cli(&["credential", "list", "--user", "admin"], None)
         .await;
@@ -975,19 +965,14 @@ async fn the_admin_cli_manages_keys_the_server_honours() {
         .status
         .success());
     seen_by_the_server_after_another_process_changed_a_credential().await;
-    assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
+    assert_gateway_401(&signed_get(&s, read, &keys).await);
     assert!(s
         .cli(&["credential", "enable", &keys.access], None)
         .await
         .status
         .success());
     seen_by_the_server_after_another_process_changed_a_credential().await;
-    assert_eq!(
-        send_signed(&s, "GET", read, None, &keys, Twist::default())
-            .await
-            .status,
-        200
-    );
+    assert_eq!(signed_get(&s, read, &keys).await.status, 200);
     let out = s
         .cli(&["credential", "delete", "AKNOSUCHKEY000000000"], None)
         .await;
@@ -1001,7 +986,7 @@ async fn the_admin_cli_manages_keys_the_server_honours() {
         .status
         .success());
     seen_by_the_server_after_another_process_changed_a_credential().await;
-    assert_gateway_401(&send_signed(&s, "GET", read, None, &keys, Twist::default()).await);
+    assert_gateway_401(&signed_get(&s, read, &keys).await);
 }
 
 #[tokio::test]
