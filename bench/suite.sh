@@ -232,6 +232,8 @@ for round in $(seq "$rounds"); do
   measure "$round" "W1 SQLite, 1 writer" sqlite --mode w1 --threads 1 --system sqlite-t1
   measure "$round" "W1 SQLite, 16 writers" sqlite --mode w1 --threads 16 --system sqlite-t16
   measure "$round" "W1 SQLite, 16 batches per commit" sqlite --mode w1 --group 16 --system sqlite-group16
+  measure "$round" "W1 SQLite, 16 batches per commit, no query index" \
+    sqlite --mode w1 --group 16 --no-query-index --system sqlite-group16-noidx
   fi
   if wanted W2; then
   REGISTER=1 fresh_tagd

@@ -120,6 +120,9 @@ def main():
         + ("" if w1_moto else f" — moto {moto_note}"), w1_moto, "x", "≥ 2× moto", at_least(2))
     row("", "tag writes/s", "", w1, w1e, "plain SQLite, one writer, 16 batches per commit",
         runs.series("sqlite-group16", "w1", "units_per_s"), "x")
+    row("", "tag writes/s", "", w1, w1e,
+        "plain SQLite, one writer, 16 batches per commit, no query index (tagd's schema)",
+        runs.series("sqlite-group16-noidx", "w1", "units_per_s"), "x")
     row("", "tag writes/s", "", w1, w1e, "HTTP ceiling (bare axum, same requests)",
         runs.series("http-ceiling", "w1", "units_per_s"), "x")
     row("", "p50", "ms", runs.series("tagd", "w1", "p50_ms"), w1e,

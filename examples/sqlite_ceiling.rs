@@ -1,6 +1,7 @@
 //! The storage ceiling of bench/suite.sh: a plain SQLite program storing what the
-//! workloads store, on tagd's own schema (migrations/sqlite: `resources`, and `tags`
-//! with the (key, value, rid) query index, "S1i" in perf-anchors.md), with tagd's
+//! workloads store, on tagd's own schema (migrations/sqlite: `resources` and `tags`),
+//! plus the (key, value, rid) query index that plain SQL needs to find resources by tag
+//! ("S1i" in perf-anchors.md; `--no-query-index` leaves it out, as tagd does), with tagd's
 //! durability (WAL, `synchronous=FULL`: every commit is synced). No HTTP, no checks,
 //! no tag index beside the store. Prints one JSON line like examples/load.rs.
 //!
@@ -53,6 +54,10 @@ struct Args {
     /// m2: resources loaded (20 per data call, as bench/moto_peer.py).
     #[arg(long, default_value_t = 5000)]
     resources: u64,
+    /// Leave out the SQL (key, value, rid) index: faster writes, and tag queries that
+    /// scan (tagd answers them from its in-memory tag index instead).
+    #[arg(long)]
+    no_query_index: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,10 +76,13 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-fn create(path: &Path) -> rusqlite::Result<Connection> {
+fn create(path: &Path, query_index: bool) -> rusqlite::Result<Connection> {
     let conn = open(path)?;
     for m in tagd::store::sqlite::MIGRATIONS {
         conn.execute_batch(m)?;
+    }
+    if query_index {
+        conn.execute_batch("CREATE INDEX tags_by_key_value ON tags (key, value, rid)")?;
     }
     conn.execute(
         "INSERT INTO domains (id, name, created_at) VALUES (?1, 'bench', 0)",
@@ -222,7 +230,7 @@ fn run(args: &Args) -> rusqlite::Result<(Outcome, f64, u64)> {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
-    let conn = create(&path)?;
+    let conn = create(&path, !args.no_query_index)?;
     let duration = Duration::from_secs_f64(args.duration);
     let group = args.group.max(1);
     let threads = args.threads.max(1);

@@ -70,6 +70,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
+    store.prepare_for_queries();
     first_run(
         &store,
         &config.data_dir,

@@ -100,6 +100,11 @@ pub struct ResourceFilter {
 /// Everything tagd persists. Writes are durable and atomic when the call returns `Ok`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Readies the store for serving queries, in the background: the SQLite store
+    /// builds its tag index (queries answer by SQL until it is there). Admin commands,
+    /// which ask a question or two, do without.
+    fn prepare_for_queries(&self) {}
+
     // --- identity
     async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError>;
     async fn domain(&self, id: &str) -> Result<Option<Domain>, StoreError>;

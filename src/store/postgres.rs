@@ -46,6 +46,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_tag_index.sql"),
     include_str!("../../migrations/postgres/0005_predefined_tags.sql"),
     include_str!("../../migrations/postgres/0006_access_key_expiry.sql"),
+    include_str!("../../migrations/postgres/0007_drop_sql_tag_index.sql"),
 ];
 
 /// The version table: one row, created before any migration runs.

@@ -1,15 +1,17 @@
 //! An in-memory index of the SQLite store's tags, so that filters and exact counts are
 //! bitmap operations instead of scans of the project.
 //!
-//! For each (key, value) and each key, the set of resources carrying it, as a
+//! For each key, and each (key, value), the set of resources carrying it, as a
 //! compressed bitmap of row ids; each resource's scope (domain, project, type) and its
 //! place in the listing order as a number (a sort label), so that choosing a page of
 //! 25,000 matches compares integers instead of looking up and comparing strings. The
-//! writer thread keeps it in step with every committed group of writes;
-//! it carries the store's write sequence number, and a reader uses it only when that
-//! number equals the one in its own snapshot, so an index answer is always the answer
-//! the database would give. Anything it does not cover (names, ids, system tags) or an
-//! index that is behind (another process wrote) falls back to SQL.
+//! writer thread keeps it in step with every committed group of writes; it carries the
+//! store's write sequence number, and a reader uses it only when that number equals the
+//! one in its own snapshot, so an index answer is always the answer the database would
+//! give. The SQLite schema has no SQL index on tag keys and values (D61): this index is
+//! built when the server starts and kept current, and only what it does not cover
+//! (names, ids, system tags) or a moment without it (before it is built, after another
+//! process wrote) falls back to SQL.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
@@ -40,7 +42,15 @@ pub enum Delta {
         key: String,
         value: String,
     },
-    /// Something the index does not follow (resources removed): rebuild.
+    /// A resource unregistered; its tags were removed by `TagRemoved` before.
+    Removed {
+        rid: u32,
+        domain: String,
+        project: String,
+        resource_type: String,
+        resource_id: String,
+    },
+    /// Something the index does not follow (a whole project or domain removed): rebuild.
     Invalidate,
 }
 
@@ -48,9 +58,28 @@ pub enum Delta {
 type SortKey = (Arc<str>, Box<str>, Arc<str>, u32);
 
 /// Room left between consecutive sort labels when they are (re)assigned: a new resource
-/// takes the midpoint between its neighbours, so 32 may land in one gap before all
-/// labels are reassigned.
+/// takes the midpoint between its neighbours, so 32 may land in one gap before labels
+/// around it are spread out again.
 const LABEL_SPACING: u64 = 1 << 32;
+
+/// The least room per resource a local relabelling leaves: 16 more may then land
+/// between two neighbours before their window is spread out again.
+const MIN_LABEL_STEP: u64 = 1 << 16;
+
+/// The entry for `key`, created if missing; a borrowed key allocates only when new.
+fn entry<'a, V: Default>(map: &'a mut BTreeMap<Box<str>, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.into(), V::default());
+    }
+    map.get_mut(key).expect("the entry was just inserted")
+}
+
+/// The tags of one key: who has the key at all, and who has each value.
+#[derive(Default)]
+struct KeyPostings {
+    any: RoaringBitmap,
+    values: BTreeMap<Box<str>, RoaringBitmap>,
+}
 
 /// (domain, project, resource type).
 type ScopeKey = (Arc<str>, Arc<str>, Arc<str>);
@@ -59,10 +88,12 @@ type ScopeKey = (Arc<str>, Arc<str>, Arc<str>);
 pub struct TagIndex {
     /// The store's write sequence this index reflects.
     pub seq: u64,
-    postings: BTreeMap<(Box<str>, Box<str>), RoaringBitmap>,
-    by_key: BTreeMap<Box<str>, RoaringBitmap>,
+    /// Looked up by borrowed strings, so setting a tag that is already in use allocates
+    /// nothing.
+    postings: BTreeMap<Box<str>, KeyPostings>,
     tagged: RoaringBitmap,
-    tag_counts: HashMap<u32, u16>,
+    /// Tags per resource, by row id.
+    tag_counts: Vec<u16>,
     scopes: HashMap<ScopeKey, RoaringBitmap>,
     /// Every resource in listing order.
     order: BTreeSet<SortKey>,
@@ -113,6 +144,7 @@ impl TagIndex {
         let key: SortKey = (t, resource_id.into(), p, rid);
         if self.labels.len() <= rid as usize {
             self.labels.resize(rid as usize + 1, 0);
+            self.tag_counts.resize(rid as usize + 1, 0);
         }
         // The neighbours are found before the key goes in, so it need not be cloned.
         let slot = if self.labelled {
@@ -134,12 +166,67 @@ impl TagIndex {
         } else {
             None
         };
-        if !self.order.insert(key) || !self.labelled {
+        if !self.labelled {
+            self.order.insert(key);
             return;
         }
         match slot {
-            Some(label) => self.labels[rid as usize] = label,
-            None => self.label_all(),
+            Some(label) => {
+                self.labels[rid as usize] = label;
+                self.order.insert(key);
+            }
+            None => {
+                self.relabel_around(&key);
+                self.order.insert(key);
+            }
+        }
+    }
+
+    /// Makes room for `key` (not yet in the order, and without a free label between its
+    /// neighbours): spreads the labels of a window of neighbours, and its own, evenly
+    /// between the labels just outside the window, widening the window until each gets
+    /// at least [`MIN_LABEL_STEP`]. An insertion so relabels a few neighbours, not all
+    /// the resources (which at a million took milliseconds on the writer thread).
+    fn relabel_around(&mut self, key: &SortKey) {
+        let mut half = 16usize;
+        loop {
+            let before: Vec<u32> = self
+                .order
+                .range(..key)
+                .rev()
+                .take(half + 1)
+                .map(|k| k.3)
+                .collect();
+            let after: Vec<u32> = self
+                .order
+                .range::<SortKey, _>((Bound::Excluded(key), Bound::Unbounded))
+                .take(half + 1)
+                .map(|k| k.3)
+                .collect();
+            let (inside_before, inside_after) = (before.len().min(half), after.len().min(half));
+            let n = (inside_before + 1 + inside_after) as u64;
+            // The labels just outside the window bound it; past the last resource the
+            // room is as large as it needs to be.
+            let low = before.get(half).map_or(0, |r| self.labels[*r as usize]);
+            let high = match after.get(half) {
+                Some(r) => self.labels[*r as usize],
+                None => low.saturating_add((n + 1).saturating_mul(LABEL_SPACING)),
+            };
+            let step = (high - low) / (n + 1);
+            if step >= MIN_LABEL_STEP || (before.len() <= half && after.len() <= half) {
+                let mut label = low;
+                let window = before[..inside_before]
+                    .iter()
+                    .rev()
+                    .chain(std::iter::once(&key.3))
+                    .chain(&after[..inside_after]);
+                for rid in window {
+                    label += step.max(1);
+                    self.labels[*rid as usize] = label;
+                }
+                return;
+            }
+            half *= 4;
         }
     }
 
@@ -151,34 +238,75 @@ impl TagIndex {
         self.labelled = true;
     }
 
+    /// Forgets a resource that was unregistered. Its tags went first, one
+    /// [`TagIndex::remove_tag`] each; any left (an index out of step) are cleared here.
+    pub fn remove_resource(
+        &mut self,
+        rid: u32,
+        domain: &str,
+        project: &str,
+        resource_type: &str,
+        resource_id: &str,
+    ) {
+        let interned = |s: &str| self.strings.get(s).cloned();
+        let (Some(d), Some(p), Some(t)) =
+            (interned(domain), interned(project), interned(resource_type))
+        else {
+            return;
+        };
+        let scope_key = (d, p.clone(), t.clone());
+        if let Some(b) = self.scopes.get_mut(&scope_key) {
+            b.remove(rid);
+            if b.is_empty() {
+                self.scopes.remove(&scope_key);
+            }
+        }
+        self.order.remove(&(t, resource_id.into(), p, rid));
+        if let Some(label) = self.labels.get_mut(rid as usize) {
+            *label = 0;
+        }
+        if self.tagged.remove(rid) {
+            for postings in self.postings.values_mut() {
+                postings.any.remove(rid);
+                for b in postings.values.values_mut() {
+                    b.remove(rid);
+                }
+                postings.values.retain(|_, b| !b.is_empty());
+            }
+            self.postings.retain(|_, p| !p.any.is_empty());
+        }
+        if let Some(n) = self.tag_counts.get_mut(rid as usize) {
+            *n = 0;
+        }
+    }
+
     pub fn add_tag(&mut self, rid: u32, key: &str, value: &str) {
-        self.postings
-            .entry((key.into(), value.into()))
-            .or_default()
-            .insert(rid);
-        self.by_key.entry(key.into()).or_default().insert(rid);
+        let postings = entry(&mut self.postings, key);
+        postings.any.insert(rid);
+        entry(&mut postings.values, value).insert(rid);
         self.tagged.insert(rid);
-        *self.tag_counts.entry(rid).or_default() += 1;
+        if self.tag_counts.len() <= rid as usize {
+            self.tag_counts.resize(rid as usize + 1, 0);
+        }
+        self.tag_counts[rid as usize] += 1;
     }
 
     pub fn remove_tag(&mut self, rid: u32, key: &str, value: &str) {
-        let pk: (Box<str>, Box<str>) = (key.into(), value.into());
-        if let Some(b) = self.postings.get_mut(&pk) {
-            b.remove(rid);
-            if b.is_empty() {
-                self.postings.remove(&pk);
+        if let Some(postings) = self.postings.get_mut(key) {
+            postings.any.remove(rid);
+            if let Some(b) = postings.values.get_mut(value) {
+                b.remove(rid);
+                if b.is_empty() {
+                    postings.values.remove(value);
+                }
+            }
+            if postings.any.is_empty() {
+                self.postings.remove(key);
             }
         }
-        if let Some(b) = self.by_key.get_mut(key) {
-            b.remove(rid);
-            if b.is_empty() {
-                self.by_key.remove(key);
-            }
-        }
-        if let Some(n) = self.tag_counts.get_mut(&rid) {
+        if let Some(n) = self.tag_counts.get_mut(rid as usize) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.tag_counts.remove(&rid);
                 self.tagged.remove(rid);
             }
         }
@@ -202,6 +330,13 @@ impl TagIndex {
                     self.add_tag(*rid, key, new);
                 }
                 Delta::TagRemoved { rid, key, value } => self.remove_tag(*rid, key, value),
+                Delta::Removed {
+                    rid,
+                    domain,
+                    project,
+                    resource_type,
+                    resource_id,
+                } => self.remove_resource(*rid, domain, project, resource_type, resource_id),
                 Delta::Invalidate => return false,
             }
         }
@@ -218,15 +353,15 @@ impl TagIndex {
     }
 
     fn matching(&self, m: &TagMatch) -> RoaringBitmap {
+        let Some(postings) = self.postings.get(m.key.as_str()) else {
+            return RoaringBitmap::new();
+        };
         if m.values.is_empty() {
-            return self.by_key.get(m.key.as_str()).cloned().unwrap_or_default();
+            return postings.any.clone();
         }
         let mut out = RoaringBitmap::new();
         for v in &m.values {
-            if let Some(b) = self
-                .postings
-                .get(&(Box::from(m.key.as_str()), Box::from(v.as_str())))
-            {
+            if let Some(b) = postings.values.get(v.as_str()) {
                 out |= b;
             }
         }
@@ -309,17 +444,29 @@ impl TagIndex {
 
     /// Keys in use in a scope, sorted, after `after`, at most `limit`.
     pub fn keys(&self, scope: &RoaringBitmap, after: Option<&str>, limit: usize) -> Vec<String> {
-        let range: Box<dyn Iterator<Item = (&Box<str>, &RoaringBitmap)>> = match after {
-            Some(a) => Box::new(
-                self.by_key
-                    .range::<str, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded)),
-            ),
-            None => Box::new(self.by_key.iter()),
-        };
-        range
-            .filter(|(_, b)| !b.is_disjoint(scope))
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.postings
+            .range::<str, _>((lower, Bound::Unbounded))
+            .filter(|(_, p)| !p.any.is_disjoint(scope))
             .take(limit)
             .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    /// Every key in use in a scope with its values in use there, sorted.
+    pub fn key_values(&self, scope: &RoaringBitmap) -> Vec<(String, Vec<String>)> {
+        self.postings
+            .iter()
+            .filter(|(_, p)| !p.any.is_disjoint(scope))
+            .map(|(k, p)| {
+                let values = p
+                    .values
+                    .iter()
+                    .filter(|(_, b)| !b.is_disjoint(scope))
+                    .map(|(v, _)| v.to_string())
+                    .collect();
+                (k.to_string(), values)
+            })
             .collect()
     }
 
@@ -331,17 +478,16 @@ impl TagIndex {
         after: Option<&str>,
         limit: usize,
     ) -> Vec<String> {
-        let start: (Box<str>, Box<str>) = (key.into(), after.unwrap_or("").into());
-        let lower = match after {
-            Some(_) => std::ops::Bound::Excluded(start),
-            None => std::ops::Bound::Included(start),
+        let Some(postings) = self.postings.get(key) else {
+            return Vec::new();
         };
-        self.postings
-            .range((lower, std::ops::Bound::Unbounded))
-            .take_while(|((k, _), _)| &**k == key)
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        postings
+            .values
+            .range::<str, _>((lower, Bound::Unbounded))
             .filter(|(_, b)| !b.is_disjoint(scope))
             .take(limit)
-            .map(|((_, v), _)| v.to_string())
+            .map(|(v, _)| v.to_string())
             .collect()
     }
 }
@@ -398,5 +544,49 @@ mod tests {
         let some: RoaringBitmap = all.iter().filter(|r| r % 3 != 1).collect();
         let expected_some: Vec<u32> = expected.iter().copied().filter(|r| r % 3 != 1).collect();
         assert_eq!(index.page(&some, 10, 40), expected_some[10..50].to_vec());
+    }
+
+    #[test]
+    fn labels_stay_in_order_through_many_insertions_into_dense_spots_and_removals() {
+        let mut index = TagIndex::new(0);
+        let mut resources = Vec::new();
+        for rid in 1..=10u32 {
+            index.add_resource(rid, "d", "p", "disk", &format!("m{rid:02}"));
+            resources.push((rid, "p".to_owned(), "disk".to_owned(), format!("m{rid:02}")));
+        }
+        index.label_all();
+        // Unpadded counters, as clients name things: "x-10" sorts before "x-9", so most
+        // insertions land between two existing neighbours, again and again.
+        let mut state = 7u64;
+        for rid in 11..=3000u32 {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let id = format!("m0{}-{}", (state >> 33) % 3, rid);
+            index.add_resource(rid, "d", "p", "disk", &id);
+            resources.push((rid, "p".to_owned(), "disk".to_owned(), id));
+        }
+        let all: RoaringBitmap = resources.iter().map(|r| r.0).collect();
+        assert_eq!(index.page(&all, 0, all.len()), by_strings(&resources));
+
+        // A removed resource leaves every listing, its tags with it.
+        index.add_tag(500, "env", "prod");
+        index.add_tag(501, "env", "prod");
+        index.remove_tag(500, "env", "prod");
+        let (_, _, _, id500) = resources.iter().find(|r| r.0 == 500).cloned().expect("500");
+        index.remove_resource(500, "d", "p", "disk", &id500);
+        resources.retain(|r| r.0 != 500);
+        let everything = index.scope("d", &["p".to_owned()], &[]);
+        assert!(!everything.contains(500));
+        assert_eq!(
+            index.page(&everything, 0, everything.len()),
+            by_strings(&resources)
+        );
+        assert_eq!(
+            index.values(&everything, "env", None, 10),
+            vec!["prod".to_owned()]
+        );
+        index.remove_tag(501, "env", "prod");
+        assert!(index.keys(&everything, None, 10).is_empty());
     }
 }
