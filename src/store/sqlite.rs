@@ -686,49 +686,51 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
         let target = &item.target;
         let sets_something = matches!(item.change, TagChange::Set(_))
             || matches!(item.sys_change, Some(TagChange::Set(_)));
-        let rid = match find_rid(conn, &target.at)? {
-            Some(rid) => rid,
-            None if batch.auto_register && sets_something => {
-                // Register only what will be tagged: a rejected item leaves no trace.
-                if let TagChange::Set(tags) = &item.change {
-                    let outcome = check_set(std::iter::empty(), tags, target.tag_limit);
-                    if outcome != ItemOutcome::Applied {
-                        outcomes.push(outcome);
-                        continue;
-                    }
-                }
-                let rid: i64 = conn
-                    .prepare_cached(
-                        "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING rid",
-                    )?
-                    .query_row(
-                        params![
-                            target.at.domain_id,
-                            target.at.project_id,
-                            target.at.resource_type,
-                            target.at.resource_id,
-                            now_unix()
-                        ],
-                        |r| r.get(0),
-                    )?;
-                record_registered(rid, &target.at);
-                rid
-            }
-            // Emulator mode: removing from a resource never written is a no-op.
-            None if batch.auto_register => {
-                outcomes.push(ItemOutcome::Applied);
-                continue;
-            }
-            None => {
-                outcomes.push(ItemOutcome::NotFound);
-                continue;
-            }
+        // In emulator mode an item that sets tags registers its resource, but only if
+        // the set fits a resource without tags: a rejected item leaves no trace. That is
+        // known before any read, and then one INSERT both registers a new resource and
+        // finds that one exists, which saves a lookup per new resource.
+        let fits_when_new = match &item.change {
+            TagChange::Set(tags) => check_set(std::iter::empty(), tags, target.tag_limit),
+            TagChange::Remove(_) => ItemOutcome::Applied,
         };
-        let outcome = apply_change(conn, "tags", rid, &item.change, Some(target.tag_limit))?;
+        let registers =
+            batch.auto_register && sets_something && fits_when_new == ItemOutcome::Applied;
+        let registered = if registers {
+            register_if_new(conn, &target.at)?
+        } else {
+            None
+        };
+        let (rid, fresh) = match registered {
+            Some(rid) => (rid, true),
+            None => match find_rid(conn, &target.at)? {
+                Some(rid) => (rid, false),
+                None if batch.auto_register && sets_something => {
+                    outcomes.push(fits_when_new);
+                    continue;
+                }
+                // Emulator mode: removing from a resource never written is a no-op.
+                None if batch.auto_register => {
+                    outcomes.push(ItemOutcome::Applied);
+                    continue;
+                }
+                None => {
+                    outcomes.push(ItemOutcome::NotFound);
+                    continue;
+                }
+            },
+        };
+        let outcome = apply_change(
+            conn,
+            "tags",
+            rid,
+            fresh,
+            &item.change,
+            Some(target.tag_limit),
+        )?;
         if outcome == ItemOutcome::Applied {
             if let Some(sys) = &item.sys_change {
-                apply_change(conn, "sys_tags", rid, sys, None)?;
+                apply_change(conn, "sys_tags", rid, fresh, sys, None)?;
             }
         }
         outcomes.push(outcome);
@@ -736,12 +738,40 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
     Ok(outcomes)
 }
 
+/// Registers a resource unless it exists; its new row id, or `None` if it existed.
+fn register_if_new(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>> {
+    let rid: Option<i64> = conn
+        .prepare_cached(
+            "INSERT INTO resources (domain_id, project_id, resource_type, resource_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (domain_id, project_id, resource_type, resource_id) DO NOTHING
+             RETURNING rid",
+        )?
+        .query_row(
+            params![
+                at.domain_id,
+                at.project_id,
+                at.resource_type,
+                at.resource_id,
+                now_unix()
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(rid) = rid {
+        record_registered(rid, at);
+    }
+    Ok(rid)
+}
+
 /// Applies one change to one resource's rows in `table` (`tags` or `sys_tags`); a set
-/// is refused when `limit` is given and would be passed.
+/// is refused when `limit` is given and would be passed. `fresh`: the resource was
+/// registered just now, so it has no rows yet.
 fn apply_change(
     conn: &Connection,
     table: &str,
     rid: i64,
+    fresh: bool,
     change: &TagChange,
     limit: Option<usize>,
 ) -> rusqlite::Result<ItemOutcome> {
@@ -749,10 +779,13 @@ fn apply_change(
     let indexed = table == "tags";
     match change {
         TagChange::Set(tags) => {
-            let existing: HashMap<String, String> = conn
-                .prepare_cached(&format!("SELECT key, value FROM {table} WHERE rid = ?1"))?
-                .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+            let existing: HashMap<String, String> = if fresh {
+                HashMap::new()
+            } else {
+                conn.prepare_cached(&format!("SELECT key, value FROM {table} WHERE rid = ?1"))?
+                    .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?
+            };
             if let Some(limit) = limit {
                 let outcome = check_set(existing.keys().map(String::as_str), tags, limit);
                 if outcome != ItemOutcome::Applied {
