@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{RwLock, RwLockReadGuard};
+use std::sync::RwLock;
 
 use super::rows::{
     access_key_at, domain_at, identity_at, project_at, project_column, resource_at, tag_at,
@@ -124,12 +124,60 @@ impl ReaderPool {
 }
 
 /// What a page of distinct tag strings lists: the keys, or the values of one key.
+#[derive(Clone)]
 enum Listing {
     Keys,
     Values(String),
 }
 
 impl SqliteStore {
+    /// Answers a query on one read snapshot: `from_index` on the tag index when the
+    /// index matches the snapshot (`None` when it cannot answer this query), then
+    /// `finish` on the snapshot with what the index gave (`None`: answer by SQL). The
+    /// index is released before `finish`, so the writer is not held up by row reads.
+    async fn query<I: Send + 'static, T: Send + 'static>(
+        &self,
+        from_index: impl FnOnce(&TagIndex) -> Option<I> + Send + 'static,
+        finish: impl FnOnce(&Connection, Option<I>) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let index = self.index.index.clone();
+        let (out, refresh) = self
+            .read(move |c| {
+                // The snapshot is paired with the index only when both are at the same
+                // write sequence: an index behind is waited for (briefly), one ahead
+                // means taking a newer snapshot. `refresh`: the writer should look at
+                // the index (missing, or stayed behind because another process wrote).
+                let deadline = std::time::Instant::now() + INDEX_WAIT;
+                let (tx, found, refresh) = loop {
+                    let tx = c.unchecked_transaction()?;
+                    let seq = write_seq(&tx)?;
+                    let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
+                    let behind = match guard.as_ref() {
+                        None => break (tx, None, true),
+                        // Answered under the guard, which goes before `finish` reads rows.
+                        Some(ix) if ix.seq == seq => break (tx, from_index(ix), false),
+                        Some(ix) => ix.seq < seq,
+                    };
+                    drop(guard);
+                    if std::time::Instant::now() >= deadline {
+                        break (tx, None, true);
+                    }
+                    drop(tx);
+                    if behind {
+                        std::thread::sleep(std::time::Duration::from_micros(100));
+                    }
+                };
+                let out = finish(&tx, found)?;
+                tx.commit()?;
+                Ok((out, refresh))
+            })
+            .await?;
+        if refresh {
+            self.want_index();
+        }
+        Ok(out)
+    }
+
     /// One page of the distinct keys, or of one key's distinct values, in use in a
     /// scope: from the tag index when it matches this snapshot, else by SQL.
     async fn distinct_page(
@@ -140,20 +188,19 @@ impl SqliteStore {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let (scope, after) = (scope.clone(), after.map(str::to_owned));
-        let index = self.index.index.clone();
-        let (page, refresh) = self
-            .read(move |c| {
-                let mut snap = snapshot(c, &index)?;
-                let listed = snap.index().map(|ix| {
-                    let rids = ix.scope(&scope.domain_id, &scope.projects, &scope.resource_types);
-                    match &listing {
-                        Listing::Keys => ix.keys(&rids, after.as_deref(), limit),
-                        Listing::Values(key) => ix.values(&rids, key, after.as_deref(), limit),
-                    }
-                });
-                snap.release_index();
+        let in_index = (scope.clone(), after.clone(), listing.clone());
+        self.query(
+            move |ix| {
+                let (scope, after, listing) = in_index;
+                let rids = ix.scope(&scope.domain_id, &scope.projects, &scope.resource_types);
+                Some(match &listing {
+                    Listing::Keys => ix.keys(&rids, after.as_deref(), limit),
+                    Listing::Values(key) => ix.values(&rids, key, after.as_deref(), limit),
+                })
+            },
+            move |tx, listed| {
                 if let Some(page) = listed {
-                    return Ok((page, false));
+                    return Ok(page);
                 }
                 let mut sql = SqlBuilder::new(Dialect::Sqlite);
                 let mut filter = sql.scope_where(&scope);
@@ -168,21 +215,15 @@ impl SqliteStore {
                     filter = format!("{filter} AND {}", sql.after(column, a));
                 }
                 let limit = sql.int(limit as i64);
-                let page = snap
-                    .tx
-                    .prepare(&format!(
-                        "SELECT DISTINCT {column} FROM tags t JOIN resources r ON r.rid = t.rid
-                         WHERE {filter} ORDER BY {column} LIMIT {limit}"
-                    ))?
-                    .query_map(rusqlite::params_from_iter(sql.params()), |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
-                Ok((page, snap.refresh))
-            })
-            .await?;
-        if refresh {
-            self.want_index();
-        }
-        Ok(page)
+                tx.prepare(&format!(
+                    "SELECT DISTINCT {column} FROM tags t JOIN resources r ON r.rid = t.rid
+                     WHERE {filter} ORDER BY {column} LIMIT {limit}"
+                ))?
+                .query_map(rusqlite::params_from_iter(sql.params()), |r| r.get(0))?
+                .collect()
+            },
+        )
+        .await
     }
 
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
@@ -451,69 +492,6 @@ pub(crate) fn write_seq(conn: &Connection) -> rusqlite::Result<u64> {
 /// answering by SQL.
 const INDEX_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// A read snapshot, and the tag index when it describes exactly that snapshot.
-struct Snapshot<'c, 'i> {
-    tx: rusqlite::Transaction<'c>,
-    index: Option<RwLockReadGuard<'i, Option<TagIndex>>>,
-    /// No index, or one that stayed behind (another process wrote): the writer should
-    /// look and rebuild it.
-    refresh: bool,
-}
-
-impl Snapshot<'_, '_> {
-    fn index(&self) -> Option<&TagIndex> {
-        self.index.as_deref().and_then(Option::as_ref)
-    }
-
-    /// Lets the writer apply its next group while this reader goes on with SQL.
-    fn release_index(&mut self) {
-        self.index = None;
-    }
-}
-
-/// Opens a read snapshot and pairs it with the tag index when the index is at the same
-/// write sequence: one behind is waited for (briefly), one ahead means a newer snapshot.
-fn snapshot<'c, 'i>(
-    conn: &'c Connection,
-    index: &'i RwLock<Option<TagIndex>>,
-) -> rusqlite::Result<Snapshot<'c, 'i>> {
-    let deadline = std::time::Instant::now() + INDEX_WAIT;
-    loop {
-        let tx = conn.unchecked_transaction()?;
-        let seq = write_seq(&tx)?;
-        let guard = index.read().map_err(|_| rusqlite::Error::InvalidQuery)?;
-        let behind = match guard.as_ref() {
-            None => {
-                return Ok(Snapshot {
-                    tx,
-                    index: None,
-                    refresh: true,
-                })
-            }
-            Some(ix) if ix.seq == seq => {
-                return Ok(Snapshot {
-                    tx,
-                    index: Some(guard),
-                    refresh: false,
-                })
-            }
-            Some(ix) => ix.seq < seq,
-        };
-        drop(guard);
-        if std::time::Instant::now() >= deadline {
-            return Ok(Snapshot {
-                tx,
-                index: None,
-                refresh: true,
-            });
-        }
-        drop(tx);
-        if behind {
-            std::thread::sleep(std::time::Duration::from_micros(100));
-        }
-    }
-}
-
 /// Reads the whole index from the database (inside the caller's transaction).
 fn build_index(conn: &Connection, seq: u64) -> rusqlite::Result<TagIndex> {
     let mut index = TagIndex::new(seq);
@@ -522,9 +500,13 @@ fn build_index(conn: &Connection, seq: u64) -> rusqlite::Result<TagIndex> {
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let rid: i64 = r.get(0)?;
-        let (d, p, t, i): (String, String, String, String) =
-            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-        index.add_resource(rid as u32, &d, &p, &t, &i);
+        let at = ResourceRef {
+            domain_id: r.get(1)?,
+            project_id: r.get(2)?,
+            resource_type: r.get(3)?,
+            resource_id: r.get(4)?,
+        };
+        index.add_resource(rid as u32, &at);
     }
     index.label_all();
     let mut stmt = conn.prepare("SELECT rid, key, value FROM tags")?;
@@ -838,10 +820,7 @@ fn apply_change(
 fn record_registered(rid: i64, at: &ResourceRef) {
     record(Delta::Registered {
         rid: rid as u32,
-        domain: at.domain_id.clone(),
-        project: at.project_id.clone(),
-        resource_type: at.resource_type.clone(),
-        resource_id: at.resource_id.clone(),
+        at: at.clone(),
     });
 }
 
@@ -1013,54 +992,35 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> Result<FoundPage, StoreError> {
         let q = query.clone();
-        let index = self.index.index.clone();
-        let (page, refresh) = self
-            .read(move |c| {
-                // One snapshot for the page and the count: a write between them cannot make
-                // them disagree.
-                let mut snap = snapshot(c, &index)?;
-                let chosen = snap.index().filter(|_| TagIndex::covers(&q)).map(|ix| {
+        let covered = TagIndex::covers(&q).then(|| q.clone());
+        // One snapshot for the page and the count: a write between them cannot make
+        // them disagree.
+        self.query(
+            move |ix| {
+                covered.map(|q| {
                     let rids = ix.evaluate(&q);
                     (ix.page(&rids, offset, limit), rids.len())
-                });
-                snap.release_index();
-                let page = match chosen {
-                    Some((page, total)) => found_by_rids(&snap.tx, &page, total)?,
-                    None => find_by_sql(&snap.tx, &q, offset, limit)?,
-                };
-                let refresh = snap.refresh;
-                snap.tx.commit()?;
-                Ok((page, refresh))
-            })
-            .await?;
-        if refresh {
-            self.want_index();
-        }
-        Ok(page)
+                })
+            },
+            move |tx, chosen| match chosen {
+                Some((page, total)) => found_by_rids(tx, &page, total),
+                None => find_by_sql(tx, &q, offset, limit),
+            },
+        )
+        .await
     }
 
     async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {
         let q = query.clone();
-        let index = self.index.index.clone();
-        let (n, refresh) = self
-            .read(move |c| {
-                let mut snap = snapshot(c, &index)?;
-                let counted = snap
-                    .index()
-                    .filter(|_| TagIndex::covers(&q))
-                    .map(|ix| ix.evaluate(&q).len());
-                snap.release_index();
-                let n = match counted {
-                    Some(n) => n,
-                    None => count_by_sql(&snap.tx, &q)?,
-                };
-                Ok((n, snap.refresh))
-            })
-            .await?;
-        if refresh {
-            self.want_index();
-        }
-        Ok(n)
+        let covered = TagIndex::covers(&q).then(|| q.clone());
+        self.query(
+            move |ix| covered.map(|q| ix.evaluate(&q).len()),
+            move |tx, counted| match counted {
+                Some(n) => Ok(n),
+                None => count_by_sql(tx, &q),
+            },
+        )
+        .await
     }
 
     async fn tag_keys(
@@ -1085,25 +1045,26 @@ impl Store for SqliteStore {
 
     async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
         let scope = scope.clone();
-        let index = self.index.index.clone();
-        let (listed, refresh) = self
-            .read(move |c| {
-                let mut snap = snapshot(c, &index)?;
-                let listed = snap.index().map(|ix| {
-                    let rids = ix.scope(&scope.domain_id, &scope.projects, &scope.resource_types);
-                    ix.key_values(&rids)
+        let in_scope = scope.clone();
+        self.query(
+            move |ix| {
+                let rids = ix.scope(
+                    &in_scope.domain_id,
+                    &in_scope.projects,
+                    &in_scope.resource_types,
+                );
+                Some(ix.key_values(&rids))
+            },
+            move |tx, listed| {
+                if let Some(listed) = listed {
+                    return Ok(listed
                         .into_iter()
                         .map(|(key, values)| KeyValues { key, values })
-                        .collect()
-                });
-                snap.release_index();
-                if let Some(listed) = listed {
-                    return Ok((listed, false));
+                        .collect());
                 }
                 let mut sql = SqlBuilder::new(Dialect::Sqlite);
                 let filter = sql.scope_where(&scope);
-                let rows: Vec<(String, String)> = snap
-                    .tx
+                let rows: Vec<(String, String)> = tx
                     .prepare(&format!(
                         "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
                          WHERE {filter} ORDER BY t.key, t.value"
@@ -1122,13 +1083,10 @@ impl Store for SqliteStore {
                         }),
                     }
                 }
-                Ok((out, snap.refresh))
-            })
-            .await?;
-        if refresh {
-            self.want_index();
-        }
-        Ok(listed)
+                Ok(out)
+            },
+        )
+        .await
     }
 
     async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError> {
@@ -1778,10 +1736,7 @@ impl Store for SqliteStore {
                 }
                 record(Delta::Removed {
                     rid: rid as u32,
-                    domain: r.domain_id.clone(),
-                    project: r.project_id.clone(),
-                    resource_type: r.resource_type.clone(),
-                    resource_id: r.resource_id.clone(),
+                    at: r.clone(),
                 });
             }
             Ok(removed)
@@ -1966,27 +1921,25 @@ mod index_tests {
 
         // SQLite reuses the row id of the last row once it is deleted: the index must
         // take a resource registered again under that row id as a new one.
-        let last_rid: i64 = {
-            let conn = store.readers.take().expect("connection");
-            conn.query_row("SELECT max(rid) FROM resources", [], |r| r.get(0))
-                .expect("max rid")
-        };
-        let last: ResourceRef = {
-            let conn = store.readers.take().expect("connection");
-            conn.query_row(
-                "SELECT domain_id, project_id, resource_type, resource_id FROM resources WHERE rid = ?1",
-                [last_rid],
-                |r| {
-                    Ok(ResourceRef {
-                        domain_id: r.get(0)?,
-                        project_id: r.get(1)?,
-                        resource_type: r.get(2)?,
-                        resource_id: r.get(3)?,
-                    })
-                },
-            )
-            .expect("last resource")
-        };
+        let (last_rid, last): (i64, ResourceRef) = store
+            .readers
+            .run(|c| {
+                c.query_row(
+                    "SELECT rid, domain_id, project_id, resource_type, resource_id
+                     FROM resources ORDER BY rid DESC LIMIT 1",
+                    [],
+                    |r| {
+                        let at = ResourceRef {
+                            domain_id: r.get(1)?,
+                            project_id: r.get(2)?,
+                            resource_type: r.get(3)?,
+                            resource_id: r.get(4)?,
+                        };
+                        Ok((r.get(0)?, at))
+                    },
+                )
+            })
+            .expect("the last resource");
         store
             .remove_resources(std::slice::from_ref(&last))
             .await

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
+use crate::core::model::ResourceRef;
 use crate::core::query::{ResourceQuery, TagMatch};
 
 /// A change the writer made, to replay on the index once its transaction commits.
@@ -26,10 +27,7 @@ use crate::core::query::{ResourceQuery, TagMatch};
 pub enum Delta {
     Registered {
         rid: u32,
-        domain: String,
-        project: String,
-        resource_type: String,
-        resource_id: String,
+        at: ResourceRef,
     },
     TagSet {
         rid: u32,
@@ -45,10 +43,7 @@ pub enum Delta {
     /// A resource unregistered; its tags were removed by `TagRemoved` before.
     Removed {
         rid: u32,
-        domain: String,
-        project: String,
-        resource_type: String,
-        resource_id: String,
+        at: ResourceRef,
     },
     /// Something the index does not follow (a whole project or domain removed): rebuild.
     Invalidate,
@@ -124,27 +119,19 @@ impl TagIndex {
         a
     }
 
-    pub fn add_resource(
-        &mut self,
-        rid: u32,
-        domain: &str,
-        project: &str,
-        resource_type: &str,
-        resource_id: &str,
-    ) {
+    pub fn add_resource(&mut self, rid: u32, at: &ResourceRef) {
         let (d, p, t) = (
-            self.intern(domain),
-            self.intern(project),
-            self.intern(resource_type),
+            self.intern(&at.domain_id),
+            self.intern(&at.project_id),
+            self.intern(&at.resource_type),
         );
         self.scopes
             .entry((d, p.clone(), t.clone()))
             .or_default()
             .insert(rid);
-        let key: SortKey = (t, resource_id.into(), p, rid);
+        let key: SortKey = (t, at.resource_id.as_str().into(), p, rid);
         if self.labels.len() <= rid as usize {
             self.labels.resize(rid as usize + 1, 0);
-            self.tag_counts.resize(rid as usize + 1, 0);
         }
         // The neighbours are found before the key goes in, so it need not be cloned.
         let slot = if self.labelled {
@@ -166,20 +153,13 @@ impl TagIndex {
         } else {
             None
         };
-        if !self.labelled {
-            self.order.insert(key);
-            return;
-        }
-        match slot {
-            Some(label) => {
-                self.labels[rid as usize] = label;
-                self.order.insert(key);
-            }
-            None => {
-                self.relabel_around(&key);
-                self.order.insert(key);
+        if self.labelled {
+            match slot {
+                Some(label) => self.labels[rid as usize] = label,
+                None => self.relabel_around(&key),
             }
         }
+        self.order.insert(key);
     }
 
     /// Makes room for `key` (not yet in the order, and without a free label between its
@@ -238,20 +218,19 @@ impl TagIndex {
         self.labelled = true;
     }
 
-    /// Forgets a resource that was unregistered. Its tags went first, one
-    /// [`TagIndex::remove_tag`] each; any left (an index out of step) are cleared here.
-    pub fn remove_resource(
-        &mut self,
-        rid: u32,
-        domain: &str,
-        project: &str,
-        resource_type: &str,
-        resource_id: &str,
-    ) {
+    /// Forgets a resource that was unregistered. Its tags must have gone first, one
+    /// [`TagIndex::remove_tag`] each (the store reads them before deleting the row).
+    pub fn remove_resource(&mut self, rid: u32, at: &ResourceRef) {
+        debug_assert!(
+            !self.tagged.contains(rid),
+            "tags are removed before their resource"
+        );
         let interned = |s: &str| self.strings.get(s).cloned();
-        let (Some(d), Some(p), Some(t)) =
-            (interned(domain), interned(project), interned(resource_type))
-        else {
+        let (Some(d), Some(p), Some(t)) = (
+            interned(&at.domain_id),
+            interned(&at.project_id),
+            interned(&at.resource_type),
+        ) else {
             return;
         };
         let scope_key = (d, p.clone(), t.clone());
@@ -261,22 +240,10 @@ impl TagIndex {
                 self.scopes.remove(&scope_key);
             }
         }
-        self.order.remove(&(t, resource_id.into(), p, rid));
+        self.order
+            .remove(&(t, at.resource_id.as_str().into(), p, rid));
         if let Some(label) = self.labels.get_mut(rid as usize) {
             *label = 0;
-        }
-        if self.tagged.remove(rid) {
-            for postings in self.postings.values_mut() {
-                postings.any.remove(rid);
-                for b in postings.values.values_mut() {
-                    b.remove(rid);
-                }
-                postings.values.retain(|_, b| !b.is_empty());
-            }
-            self.postings.retain(|_, p| !p.any.is_empty());
-        }
-        if let Some(n) = self.tag_counts.get_mut(rid as usize) {
-            *n = 0;
         }
     }
 
@@ -316,13 +283,7 @@ impl TagIndex {
     pub fn apply(&mut self, deltas: &[Delta]) -> bool {
         for d in deltas {
             match d {
-                Delta::Registered {
-                    rid,
-                    domain,
-                    project,
-                    resource_type,
-                    resource_id,
-                } => self.add_resource(*rid, domain, project, resource_type, resource_id),
+                Delta::Registered { rid, at } => self.add_resource(*rid, at),
                 Delta::TagSet { rid, key, old, new } => {
                     if let Some(old) = old {
                         self.remove_tag(*rid, key, old);
@@ -330,13 +291,7 @@ impl TagIndex {
                     self.add_tag(*rid, key, new);
                 }
                 Delta::TagRemoved { rid, key, value } => self.remove_tag(*rid, key, value),
-                Delta::Removed {
-                    rid,
-                    domain,
-                    project,
-                    resource_type,
-                    resource_id,
-                } => self.remove_resource(*rid, domain, project, resource_type, resource_id),
+                Delta::Removed { rid, at } => self.remove_resource(*rid, at),
                 Delta::Invalidate => return false,
             }
         }
@@ -496,6 +451,15 @@ impl TagIndex {
 mod tests {
     use super::*;
 
+    fn place(project: &str, resource_type: &str, resource_id: &str) -> ResourceRef {
+        ResourceRef {
+            domain_id: "d".into(),
+            project_id: project.into(),
+            resource_type: resource_type.into(),
+            resource_id: resource_id.into(),
+        }
+    }
+
     /// The order a page must follow, computed from the strings.
     fn by_strings(resources: &[(u32, String, String, String)]) -> Vec<u32> {
         let mut sorted = resources.to_vec();
@@ -508,7 +472,7 @@ mod tests {
         let mut index = TagIndex::new(0);
         let mut resources = Vec::new();
         let mut add = |index: &mut TagIndex, rid: u32, project: &str, kind: &str, id: &str| {
-            index.add_resource(rid, "d", project, kind, id);
+            index.add_resource(rid, &place(project, kind, id));
             resources.push((rid, project.to_owned(), kind.to_owned(), id.to_owned()));
         };
         for rid in 1..=200u32 {
@@ -551,7 +515,7 @@ mod tests {
         let mut index = TagIndex::new(0);
         let mut resources = Vec::new();
         for rid in 1..=10u32 {
-            index.add_resource(rid, "d", "p", "disk", &format!("m{rid:02}"));
+            index.add_resource(rid, &place("p", "disk", &format!("m{rid:02}")));
             resources.push((rid, "p".to_owned(), "disk".to_owned(), format!("m{rid:02}")));
         }
         index.label_all();
@@ -563,7 +527,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let id = format!("m0{}-{}", (state >> 33) % 3, rid);
-            index.add_resource(rid, "d", "p", "disk", &id);
+            index.add_resource(rid, &place("p", "disk", &id));
             resources.push((rid, "p".to_owned(), "disk".to_owned(), id));
         }
         let all: RoaringBitmap = resources.iter().map(|r| r.0).collect();
@@ -574,7 +538,7 @@ mod tests {
         index.add_tag(501, "env", "prod");
         index.remove_tag(500, "env", "prod");
         let (_, _, _, id500) = resources.iter().find(|r| r.0 == 500).cloned().expect("500");
-        index.remove_resource(500, "d", "p", "disk", &id500);
+        index.remove_resource(500, &place("p", "disk", &id500));
         resources.retain(|r| r.0 != 500);
         let everything = index.scope("d", &["p".to_owned()], &[]);
         assert!(!everything.contains(500));
