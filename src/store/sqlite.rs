@@ -50,8 +50,64 @@ pub const MIGRATIONS: &[&str] = &[
 /// Most requests committed in one transaction; bounds the latency of the first of them.
 const MAX_GROUP: usize = 512;
 
-type Reply = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// One request's writes as the writer runs them. `run` may be called again after the
+/// group it ran in was rolled back (the fast path, see [`run_group`]), so it must act
+/// only through `conn`; `answer` tells the caller how the group ended.
+trait WriteJob: Send {
+    /// Runs the writes; `true` when they must be undone (the request failed, asked for
+    /// it, or its caller stopped waiting).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Answers the caller (once); the job itself may be dropped later, elsewhere.
+    fn answer(&mut self, outcome: Result<(), StoreError>);
+}
+
+type Job = Box<dyn WriteJob>;
+
+/// A caller's write: `f` and, once run, what it gave.
+struct Request<T, F> {
+    f: F,
+    result: Option<Result<T, StoreError>>,
+    tx: Option<tokio::sync::oneshot::Sender<Result<T, StoreError>>>,
+}
+
+impl<T, F> WriteJob for Request<T, F>
+where
+    T: Send,
+    F: FnMut(&Connection) -> Result<(T, bool), StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> bool {
+        self.result = None;
+        // A caller that stopped waiting (its request timed out and was answered 408)
+        // must not have its write applied after all.
+        if self.tx.as_ref().is_none_or(|tx| tx.is_closed()) {
+            return true;
+        }
+        let (result, undo) = match (self.f)(conn) {
+            Ok((value, undo)) => (Ok(value), undo),
+            Err(e) => (Err(e), true),
+        };
+        self.result = Some(result);
+        undo
+    }
+
+    fn answer(&mut self, outcome: Result<(), StoreError>) {
+        // With no result (the request panicked), dropping `tx` tells the caller the
+        // write was aborted.
+        if let (Some(tx), Some(result)) = (self.tx.take(), self.result.take()) {
+            let _ = tx.send(outcome.and(result));
+        }
+    }
+}
+
+/// Wakes the writer (to build the tag index); writes nothing.
+struct Wake;
+
+impl WriteJob for Wake {
+    fn run(&mut self, _: &Connection) -> bool {
+        false
+    }
+    fn answer(&mut self, _: Result<(), StoreError>) {}
+}
 
 fn db(e: rusqlite::Error) -> StoreError {
     StoreError::Database(e.to_string())
@@ -264,13 +320,9 @@ impl SqliteStore {
         if self.index.wanted.swap(true, Ordering::AcqRel) {
             return;
         }
-        let wake: Job = Box::new(|_| {
-            let reply: Reply = Box::new(|_| {});
-            (false, reply)
-        });
         if let Ok(writer) = self.writer.lock() {
             if let Some(tx) = writer.as_ref() {
-                let _ = tx.send(wake);
+                let _ = tx.send(Box::new(Wake));
             }
         }
     }
@@ -279,7 +331,7 @@ impl SqliteStore {
     /// that holds its writes is durable (or with the error that undid it).
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        mut f: impl FnMut(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.write_or_undo(move |conn| f(conn).map(|value| (value, false)))
             .await
@@ -287,28 +339,17 @@ impl SqliteStore {
 
     /// Like [`Self::write`], but `f` may ask for its writes to be undone while still
     /// answering `Ok` (an all-or-nothing batch that reports why it was refused): the
-    /// `bool` it returns. The writer rolls back the request's savepoint; no second,
-    /// nested savepoint is needed.
+    /// `bool` it returns. The writer rolls its writes back; no nested savepoint is needed.
+    /// `f` may run more than once (each time after its writes were rolled back).
     async fn write_or_undo<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
+        f: impl FnMut(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            // A caller that stopped waiting (its request timed out and was answered 408)
-            // must not have its write applied after all.
-            if tx.is_closed() {
-                let reply: Reply = Box::new(|_| {});
-                return (true, reply);
-            }
-            let (result, undo) = match f(conn) {
-                Ok((value, undo)) => (Ok(value), undo),
-                Err(e) => (Err(e), true),
-            };
-            let reply: Reply = Box::new(move |commit| {
-                let _ = tx.send(commit.and(result));
-            });
-            (undo, reply)
+        let job: Job = Box::new(Request {
+            f,
+            result: None,
+            tx: Some(tx),
         });
         self.writer
             .lock()
@@ -414,6 +455,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, index: SharedIndex) {
         // updates itself: slower, never wrong.
         updates: indexer.is_ok().then_some(updates),
     };
+    let mut careful = 0;
     loop {
         // Built between groups, in a read transaction of its own: the writer is this
         // process's only writer, so the index it builds is current when it is done.
@@ -428,7 +470,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, index: SharedIndex) {
                 Err(_) => break,
             }
         }
-        run_group(&conn, jobs, &mut follower);
+        run_group(&conn, jobs, &mut follower, &mut careful);
     }
     // Let the indexer finish what it was sent, so a store dropped and reopened in this
     // process does not race it.
@@ -443,6 +485,8 @@ struct IndexUpdate {
     from: u64,
     to: u64,
     deltas: Vec<Delta>,
+    /// The group's answered requests, dropped with the update.
+    spent: Vec<Job>,
 }
 
 /// Applies committed groups' changes to the tag index on a thread of its own, so the
@@ -452,8 +496,10 @@ struct IndexUpdate {
 fn indexer_loop(updates: mpsc::Receiver<IndexUpdate>, shared: SharedIndex) {
     for update in updates {
         apply_update(&shared, &update);
-        // The deltas' strings are freed here, outside the lock.
-        drop(update);
+        // Freed here, outside the lock and off the writer: the deltas' strings, and the
+        // requests with their batches.
+        let IndexUpdate { deltas, spent, .. } = update;
+        drop((deltas, spent));
     }
 }
 
@@ -615,74 +661,126 @@ fn build_index(conn: &Connection, seq: u64) -> rusqlite::Result<TagIndex> {
     Ok(index)
 }
 
-/// Runs queued requests in one transaction, each in its own savepoint, then commits
-/// once and answers them all. The index follows: the group's changes go to the indexer
-/// after COMMIT, or the index is dropped (to be rebuilt) when it cannot follow.
-fn run_group(conn: &Connection, jobs: Vec<Job>, follower: &mut Follower) {
-    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
-    let mut in_transaction = false;
-    let mut seq_at_start = None;
+/// Groups that run each request in a savepoint of its own after a request failed.
+const CAREFUL_GROUPS: u32 = 16;
+
+/// Runs queued requests in one transaction, then commits once and answers them all.
+///
+/// Requests normally run back to back with nothing between them: a savepoint per
+/// request copies every page it changes into a sub-journal, a tenth of the writer's time
+/// (D64). When one fails (or asks for its writes to be undone, or panics), the group is
+/// rolled back and run again with each request in a savepoint, so the others commit
+/// without it; the next [`CAREFUL_GROUPS`] groups (`careful` counts them down) start
+/// that way, as failures come in runs. The index follows: the group's changes go to the
+/// indexer after COMMIT, or the index is dropped (to be rebuilt) when it cannot follow.
+fn run_group(conn: &Connection, mut jobs: Vec<Job>, follower: &mut Follower, careful: &mut u32) {
     deltas_truncate(0);
-    for job in jobs {
-        if !in_transaction {
-            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-                tracing::error!(error = %e, "could not begin a write transaction");
-                // Dropping the job answers its caller with an error; nothing was written.
-                continue;
-            }
-            in_transaction = true;
-            if seq_at_start.is_none() {
-                seq_at_start = write_seq(conn).ok();
-                if follower.followed.is_some() && follower.followed != seq_at_start {
-                    // Another process wrote: the index no longer matches the database.
-                    follower.drop_index();
-                }
+    let mut seq_at_start = match begin(conn, follower) {
+        Ok(seq) => seq,
+        Err(e) => return answer_all(jobs, Err(e)),
+    };
+    if *careful == 0 {
+        if run_unprotected(conn, &mut jobs) {
+            return commit_group(conn, jobs, seq_at_start, follower);
+        }
+        if !conn.is_autocommit() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "could not roll back a failed group");
+                follower.drop_index();
+                return answer_all(jobs, Err(db(e)));
             }
         }
-        if let Err(e) = run_cached(conn, "SAVEPOINT request") {
-            tracing::error!(error = %e, "could not open a savepoint");
-            continue;
-        }
-        let mark = deltas_mark();
-        match catch_unwind(AssertUnwindSafe(|| job(conn))) {
-            Ok((false, reply)) => {
-                replies.push(reply);
-                if let Err(e) = run_cached(conn, "RELEASE request") {
-                    tracing::error!(error = %e, "could not release a savepoint");
-                }
+        deltas_truncate(0);
+        *careful = CAREFUL_GROUPS;
+        seq_at_start = match begin(conn, follower) {
+            Ok(seq) => seq,
+            Err(e) => return answer_all(jobs, Err(e)),
+        };
+    } else {
+        *careful -= 1;
+    }
+    match run_protected(conn, &mut jobs, careful) {
+        Ok(()) => commit_group(conn, jobs, seq_at_start, follower),
+        Err(e) => {
+            // SQLite aborted the whole transaction (an I/O error, a full disk): nothing
+            // of the group was written, and every caller must hear so.
+            tracing::error!(error = %e, "the write transaction was aborted; failing its requests");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
             }
-            failed => {
-                // The request failed (or panicked): undo exactly its writes.
-                deltas_truncate(mark);
-                if let Ok((_, reply)) = failed {
-                    replies.push(reply);
-                } else {
-                    tracing::error!("a write panicked; its changes were rolled back");
-                }
-                if let Err(e) = run_cached(conn, "ROLLBACK TO request")
-                    .and_then(|()| run_cached(conn, "RELEASE request"))
-                {
-                    tracing::error!(error = %e, "could not roll back a savepoint");
-                }
-            }
-        }
-        if conn.is_autocommit() {
-            // SQLite aborted the whole transaction (an I/O error, a full disk): every
-            // write of the group so far is gone, and each caller must hear so.
-            tracing::error!("the write transaction was aborted; failing its requests");
-            let aborted = StoreError::Database("the write transaction was aborted".into());
-            for reply in replies.drain(..) {
-                reply(Err(aborted.clone()));
-            }
-            in_transaction = false;
             deltas_truncate(0);
-            record(Delta::Invalidate);
+            answer_all(jobs, Err(e));
         }
     }
-    if !in_transaction {
-        follower.drop_index();
-        return;
+}
+
+/// Opens the group's transaction; the write sequence it starts from. Drops the index
+/// when the database moved on without it (another process wrote).
+fn begin(conn: &Connection, follower: &mut Follower) -> Result<Option<u64>, StoreError> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        tracing::error!(error = %e, "could not begin a write transaction");
+        return Err(db(e));
     }
+    let seq = write_seq(conn).ok();
+    if follower.followed.is_some() && follower.followed != seq {
+        follower.drop_index();
+    }
+    Ok(seq)
+}
+
+fn answer_all(mut jobs: Vec<Job>, outcome: Result<(), StoreError>) {
+    for job in &mut jobs {
+        job.answer(outcome.clone());
+    }
+}
+
+/// Runs every request with no savepoint; `false` as soon as one fails, with the
+/// transaction then holding writes that must all be rolled back.
+fn run_unprotected(conn: &Connection, jobs: &mut [Job]) -> bool {
+    for job in jobs.iter_mut() {
+        match catch_unwind(AssertUnwindSafe(|| job.run(conn))) {
+            Ok(false) if !conn.is_autocommit() => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Runs each request in its own savepoint: one that fails is rolled back alone. An
+/// error means the whole transaction was lost.
+fn run_protected(conn: &Connection, jobs: &mut [Job], careful: &mut u32) -> Result<(), StoreError> {
+    for job in jobs.iter_mut() {
+        run_cached(conn, "SAVEPOINT request").map_err(db)?;
+        let mark = deltas_mark();
+        let undo = match catch_unwind(AssertUnwindSafe(|| job.run(conn))) {
+            Ok(undo) => undo,
+            Err(_) => {
+                tracing::error!("a write panicked; its changes were rolled back");
+                true
+            }
+        };
+        if conn.is_autocommit() {
+            return Err(StoreError::Database(
+                "the write transaction was aborted".into(),
+            ));
+        }
+        if undo {
+            *careful = CAREFUL_GROUPS;
+            deltas_truncate(mark);
+            run_cached(conn, "ROLLBACK TO request").map_err(db)?;
+        }
+        run_cached(conn, "RELEASE request").map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Commits the group, answers every request and hands the group to the indexer.
+fn commit_group(
+    conn: &Connection,
+    mut jobs: Vec<Job>,
+    seq_at_start: Option<u64>,
+    follower: &mut Follower,
+) {
     let bumped = conn
         .execute(
             "INSERT INTO settings (name, value) VALUES ('write_seq', '1')
@@ -691,6 +789,9 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, follower: &mut Follower) {
         )
         .and_then(|_| write_seq(conn));
     let committed = conn.execute_batch("COMMIT").map_err(db);
+    for job in &mut jobs {
+        job.answer(committed.clone());
+    }
     if let Err(e) = &committed {
         tracing::error!(error = %e, "group commit failed; every request in it fails");
         let _ = conn.execute_batch("ROLLBACK");
@@ -699,19 +800,20 @@ fn run_group(conn: &Connection, jobs: Vec<Job>, follower: &mut Follower) {
         match (follower.followed, seq_at_start, &bumped) {
             (Some(followed), Some(from), Ok(to)) if followed == from => {
                 let deltas = DELTAS.with(|d| std::mem::take(&mut *d.borrow_mut()));
+                // The requests (each batch's strings) are freed by the indexer too: a
+                // thousand frees per batch were the writer's next largest cost.
                 follower.send(IndexUpdate {
                     from,
                     to: *to,
                     deltas,
+                    spent: jobs,
                 });
+                return;
             }
             _ => follower.drop_index(),
         }
     }
     deltas_truncate(0);
-    for reply in replies {
-        reply(committed.clone());
-    }
 }
 
 fn unique_violation(e: rusqlite::Error, what: String) -> StoreError {
@@ -1420,7 +1522,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             Ok(c.execute(
                 "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                [user_id, hash],
+                [&user_id, &hash],
             )
             .map_err(db)?
                 > 0)
@@ -1432,7 +1534,7 @@ impl Store for SqliteStore {
         let id = id.to_owned();
         // Counted after the write, so cached credential lookups do not outlive it.
         let write = self.write(move |c| {
-            Ok(c.execute("DELETE FROM users WHERE id = ?1", [id])
+            Ok(c.execute("DELETE FROM users WHERE id = ?1", [&id])
                 .map_err(db)?
                 > 0)
         });
@@ -1508,7 +1610,7 @@ impl Store for SqliteStore {
         let write = self.write(move |c| {
             Ok(c.execute(
                 "UPDATE tokens SET revoked = 1 WHERE token_hash = ?1 AND revoked = 0",
-                [token_hash],
+                [&token_hash],
             )
             .map_err(db)?
                 > 0)
@@ -1755,7 +1857,7 @@ impl Store for SqliteStore {
         // Counted after the write, so cached credential lookups do not outlive it.
         let write = self.write(move |c| {
             Ok(
-                c.execute("DELETE FROM access_keys WHERE access = ?1", [access])
+                c.execute("DELETE FROM access_keys WHERE access = ?1", [&access])
                     .map_err(db)?
                     > 0,
             )
@@ -1924,6 +2026,7 @@ mod index_tests {
                 old: None,
                 new: "prod".into(),
             }],
+            spent: Vec::new(),
         };
 
         apply_update(
@@ -1966,6 +2069,7 @@ mod index_tests {
                 from: 8,
                 to: 9,
                 deltas: vec![Delta::Invalidate],
+                spent: Vec::new(),
             },
         );
         assert_eq!(seq(&shared), None, "a change it cannot follow drops it too");
