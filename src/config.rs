@@ -48,6 +48,26 @@ pub struct ServeArgs {
     /// A request not answered within this many seconds gets 408 [default: 30].
     #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// A client must send a request's whole head within this many seconds, or its
+    /// connection is closed (slow-client protection); an idle keep-alive connection is
+    /// closed after as long [default: 30].
+    #[arg(long, env = "TAGD_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Largest request head (request line and headers) accepted, in bytes; larger gets
+    /// 431 [default: 16384, at least 8192].
+    #[arg(long, env = "TAGD_MAX_HEADER_BYTES")]
+    pub max_header_bytes: Option<usize>,
+    /// Most headers one request may carry; more gets 431 [default: 100].
+    #[arg(long, env = "TAGD_MAX_HEADERS")]
+    pub max_headers: Option<usize>,
+    /// Most client connections served at once; further clients wait to be accepted
+    /// (each connection carries one request at a time) [default: 4096].
+    #[arg(long, env = "TAGD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// On SIGINT/SIGTERM, in-flight requests get this many seconds to finish before the
+    /// server exits anyway [default: 30].
+    #[arg(long, env = "TAGD_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
     /// A signed request's X-Sdk-Date may be this many seconds off the server's clock [default: 900].
     #[arg(long, env = "TAGD_SIGNATURE_WINDOW_SECS")]
     pub signature_window_secs: Option<u64>,
@@ -84,6 +104,11 @@ struct FileConfig {
     token_lifetime_secs: Option<i64>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    header_read_timeout_secs: Option<u64>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    max_connections: Option<usize>,
+    shutdown_grace_secs: Option<u64>,
     signature_window_secs: Option<u64>,
     credential_cache_ms: Option<u64>,
     server_key_file: Option<PathBuf>,
@@ -101,10 +126,46 @@ pub struct Config {
     pub token_lifetime_secs: i64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub connections: ConnectionLimits,
     pub signature_window_secs: u64,
     pub credential_cache_ms: u64,
     pub server_key_file: PathBuf,
     pub server_key: Option<SecretString>,
+}
+
+/// What one client connection may hold of the server (issue 8: slow clients, huge heads,
+/// connection floods), and how long a shutdown waits for in-flight requests.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: std::time::Duration,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_connections: usize,
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// One numeric setting: flag or environment, else file, else `default`, checked to lie
+/// in `range`.
+fn setting<T>(
+    name: &str,
+    arg: Option<T>,
+    file: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    let value = arg.or(file).unwrap_or(default);
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid(format!(
+            "{name} must be from {} to {}, got {value}",
+            range.start(),
+            range.end()
+        )))
+    }
 }
 
 /// A secret configuration value: never printed, not even in debug output.
@@ -206,6 +267,44 @@ impl Config {
                 "request_timeout_secs must be from 1 to 3600, got {request_timeout_secs}"
             )));
         }
+        let connections = ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(setting(
+                "header_read_timeout_secs",
+                args.header_read_timeout_secs,
+                file.header_read_timeout_secs,
+                30,
+                1..=3600,
+            )?),
+            // hyper's read buffer, which bounds the head, cannot be smaller than 8 KiB.
+            max_header_bytes: setting(
+                "max_header_bytes",
+                args.max_header_bytes,
+                file.max_header_bytes,
+                16 * 1024,
+                8192..=1024 * 1024,
+            )?,
+            max_headers: setting(
+                "max_headers",
+                args.max_headers,
+                file.max_headers,
+                100,
+                16..=10_000,
+            )?,
+            max_connections: setting(
+                "max_connections",
+                args.max_connections,
+                file.max_connections,
+                4096,
+                1..=1_000_000,
+            )?,
+            shutdown_grace: std::time::Duration::from_secs(setting(
+                "shutdown_grace_secs",
+                args.shutdown_grace_secs,
+                file.shutdown_grace_secs,
+                30,
+                0..=3600,
+            )?),
+        };
         let signature_window_secs = args
             .signature_window_secs
             .or(file.signature_window_secs)
@@ -235,6 +334,7 @@ impl Config {
             signature_window_secs,
             credential_cache_ms,
             request_timeout_secs,
+            connections,
             listen: args
                 .listen
                 .or(file.listen)

@@ -6,11 +6,17 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::api::{app, AppState};
 use crate::auth::vault::Vault;
-use crate::config::Config;
+use crate::config::{Config, ConnectionLimits};
 use crate::core::admin::{Admin, FirstRun};
 use crate::store::{self, Store};
 
@@ -70,7 +76,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    store.prepare_for_queries();
     first_run(
         &store,
         &config.data_dir,
@@ -78,13 +83,75 @@ pub async fn run(
     )
     .await?;
     let vault = open_vault(&config, &store).await?;
+    // Only now: the writer builds the tag index before its next write, and the start's
+    // own writes (first run, the server key's fingerprint) must not wait for that.
+    store.prepare_for_queries();
     let state = AppState::new(store, &config, Arc::new(vault));
     tracing::info!(address = %listener.local_addr()?, "tagd is listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    serve_http(listener, app(state), &config.connections, shutdown).await;
     tracing::info!("tagd stopped");
     Ok(())
+}
+
+/// Accepts connections and serves HTTP/1.1 on each until `shutdown` resolves, then
+/// stops accepting and gives in-flight requests `limits.shutdown_grace` to finish.
+///
+/// Driven here rather than by `axum::serve` for the limits that protect the server from
+/// its clients: a head must arrive within `header_read_timeout` (a slow client cannot
+/// hold a connection open by trickling bytes), heads larger than `max_header_bytes` or
+/// with more than `max_headers` headers get 431, and at most `max_connections` are
+/// served at once (the rest wait in the kernel's accept queue).
+async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    limits: &ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else { break };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, or a connection reset before it was
+                    // accepted: wait a little instead of spinning.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!(grace = ?limits.shutdown_grace, "requests still running at shutdown were cut off");
+        }
+    }
 }
 
 /// Initialises an empty store so that its administrator can never be locked out: the

@@ -1,0 +1,183 @@
+//! The connection limits that protect the server from its clients (issue 8): slow heads
+//! are cut off, oversized heads and header floods get 431, and connections beyond the
+//! cap wait to be accepted instead of being served. Each test starts the real binary
+//! with small limits and talks raw HTTP/1.1 to it over loopback.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+// Shared with the other test crates; this one needs only part of it.
+#[allow(dead_code)]
+#[path = "api/tagd_process.rs"]
+mod tagd_process;
+use tagd_process::{free_port, spawn_with};
+
+/// Sends `head` (and nothing else) and reads until the server closes the connection or
+/// `wait` passes; what was read.
+async fn exchange(port: u16, head: &[u8], wait: Duration) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stream.write_all(head).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(wait, stream.read_to_end(&mut answer)).await;
+    answer
+}
+
+fn status_line(answer: &[u8]) -> String {
+    String::from_utf8_lossy(answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_head_sent_too_slowly_is_cut_off_and_others_are_still_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _tagd = spawn_with(dir.path(), port, &["--header-read-timeout-secs", "1"], &[]).await;
+
+    // Half a head, then silence: the connection is closed after about a second.
+    let mut slow = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut answer)).await;
+    assert!(
+        closed.is_ok(),
+        "a half-sent head held its connection for 5 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "cut off before the timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        answer.is_empty() || status_line(&answer).contains("408"),
+        "unexpected answer to a stalled head: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // A prompt client on a fresh connection is served as usual.
+    let answer = exchange(
+        port,
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
+    assert!(
+        status_line(&answer).contains(" 200 "),
+        "{}",
+        status_line(&answer)
+    );
+}
+
+#[tokio::test]
+async fn oversized_heads_and_header_floods_get_431() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let _tagd = spawn_with(
+        dir.path(),
+        port,
+        &["--max-header-bytes", "8192", "--max-headers", "32"],
+        &[],
+    )
+    .await;
+
+    let huge = format!(
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Huge: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(20_000)
+    );
+    let answer = exchange(port, huge.as_bytes(), Duration::from_secs(5)).await;
+    assert!(
+        status_line(&answer).contains(" 431 "),
+        "a 20 KB header: {}",
+        status_line(&answer)
+    );
+
+    let mut flood = String::from("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..40 {
+        flood.push_str(&format!("X-H{i}: v\r\n"));
+    }
+    flood.push_str("Connection: close\r\n\r\n");
+    let answer = exchange(port, flood.as_bytes(), Duration::from_secs(5)).await;
+    assert!(
+        status_line(&answer).contains(" 431 "),
+        "41 headers over a limit of 32: {}",
+        status_line(&answer)
+    );
+
+    // Within both limits: served.
+    let mut fine = String::from("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    for i in 0..20 {
+        fine.push_str(&format!("X-H{i}: {}\r\n", "v".repeat(100)));
+    }
+    fine.push_str("Connection: close\r\n\r\n");
+    let answer = exchange(port, fine.as_bytes(), Duration::from_secs(5)).await;
+    assert!(
+        status_line(&answer).contains(" 200 "),
+        "{}",
+        status_line(&answer)
+    );
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_their_turn() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    // spawn_with polls until one request is answered; that connection is closed again.
+    let _tagd = spawn_with(dir.path(), port, &["--max-connections", "2"], &[]).await;
+    // Give the probe connection's slot time to be returned.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let hold = |_| async {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        // Accepted and served (so holding a slot) once a request is answered on it.
+        let mut stream = stream;
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(status_line(&buf[..n]).contains(" 200 "));
+        stream
+    };
+    let first = hold(0).await;
+    let _second = hold(1).await;
+
+    // A third client connects (the kernel queues it) but is not served while both
+    // slots are held.
+    let waiting = tokio::spawn(async move {
+        let started = Instant::now();
+        let answer = exchange(
+            port,
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(10),
+        )
+        .await;
+        (started.elapsed(), answer)
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!waiting.is_finished(), "a third connection was served");
+
+    // One client leaves: the waiting one is served.
+    drop(first);
+    let (elapsed, answer) = waiting.await.expect("task");
+    assert!(
+        status_line(&answer).contains(" 200 "),
+        "{}",
+        status_line(&answer)
+    );
+    assert!(elapsed >= Duration::from_millis(700), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+}
