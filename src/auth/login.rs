@@ -75,7 +75,32 @@ impl Identity {
                 _ => None,
             },
         };
-        Ok(self.check_password(found, password).await?)
+        // Counted per user, or per name asked for when no user has it (see lockout).
+        let who = match (&found, user) {
+            (Some(u), _) => format!("user:{}", u.id),
+            (None, UserSelector::Id(id)) => format!("user:{id}"),
+            (None, UserSelector::Name { name, domain }) => match domain {
+                DomainSelector::Id(d) => format!("name:id:{d}:{name}"),
+                DomainSelector::Name(d) => format!("name:name:{d}:{name}"),
+            },
+        };
+        if let Err(wait) = self.lockout.check(&who) {
+            return Err(AuthError::LockedOut {
+                retry_after_secs: wait.as_secs().max(1),
+            }
+            .into());
+        }
+        match self.check_password(found, password).await {
+            Ok(user) => {
+                self.lockout.succeeded(&who);
+                Ok(user)
+            }
+            Err(AuthError::WrongCredentials) => {
+                self.lockout.failed(&who);
+                Err(AuthError::WrongCredentials.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Resolves the scope of a new token for `user`. A token obtained from another

@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod keys;
+pub mod lockout;
 pub mod login;
 pub mod signature;
 pub mod vault;
@@ -37,6 +38,8 @@ pub enum AuthError {
     Disabled,
     #[error("the user name or password is wrong")]
     WrongCredentials,
+    #[error("too many wrong passwords for this user; try again in {retry_after_secs} s")]
+    LockedOut { retry_after_secs: u64 },
     #[error("the request signature is not valid: {0}")]
     Signature(#[from] signature::SignatureError),
     #[error("the access key is not known")]
@@ -63,6 +66,7 @@ impl AuthError {
             AuthError::Revoked => "令牌已被撤销",
             AuthError::Disabled => "用户、其所属账号或令牌作用的项目已被禁用或删除",
             AuthError::WrongCredentials => "用户名或密码错误",
+            AuthError::LockedOut { .. } => "该用户密码错误次数过多，请稍后再试",
             AuthError::Signature(_) => "请求签名无效",
             AuthError::UnknownAccessKey => "访问密钥（AK）不存在",
             AuthError::AccessKeyDisabled => "访问密钥已停用",
@@ -205,6 +209,7 @@ pub struct Identity {
     store: Arc<dyn Store>,
     token_lifetime_secs: i64,
     password_checks: Arc<tokio::sync::Semaphore>,
+    lockout: Arc<lockout::Lockout>,
     vault: Arc<vault::Vault>,
     signature_window: std::time::Duration,
     lookups: Arc<CachedLookups>,
@@ -235,6 +240,7 @@ impl Identity {
             store,
             token_lifetime_secs,
             password_checks: Arc::new(tokio::sync::Semaphore::new(cores)),
+            lockout: Arc::default(),
             vault,
             signature_window,
             lookups: Arc::new(CachedLookups {

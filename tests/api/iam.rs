@@ -237,3 +237,71 @@ async fn exactly_one_login_method() {
         );
     }
 }
+
+/// Password guessing stops after five wrong tries: the user is locked out (even the
+/// right password is refused, with a 401 that says to wait), other users are not, and
+/// a name that matches no user locks the same way, so a lockout reveals nothing.
+#[tokio::test]
+async fn repeated_wrong_passwords_lock_the_user_out() {
+    let s = TestServer::start().await;
+    let other = s
+        .user_token(
+            "bystander",
+            json!({"domain": {"name": s.creds.domain_name}}),
+        )
+        .await;
+    assert!(!other.is_empty());
+    let attempt = |user: &str, password: &str| {
+        json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": user, "password": password, "domain": {"name": s.creds.domain_name}}}},
+            "scope": {"domain": {"name": s.creds.domain_name}}}})
+    };
+    for i in 0..tagd::auth::lockout::MAX_FAILURES {
+        let r = s
+            .post(
+                "/v3/auth/tokens",
+                None,
+                &attempt(&s.creds.user_name, &format!("guess-{i}")),
+            )
+            .await;
+        assert_eq!(r.status, 401, "{}", r.text);
+        assert!(r.body.to_string().contains("wrong"), "{}", r.text);
+    }
+    let r = s
+        .post(
+            "/v3/auth/tokens",
+            None,
+            &attempt(&s.creds.user_name, &s.creds.password),
+        )
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "the right password during the lockout: {}",
+        r.text
+    );
+    assert!(r.body.to_string().contains("try again in"), "{}", r.text);
+
+    // Another user of the same domain logs in as usual.
+    s.token_for(
+        "bystander",
+        "a-long-password",
+        json!({"domain": {"name": s.creds.domain_name}}),
+    )
+    .await;
+
+    // An unknown name is locked out after as many tries, with the same answer.
+    for i in 0..tagd::auth::lockout::MAX_FAILURES {
+        let r = s
+            .post(
+                "/v3/auth/tokens",
+                None,
+                &attempt("nobody", &format!("guess-{i}")),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = s
+        .post("/v3/auth/tokens", None, &attempt("nobody", "anything"))
+        .await;
+    assert!(r.body.to_string().contains("try again in"), "{}", r.text);
+}
