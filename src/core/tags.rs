@@ -77,7 +77,8 @@ pub enum Letters {
 }
 
 impl Letters {
-    fn admits(self, c: char) -> bool {
+    /// Whether `c` counts as a letter or digit under this rule.
+    pub fn admits(self, c: char) -> bool {
         match self {
             Letters::Unicode => c.is_alphanumeric(),
             Letters::Ascii => c.is_ascii_alphanumeric(),
