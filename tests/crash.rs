@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{credential, free_port, spawn_with};
+use tagd_process::{admin_token, credential, free_port, spawn_with};
 
 const WRITERS: usize = 12;
 const DISKS_PER_WRITER: usize = 3;
@@ -70,23 +70,6 @@ async fn start(dir: &Path, database_url: Option<&str>) -> Server {
         child: spawn_with(dir, port, &args, &[]).await,
         base: format!("http://127.0.0.1:{port}"),
     }
-}
-
-async fn token(http: &reqwest::Client, base: &str, dir: &Path) -> String {
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "password": credential(dir, "password"), "domain": {"name": "tagd"}}}},
-        "scope": {"domain": {"name": "tagd"}}}});
-    let r = http
-        .post(format!("{base}/v3/auth/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(r.status(), 201);
-    r.headers()["x-subject-token"]
-        .to_str()
-        .expect("token")
-        .to_owned()
 }
 
 /// The body of op `op` of writer `w`.
@@ -209,7 +192,7 @@ async fn check_writer(
 async fn kill_and_check(dir: &Path, database_url: Option<&str>) {
     let http = reqwest::Client::new();
     let mut server = start(dir, database_url).await;
-    let token = token(&http, &server.base, dir).await;
+    let token = admin_token(&server.base, dir, json!({"domain": {"name": "tagd"}})).await;
     let project = credential(dir, "project_id");
     let resources: Vec<Value> = (0..WRITERS)
         .flat_map(|w| (0..DISKS_PER_WRITER).map(move |d| (w, d)))

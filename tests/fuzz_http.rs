@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 #[allow(dead_code)]
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{credential, free_port, spawn_with};
+use tagd_process::{admin_token, credential, free_port, spawn_with};
 
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/"),
@@ -345,26 +345,8 @@ async fn fuzzed_requests_never_get_5xx_and_refused_writes_change_nothing() {
     let project = credential(dir.path(), "project_id");
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
-    let token_for = |scope: Value| {
-        let http = http.clone();
-        let base = base.clone();
-        let password = credential(dir.path(), "password");
-        async move {
-            let r = http
-                .post(format!("{base}/v3/auth/tokens"))
-                .json(&json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-                    "name": "admin", "password": password, "domain": {"name": "tagd"}}}}, "scope": scope}}))
-                .send()
-                .await
-                .expect("token");
-            r.headers()["x-subject-token"]
-                .to_str()
-                .expect("token")
-                .to_owned()
-        }
-    };
-    let domain_token = token_for(json!({"domain": {"name": "tagd"}})).await;
-    let project_token = token_for(json!({"project": {"id": project}})).await;
+    let domain_token = admin_token(&base, dir.path(), json!({"domain": {"name": "tagd"}})).await;
+    let project_token = admin_token(&base, dir.path(), json!({"project": {"id": project}})).await;
     let r = http
         .post(format!("{base}/tagd/v1/resources"))
         .header("X-Auth-Token", &domain_token)

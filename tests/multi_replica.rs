@@ -40,7 +40,7 @@ use tokio::process::Child;
 
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{credential, free_port, spawn_with};
+use tagd_process::{admin_token, credential, free_port, spawn_with};
 
 const REPLICAS: usize = 3;
 const CLIENTS: usize = 64;
@@ -536,25 +536,9 @@ async fn three_replicas_on_one_database_lose_nothing_and_pass_no_limit() {
 
     // A token issued by one replica works on every other.
     let token_for = |scope: Value| {
-        let http = http.clone();
         let base = replicas[0].base.clone();
         let dir = dirs[0].path().to_path_buf();
-        async move {
-            let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-                "name": credential(&dir, "user_name"), "password": credential(&dir, "password"),
-                "domain": {"name": credential(&dir, "domain_name")}}}}, "scope": scope}});
-            let r = http
-                .post(format!("{base}/v3/auth/tokens"))
-                .json(&body)
-                .send()
-                .await
-                .expect("token");
-            assert_eq!(r.status(), 201);
-            r.headers()["x-subject-token"]
-                .to_str()
-                .expect("ascii")
-                .to_owned()
-        }
+        async move { admin_token(&base, &dir, scope).await }
     };
     let project = credential(dirs[0].path(), "project_id");
     let token = token_for(json!({"project": {"id": project}})).await;

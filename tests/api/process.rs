@@ -9,27 +9,19 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 
-use crate::tagd_process::{credential, free_port, spawn_with};
+use crate::tagd_process::{admin_token, credential, free_port, spawn_with};
 
 async fn spawn(dir: &Path, port: u16) -> Child {
     spawn_with(dir, port, &[], &[]).await
 }
 
 async fn token(port: u16, dir: &Path) -> String {
-    let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "password": credential(dir, "password"), "domain": {"name": "tagd"}}}},
-        "scope": {"domain": {"name": "tagd"}}}});
-    let r = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/v3/auth/tokens"))
-        .json(&body)
-        .send()
-        .await
-        .expect("token");
-    assert_eq!(r.status(), 201);
-    r.headers()["x-subject-token"]
-        .to_str()
-        .expect("ascii")
-        .to_owned()
+    admin_token(
+        &format!("http://127.0.0.1:{port}"),
+        dir,
+        json!({"domain": {"name": "tagd"}}),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -300,15 +292,12 @@ async fn serve_on_postgres_creates_the_data_directory_for_its_credentials() {
     let dir = parent.path().join("not").join("there");
     let port = free_port();
     let _child = spawn_with(&dir, port, &["--database-url", &database.url], &[]).await;
-    let mode = |p: &Path| {
-        std::fs::metadata(p)
-            .expect("exists")
-            .permissions()
-            .mode()
-            & 0o777
-    };
+    let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join("credentials")), 0o600);
-    assert!(!dir.join("tagd.db").exists(), "nothing of SQLite on PostgreSQL");
+    assert!(
+        !dir.join("tagd.db").exists(),
+        "nothing of SQLite on PostgreSQL"
+    );
     let _token = token(port, &dir).await;
 }

@@ -59,3 +59,22 @@ pub fn credential(dir: &Path, name: &str) -> String {
         .expect("field")
         .to_owned()
 }
+
+/// A token of the first-run administrator (credentials in `dir`) from the tagd at
+/// `base` (`http://127.0.0.1:PORT`), with `scope` (a Keystone scope object).
+pub async fn admin_token(base: &str, dir: &Path, scope: serde_json::Value) -> String {
+    let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": credential(dir, "user_name"), "password": credential(dir, "password"),
+        "domain": {"name": credential(dir, "domain_name")}}}}, "scope": scope}});
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v3/auth/tokens"))
+        .json(&body)
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(r.status(), 201, "no token for the administrator");
+    r.headers()["x-subject-token"]
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
