@@ -181,3 +181,69 @@ async fn connections_beyond_the_cap_wait_their_turn() {
     assert!(elapsed >= Duration::from_millis(700), "{elapsed:?}");
     assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
 }
+
+/// SIGTERM lets a request that is in flight finish and be answered, then exits; a
+/// request that never completes holds the exit back only for `--shutdown-grace-secs`.
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests_within_the_grace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut tagd = spawn_with(dir.path(), port, &["--shutdown-grace-secs", "2"], &[]).await;
+    let body = br#"{"auth": {"identity": {"methods": ["password"]}}}"#;
+    let head = format!(
+        "POST /v3/auth/tokens HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    // In flight: the head and half the body are sent.
+    let mut finishing = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    finishing
+        .write_all(&[head.as_bytes(), &body[..10]].concat())
+        .await
+        .expect("write");
+    // Never completed: half a body, then silence.
+    let mut stalled = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    stalled
+        .write_all(&[head.as_bytes(), &body[..10]].concat())
+        .await
+        .expect("write");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let pid = tagd.id().expect("pid").to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // The in-flight request completes and is answered (401: no such user).
+    finishing.write_all(&body[10..]).await.expect("finish");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), finishing.read_to_end(&mut answer))
+        .await
+        .expect("answered before the exit")
+        .expect("read");
+    assert!(
+        status_line(&answer).starts_with("HTTP/1.1 4"),
+        "{}",
+        status_line(&answer)
+    );
+
+    // The stalled one is given up on after the grace: the process exits.
+    let status = tokio::time::timeout(Duration::from_secs(10), tagd.wait())
+        .await
+        .expect("tagd exited within the grace")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1500) && took < Duration::from_secs(6),
+        "exited after {took:?} with a grace of 2 s"
+    );
+    drop(stalled);
+}
