@@ -20,8 +20,6 @@ use tagd::datagen::Lcg;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-// Shared with the other test crates; this one needs only part of it.
-#[allow(dead_code)]
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
 use tagd_process::{admin_token, credential, free_port, spawn_with};

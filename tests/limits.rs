@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-// Shared with the other test crates; this one needs only part of it.
-#[allow(dead_code)]
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{free_port, spawn_with};
+use tagd_process::{free_port, sigterm, spawn_with};
 
 /// Sends `head` (and nothing else) and reads until the server closes the connection or
 /// `wait` passes; what was read.
@@ -212,12 +210,7 @@ async fn shutdown_drains_in_flight_requests_within_the_grace() {
         .expect("write");
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let pid = tagd.id().expect("pid").to_string();
-    let term = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(term.success());
+    sigterm(&tagd);
     let started = Instant::now();
     tokio::time::sleep(Duration::from_millis(300)).await;
 

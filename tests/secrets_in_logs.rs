@@ -11,11 +11,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{json, Value};
 use tagd::auth::signature::{self, Algorithm, RawRequest};
 
-// Shared with the other test crates; this one needs only part of it.
-#[allow(dead_code)]
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{credential, free_port};
+use tagd_process::{admin_token, credential, free_port, sigterm};
 
 const WRONG_PASSWORD: &str = "Wrong-Password-5ecret-9f3a";
 const FORGED_TOKEN: &str = "forged-token-5ecret-77c1d0e2";
@@ -138,35 +136,9 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
         .await
         .expect("auth");
     assert_eq!(r.status(), 401);
-    let r = http
-        .post(format!("{base}/v3/auth/tokens"))
-        .json(&password_auth(
-            &password,
-            json!({"domain": {"name": "tagd"}}),
-        ))
-        .send()
-        .await
-        .expect("auth");
-    assert_eq!(r.status(), 201);
-    let token = r.headers()["x-subject-token"]
-        .to_str()
-        .expect("token")
-        .to_owned();
+    let token = admin_token(&base, &data, json!({"domain": {"name": "tagd"}})).await;
     secrets.push(("a domain token", token.clone()));
-    let r = http
-        .post(format!("{base}/v3/auth/tokens"))
-        .json(&password_auth(
-            &password,
-            json!({"project": {"id": project}}),
-        ))
-        .send()
-        .await
-        .expect("auth");
-    assert_eq!(r.status(), 201);
-    let project_token = r.headers()["x-subject-token"]
-        .to_str()
-        .expect("token")
-        .to_owned();
+    let project_token = admin_token(&base, &data, json!({"project": {"id": project}})).await;
     secrets.push(("a project token", project_token.clone()));
 
     // Token validation, a token request and a forged token.
@@ -253,12 +225,7 @@ async fn no_secret_reaches_the_log_even_at_trace_level() {
     assert_eq!(status, 401);
 
     // SIGTERM, so everything buffered is written.
-    let pid = child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    sigterm(&child);
     tokio::time::timeout(Duration::from_secs(30), child.wait())
         .await
         .expect("tagd stopped")

@@ -677,7 +677,7 @@ fn run_group(conn: &Connection, mut jobs: Vec<Job>, follower: &mut Follower, car
     deltas_truncate(0);
     let mut seq_at_start = match begin(conn, follower) {
         Ok(seq) => seq,
-        Err(e) => return answer_all(jobs, Err(e)),
+        Err(e) => return answer_all(&mut jobs, Err(e)),
     };
     if *careful == 0 {
         if run_unprotected(conn, &mut jobs) {
@@ -687,14 +687,14 @@ fn run_group(conn: &Connection, mut jobs: Vec<Job>, follower: &mut Follower, car
             if let Err(e) = conn.execute_batch("ROLLBACK") {
                 tracing::error!(error = %e, "could not roll back a failed group");
                 follower.drop_index();
-                return answer_all(jobs, Err(db(e)));
+                return answer_all(&mut jobs, Err(db(e)));
             }
         }
         deltas_truncate(0);
         *careful = CAREFUL_GROUPS;
         seq_at_start = match begin(conn, follower) {
             Ok(seq) => seq,
-            Err(e) => return answer_all(jobs, Err(e)),
+            Err(e) => return answer_all(&mut jobs, Err(e)),
         };
     } else {
         *careful -= 1;
@@ -709,7 +709,7 @@ fn run_group(conn: &Connection, mut jobs: Vec<Job>, follower: &mut Follower, car
                 let _ = conn.execute_batch("ROLLBACK");
             }
             deltas_truncate(0);
-            answer_all(jobs, Err(e));
+            answer_all(&mut jobs, Err(e));
         }
     }
 }
@@ -728,8 +728,8 @@ fn begin(conn: &Connection, follower: &mut Follower) -> Result<Option<u64>, Stor
     Ok(seq)
 }
 
-fn answer_all(mut jobs: Vec<Job>, outcome: Result<(), StoreError>) {
-    for job in &mut jobs {
+fn answer_all(jobs: &mut [Job], outcome: Result<(), StoreError>) {
+    for job in jobs {
         job.answer(outcome.clone());
     }
 }
@@ -781,17 +781,17 @@ fn commit_group(
     seq_at_start: Option<u64>,
     follower: &mut Follower,
 ) {
+    // One statement bumps the sequence and reads it back.
     let bumped = conn
-        .execute(
+        .prepare_cached(
             "INSERT INTO settings (name, value) VALUES ('write_seq', '1')
-             ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
-            [],
+             ON CONFLICT (name) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+             RETURNING CAST(value AS INTEGER)",
         )
-        .and_then(|_| write_seq(conn));
+        .and_then(|mut bump| bump.query_row([], |r| r.get::<_, i64>(0)))
+        .map(|seq| seq as u64);
     let committed = conn.execute_batch("COMMIT").map_err(db);
-    for job in &mut jobs {
-        job.answer(committed.clone());
-    }
+    answer_all(&mut jobs, committed.clone());
     if let Err(e) = &committed {
         tracing::error!(error = %e, "group commit failed; every request in it fails");
         let _ = conn.execute_batch("ROLLBACK");

@@ -9,7 +9,7 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 use tokio::process::Child;
 
-use crate::tagd_process::{admin_token, credential, free_port, spawn_with};
+use crate::tagd_process::{admin_token, credential, free_port, sigterm, spawn_with};
 
 async fn spawn(dir: &Path, port: u16) -> Child {
     spawn_with(dir, port, &[], &[]).await
@@ -37,12 +37,7 @@ async fn first_run_prints_how_to_start_and_keeps_the_password_private() {
     assert!(dir.path().join("tagd.db").exists());
 
     // SIGTERM: a clean exit, and the welcome text told how to get a token.
-    let pid = child.id().expect("pid").to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    sigterm(&child);
     let exit = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await
         .expect("exits")

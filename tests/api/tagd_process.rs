@@ -2,6 +2,9 @@
 //! loopback port, a start that waits until it answers, and its first-run credentials.
 //! Shared by the `api` crates and `tests/multi_replica.rs` (included by path).
 
+// Each test crate that includes this file uses only part of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -77,4 +80,14 @@ pub async fn admin_token(base: &str, dir: &Path, scope: serde_json::Value) -> St
         .to_str()
         .expect("ascii")
         .to_owned()
+}
+
+/// Sends SIGTERM to `child` (a graceful stop, unlike the SIGKILL of `Child::kill`).
+pub fn sigterm(child: &Child) {
+    let pid = child.id().expect("the process is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -TERM {pid}");
 }
