@@ -68,6 +68,18 @@ pub struct ServeArgs {
     /// server exits anyway [default: 30].
     #[arg(long, env = "TAGD_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Requests a second one access key or token may make, like the cloud's API
+    /// gateway; beyond it, 429 APIGW.0308 with Retry-After; 0 turns it off [default: 0].
+    #[arg(long, env = "TAGD_RATE_LIMIT_PER_CREDENTIAL")]
+    pub rate_limit_per_credential: Option<u32>,
+    /// Requests a second all callers together may make on one project (a domain-scoped
+    /// caller's own requests count against its domain); 0 turns it off [default: 0].
+    #[arg(long, env = "TAGD_RATE_LIMIT_PER_PROJECT")]
+    pub rate_limit_per_project: Option<u32>,
+    /// Seconds' worth of requests a rate limit lets through at once before the rate
+    /// applies [default: 1].
+    #[arg(long, env = "TAGD_RATE_LIMIT_BURST_SECS")]
+    pub rate_limit_burst_secs: Option<u32>,
     /// A signed request's X-Sdk-Date may be this many seconds off the server's clock [default: 900].
     #[arg(long, env = "TAGD_SIGNATURE_WINDOW_SECS")]
     pub signature_window_secs: Option<u64>,
@@ -109,6 +121,9 @@ struct FileConfig {
     max_headers: Option<usize>,
     max_connections: Option<usize>,
     shutdown_grace_secs: Option<u64>,
+    rate_limit_per_credential: Option<u32>,
+    rate_limit_per_project: Option<u32>,
+    rate_limit_burst_secs: Option<u32>,
     signature_window_secs: Option<u64>,
     credential_cache_ms: Option<u64>,
     server_key_file: Option<PathBuf>,
@@ -127,6 +142,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub connections: ConnectionLimits,
+    pub rate_limits: crate::api::throttle::RateLimits,
     pub signature_window_secs: u64,
     pub credential_cache_ms: u64,
     pub server_key_file: PathBuf,
@@ -305,6 +321,29 @@ impl Config {
                 0..=3600,
             )?),
         };
+        let rate_limits = crate::api::throttle::RateLimits {
+            per_credential: setting(
+                "rate_limit_per_credential",
+                args.rate_limit_per_credential,
+                file.rate_limit_per_credential,
+                0,
+                0..=1_000_000,
+            )?,
+            per_project: setting(
+                "rate_limit_per_project",
+                args.rate_limit_per_project,
+                file.rate_limit_per_project,
+                0,
+                0..=1_000_000,
+            )?,
+            burst_secs: setting(
+                "rate_limit_burst_secs",
+                args.rate_limit_burst_secs,
+                file.rate_limit_burst_secs,
+                1,
+                1..=3600,
+            )?,
+        };
         let signature_window_secs = args
             .signature_window_secs
             .or(file.signature_window_secs)
@@ -335,6 +374,7 @@ impl Config {
             credential_cache_ms,
             request_timeout_secs,
             connections,
+            rate_limits,
             listen: args
                 .listen
                 .or(file.listen)

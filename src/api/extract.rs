@@ -11,35 +11,102 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::language;
-use super::middleware::SignedCaller;
+use axum::response::{IntoResponse, Response};
+
+use super::middleware::{RequestId, SignedCaller};
+use super::throttle::Throttled;
 use super::{ApiError, AppState, Dialect, X_AUTH_TOKEN};
 use crate::auth::{AuthError, Principal};
 use crate::core::query::{FilterLimits, KeyValues, ResourceQuery, TagMatch, TagScope};
 use crate::core::tagging::{known_type, locate, BatchItem, BatchTarget};
 use crate::core::{CoreError, Reason};
 
-/// The caller, authenticated by `X-Auth-Token`; refused with `D`'s 401 body.
+/// The caller, authenticated by `X-Auth-Token` (or by the AK/SK signature the
+/// middleware verified) and admitted by the rate limits of its own scope; refused with
+/// `D`'s 401 body, or the gateway's 429.
 pub struct Authed<D>(pub Principal, pub(super) PhantomData<D>);
 
 impl<D: Dialect> FromRequestParts<AppState> for Authed<D> {
-    type Rejection = ApiError<D>;
+    type Rejection = Refusal<D>;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(SignedCaller(principal)) = parts.extensions.get::<SignedCaller>() {
-            return Ok(Self(principal.clone(), PhantomData));
-        }
-        let token = parts
-            .headers
-            .get(&X_AUTH_TOKEN)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::MissingToken)?;
-        let principal = state.identity.validate(token).await?;
+        let principal = authenticate(parts, state).await?;
+        admit(parts, state, &principal, None)?;
         Ok(Self(principal, PhantomData))
+    }
+}
+
+/// Who sent the request: the signer the middleware verified, or the owner of the token.
+async fn authenticate(
+    parts: &axum::http::request::Parts,
+    state: &AppState,
+) -> Result<Principal, AuthError> {
+    if let Some(SignedCaller(principal)) = parts.extensions.get::<SignedCaller>() {
+        return Ok(principal.clone());
+    }
+    let token = parts
+        .headers
+        .get(&X_AUTH_TOKEN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(AuthError::MissingToken)?;
+    state.identity.validate(token).await
+}
+
+/// Counts the request against the rate limits (after authentication, so that no one
+/// spends another caller's budget by naming its access key).
+fn admit(
+    parts: &axum::http::request::Parts,
+    state: &AppState,
+    principal: &Principal,
+    project: Option<&str>,
+) -> Result<(), Throttled> {
+    state
+        .throttle
+        .admit(principal, project)
+        .map_err(|mut refused| {
+            refused.request_id = parts
+                .extensions
+                .get::<RequestId>()
+                .and_then(|id| id.0.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            refused
+        })
+}
+
+/// Why an authenticated extractor refused a request: `D`'s own error, or a rate limit,
+/// which the gateway answers the same way for every API.
+pub enum Refusal<D: Dialect> {
+    Api(ApiError<D>),
+    Throttled(Throttled),
+}
+
+impl<D: Dialect, E> From<E> for Refusal<D>
+where
+    ApiError<D>: From<E>,
+{
+    fn from(e: E) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+impl<D: Dialect> From<Throttled> for Refusal<D> {
+    fn from(t: Throttled) -> Self {
+        Self::Throttled(t)
+    }
+}
+
+impl<D: Dialect> IntoResponse for Refusal<D> {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Api(e) => e.into_response(),
+            Self::Throttled(t) => t.response(),
+        }
     }
 }
 
@@ -78,13 +145,13 @@ pub struct ProjectCaller<D> {
 }
 
 impl<D: Dialect> FromRequestParts<AppState> for ProjectCaller<D> {
-    type Rejection = ApiError<D>;
+    type Rejection = Refusal<D>;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Authed(principal, ..) = Authed::<D>::from_request_parts(parts, state).await?;
+        let principal = authenticate(parts, state).await?;
         let params = axum::extract::RawPathParams::from_request_parts(parts, state)
             .await
             .map_err(|rejection| path_error(&rejection.body_text()))?;
@@ -97,6 +164,7 @@ impl<D: Dialect> FromRequestParts<AppState> for ProjectCaller<D> {
             .identity
             .authorize_project(&principal, &project_id)
             .await?;
+        admit(parts, state, &principal, Some(&project_id))?;
         Ok(Self {
             principal,
             project_id,

@@ -14,6 +14,7 @@ pub mod language;
 mod middleware;
 pub mod rds;
 pub mod single_tag;
+pub mod throttle;
 pub mod tms;
 pub mod workspace;
 
@@ -50,6 +51,7 @@ pub struct AppState {
     pub identity: Identity,
     pub tagging: Tagging,
     pub admin: Admin,
+    pub throttle: Arc<throttle::Throttle>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
 }
@@ -67,6 +69,7 @@ impl AppState {
             tagging: Tagging::new(store.clone(), config.auto_register),
             admin: Admin::new(store.clone()),
             store,
+            throttle: Arc::new(throttle::Throttle::new(config.rate_limits)),
             max_body_bytes: config.max_body_bytes,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
         }
