@@ -101,8 +101,9 @@ def _read_credentials(path):
 class Tagd:
     """A running tagd, its first-run identity and the access key the suite signs with."""
 
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, extra_args=()):
         self.binary = binary
+        self.extra_args = list(extra_args)
         self.data_dir = workdir / "data"
         self.log_path = workdir / "tagd.log"
         self.proc = None
@@ -141,6 +142,7 @@ class Tagd:
                     "--data-dir",
                     str(self.data_dir),
                     *_store_args(),
+                    *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -236,9 +238,9 @@ class Tagd:
         return user_id, name, password
 
 
-@pytest.fixture(scope="session")
-def tagd(tmp_path_factory):
-    server = Tagd(_tagd_bin(), tmp_path_factory.mktemp("tagd"))
+def _serve(workdir, extra_args=()):
+    """A tagd for the duration of a fixture; the test fails if it dies meanwhile."""
+    server = Tagd(_tagd_bin(), workdir, extra_args)
     yield server
     crashed = server.proc.poll() is not None
     server.stop()
@@ -247,6 +249,20 @@ def tagd(tmp_path_factory):
             f"tagd exited during the run (status {server.proc.returncode})\n"
             f"--- tagd log ---\n{server.log()}"
         )
+
+
+@pytest.fixture(scope="session")
+def tagd(tmp_path_factory):
+    yield from _serve(tmp_path_factory.mktemp("tagd"))
+
+
+@pytest.fixture(scope="module")
+def throttled_tagd(tmp_path_factory):
+    """A second tagd whose access keys may make one request a second, two at once."""
+    yield from _serve(
+        tmp_path_factory.mktemp("throttled"),
+        ["--rate-limit-per-credential", "1", "--rate-limit-burst-secs", "2"],
+    )
 
 
 class Sdk:
