@@ -80,6 +80,12 @@ pub struct ServeArgs {
     /// applies [default: 1].
     #[arg(long, env = "TAGD_RATE_LIMIT_BURST_SECS")]
     pub rate_limit_burst_secs: Option<u32>,
+    /// Serve HTTPS with this certificate chain (PEM); needs `--tls-key-file`.
+    #[arg(long, env = "TAGD_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert-file`.
+    #[arg(long, env = "TAGD_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
     /// A signed request's X-Sdk-Date may be this many seconds off the server's clock [default: 900].
     #[arg(long, env = "TAGD_SIGNATURE_WINDOW_SECS")]
     pub signature_window_secs: Option<u64>,
@@ -124,6 +130,8 @@ struct FileConfig {
     rate_limit_per_credential: Option<u32>,
     rate_limit_per_project: Option<u32>,
     rate_limit_burst_secs: Option<u32>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
     signature_window_secs: Option<u64>,
     credential_cache_ms: Option<u64>,
     server_key_file: Option<PathBuf>,
@@ -143,6 +151,8 @@ pub struct Config {
     pub request_timeout_secs: u64,
     pub connections: ConnectionLimits,
     pub rate_limits: crate::api::throttle::RateLimits,
+    /// HTTPS when set; plain HTTP otherwise.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub signature_window_secs: u64,
     pub credential_cache_ms: u64,
     pub server_key_file: PathBuf,
@@ -344,6 +354,18 @@ impl Config {
                 1..=3600,
             )?,
         };
+        let tls =
+            match (
+                args.tls_cert_file.clone().or(file.tls_cert_file),
+                args.tls_key_file.clone().or(file.tls_key_file),
+            ) {
+                (Some(cert), Some(key)) => Some(crate::tls::TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => return Err(ConfigError::Invalid(
+                    "tls_cert_file and tls_key_file go together: give both for HTTPS, or neither"
+                        .into(),
+                )),
+            };
         let signature_window_secs = args
             .signature_window_secs
             .or(file.signature_window_secs)
@@ -375,6 +397,7 @@ impl Config {
             request_timeout_secs,
             connections,
             rate_limits,
+            tls,
             listen: args
                 .listen
                 .or(file.listen)

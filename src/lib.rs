@@ -8,7 +8,8 @@
 //!   tag rules and the semantics of a tag batch.
 //! - [`auth`]: tokens and passwords, and who may act on which project.
 //! - [`store`]: persistence behind one trait; SQLite with group commit is the default.
-//! - [`config`], [`server`], [`cli`]: configuration, the server loop, the command line.
+//! - [`config`], [`server`], [`tls`], [`cli`]: configuration, the server loop and its
+//!   optional HTTPS, the command line.
 //! - [`datagen`]: reproducible synthetic data for benchmarks.
 //!
 //! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
@@ -21,3 +22,4 @@ pub mod core;
 pub mod datagen;
 pub mod server;
 pub mod store;
+pub mod tls;

@@ -13,6 +13,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use crate::api::{app, AppState};
 use crate::auth::vault::Vault;
@@ -75,6 +76,8 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A bad certificate stops the start before the store is touched.
+    let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let store = open_store(&config).await?;
     first_run(
         &store,
@@ -87,22 +90,25 @@ pub async fn run(
     // own writes (first run, the server key's fingerprint) must not wait for that.
     store.prepare_for_queries();
     let state = AppState::new(store, &config, Arc::new(vault));
-    tracing::info!(address = %listener.local_addr()?, "tagd is listening");
-    serve_http(listener, app(state), &config.connections, shutdown).await;
+    tracing::info!(address = %listener.local_addr()?, https = tls.is_some(), "tagd is listening");
+    serve_http(listener, tls, app(state), &config.connections, shutdown).await;
     tracing::info!("tagd stopped");
     Ok(())
 }
 
-/// Accepts connections and serves HTTP/1.1 on each until `shutdown` resolves, then
-/// stops accepting and gives in-flight requests `limits.shutdown_grace` to finish.
+/// Accepts connections and serves HTTP/1.1 (over TLS when `tls` is set) on each until
+/// `shutdown` resolves, then stops accepting and gives in-flight requests
+/// `limits.shutdown_grace` to finish.
 ///
 /// Driven here rather than by `axum::serve` for the limits that protect the server from
 /// its clients: a head must arrive within `header_read_timeout` (a slow client cannot
-/// hold a connection open by trickling bytes), heads larger than `max_header_bytes` or
-/// with more than `max_headers` headers get 431, and at most `max_connections` are
-/// served at once (the rest wait in the kernel's accept queue).
+/// hold a connection open by trickling bytes; the TLS handshake gets as long), heads
+/// larger than `max_header_bytes` or with more than `max_headers` headers get 431, and
+/// at most `max_connections` are served at once (the rest wait in the kernel's accept
+/// queue).
 async fn serve_http(
     listener: TcpListener,
+    tls: Option<TlsAcceptor>,
     app: axum::Router,
     limits: &ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -114,6 +120,7 @@ async fn serve_http(
         .max_headers(limits.max_headers);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    let handshake_timeout = limits.header_read_timeout;
     tokio::pin!(shutdown);
     loop {
         let slot = tokio::select! {
@@ -135,15 +142,40 @@ async fn serve_http(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        let service = TowerToHyperService::new(app.clone());
+        match &tls {
+            None => {
+                let connection =
+                    graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    drop(slot);
+                });
             }
-            drop(slot);
-        });
+            Some(acceptor) => {
+                // The handshake runs in the connection's task, so a slow or silent
+                // client holds only its own slot, never the accept loop.
+                let handshake = acceptor.accept(stream);
+                let watcher = graceful.watcher();
+                let http = http.clone();
+                tokio::spawn(async move {
+                    match tokio::time::timeout(handshake_timeout, handshake).await {
+                        Ok(Ok(stream)) => {
+                            let connection =
+                                watcher.watch(http.serve_connection(TokioIo::new(stream), service));
+                            if let Err(e) = connection.await {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        }
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                    drop(slot);
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {
