@@ -35,10 +35,11 @@
 //! access key, which always acts with domain scope) may reach every project of it.
 //! "Another project" is therefore a project-scoped token and the temporary access key
 //! made from it, both of an administrator of the victim's domain (the strongest such
-//! attacker). Such a token may still read its domain's predefined tags (the domain's
-//! shared vocabulary, not project data) and may be exchanged by its holder for a token
-//! of another project of its domain, as Keystone allows; and presenting a victim's own
-//! token (`X-Subject-Token`) is possession of it. Those are only tested across domains.
+//! attacker). tagd does confine such a token to its project (it cannot even be
+//! exchanged for a token of another project), but it may read its domain's predefined
+//! tags (the domain's shared vocabulary, not project data); and presenting a victim's
+//! own token (`X-Subject-Token`) is possession of it, so the token routes are only
+//! tested across domains.
 //! The admin listing (`GET /tagd/v1/resources?project_id=`) filters the caller's own
 //! domain, so another domain's project id is an empty filter, not a refusal.
 
@@ -598,8 +599,7 @@ struct Route {
     /// callers of the victim's own domain).
     subject: bool,
     /// Exchanges the caller's own token (`{own_token}`) for one of the victim's
-    /// project: token callers of other domains only (in its own domain a token may be
-    /// rescoped, see the module doc).
+    /// project: token callers only.
     exchange: bool,
     /// The attacker's-own-project twin of a victim route; the control skips it.
     twin: bool,
@@ -1285,7 +1285,7 @@ async fn attack(
         }
         for route in routes {
             let same_domain = c.kind != Kind::OtherDomain;
-            if (route.exchange && (!is_token || same_domain))
+            if (route.exchange && !is_token)
                 || (route.subject && same_domain && c.kind != Kind::Dead)
             {
                 continue;
