@@ -111,7 +111,7 @@ async fn register(
     Authed(caller, ..): Authed<TagdAdmin>,
     Specs(resources): Specs,
 ) -> Result<Response, AdminError> {
-    caller.require_admin()?;
+    caller.require_domain_admin()?;
     check_size(&resources)?;
     let created = state.admin.register(&caller.domain, &resources).await?;
     Ok(json_response(
@@ -125,7 +125,7 @@ async fn remove(
     Authed(caller, ..): Authed<TagdAdmin>,
     Specs(resources): Specs,
 ) -> Result<Response, AdminError> {
-    caller.require_admin()?;
+    caller.require_domain_admin()?;
     check_size(&resources)?;
     let removed = state.admin.remove(&caller.domain, &resources).await?;
     Ok(json_response(
@@ -139,7 +139,7 @@ async fn list(
     Authed(caller, ..): Authed<TagdAdmin>,
     QueryMap(query): QueryMap,
 ) -> Result<Response, AdminError> {
-    caller.require_admin()?;
+    caller.require_domain_admin()?;
     let filter = ResourceFilter {
         domain_id: Some(caller.domain.id.clone()),
         project_id: query.get("project_id").cloned(),

@@ -185,6 +185,22 @@ impl Principal {
         }
     }
 
+    /// Allows administering the whole domain (tagd's admin API): an administrator,
+    /// with a domain-scoped credential. A token scoped to one project must not reach
+    /// the domain's other projects, whoever holds it.
+    pub fn require_domain_admin(&self) -> Result<(), CoreError> {
+        self.require_admin()?;
+        match &self.project {
+            None => Ok(()),
+            Some(p) => Err(CoreError::Forbidden {
+                reason: Reason::new(
+                    format!("the token is scoped to project {}; the admin API needs a domain-scoped token", p.id),
+                    format!("令牌的作用范围是项目{}；管理接口需要账号级令牌", p.id),
+                ),
+            }),
+        }
+    }
+
     /// Allows acting as an administrator of the caller's domain.
     pub fn require_admin(&self) -> Result<(), CoreError> {
         if self.user.is_admin {
