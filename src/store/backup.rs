@@ -161,7 +161,10 @@ pub fn backup(db: &Path, to: &Path, force: bool) -> anyhow::Result<BackupSummary
             );
         }
         if same_file(to, db)? {
-            bail!("{} is the database itself; name a backup file", to.display());
+            bail!(
+                "{} is the database itself; name a backup file",
+                to.display()
+            );
         }
     }
     // Shared, as any user of the store: only keeps a restore from replacing the file
@@ -403,9 +406,11 @@ fn verify(path: &Path) -> anyhow::Result<Contents> {
 /// Counts what the database on `conn` holds.
 fn contents(conn: &Connection, path: &Path) -> anyhow::Result<Contents> {
     let count = |table: &str| -> anyhow::Result<u64> {
-        Ok(conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
-            r.get::<_, i64>(0)
-        })? as u64)
+        Ok(
+            conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64,
+        )
     };
     Ok(Contents {
         bytes: std::fs::metadata(path)?.len(),
