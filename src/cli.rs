@@ -75,6 +75,31 @@ pub enum AdminCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Write a consistent snapshot of the SQLite store to FILE, safe while tagd serves.
+    ///
+    /// The snapshot holds every write committed before it started; writes go on while it
+    /// is taken. FILE is a complete SQLite database (no -wal beside it), written under a
+    /// temporary name in FILE's directory, synced, then renamed, so FILE is never half
+    /// written. Keep the server key file with it: the access keys' secrets are sealed
+    /// with that key. For PostgreSQL, use pg_dump.
+    Backup {
+        /// The backup file to write.
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the SQLite store's database with a backup made by `tagd admin backup`.
+    ///
+    /// FILE must pass SQLite's integrity check and be a tagd database of a schema this
+    /// tagd knows. Refused while any tagd process (server or admin command) uses the
+    /// store: stop tagd first. Only the database is replaced; the server key file and
+    /// credentials stay as they are, and tagd starts only with the server key the
+    /// backup's access keys were sealed with.
+    Restore {
+        /// The backup file to restore.
+        file: PathBuf,
+    },
 }
 
 /// Commands on identities and the inventory, which need only the store.
@@ -279,6 +304,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("{summary}");
                 Ok(())
             }
+            // Neither opens the store as a store: that would create and migrate it.
+            AdminCommand::Backup { file, force } => {
+                let config = Config::resolve(&store)?;
+                let db = crate::store::backup::sqlite_path(&config.database_url, "backup")?;
+                let summary = tokio::task::spawn_blocking(move || {
+                    crate::store::backup::backup(&db, &file, force)
+                })
+                .await??;
+                println!("{summary}");
+                Ok(())
+            }
+            AdminCommand::Restore { file } => {
+                let config = Config::resolve(&store)?;
+                let db = crate::store::backup::sqlite_path(&config.database_url, "restore")?;
+                let key = configured_key_fingerprint(&config);
+                let (summary, notes) = tokio::task::spawn_blocking(move || {
+                    crate::store::backup::restore(&file, &db, key.as_deref())
+                })
+                .await??;
+                println!("{summary}");
+                for note in notes {
+                    println!("{note}");
+                }
+                Ok(())
+            }
         },
     }
 }
@@ -288,6 +338,17 @@ async fn configured_store(args: &ServeArgs) -> anyhow::Result<(Config, Arc<dyn S
     let config = Config::resolve(args)?;
     let store = server::open_store(&config).await?;
     Ok((config, store))
+}
+
+/// The fingerprint of the server key tagd would start with, if there is one yet: what
+/// `restore` compares with the key a backup's access keys are sealed with.
+fn configured_key_fingerprint(config: &Config) -> Option<String> {
+    use crate::auth::vault::Vault;
+    let vault = match &config.server_key {
+        Some(key) => Vault::from_hex(&key.0).ok()?,
+        None => Vault::open_existing(&config.server_key_file).ok()?,
+    };
+    Some(vault.fingerprint().to_owned())
 }
 
 /// The domain a command names, or the only one there is.

@@ -3,6 +3,7 @@
 //! The API and core layers only see [`Store`]; the embedded SQLite backend is the
 //! default. Every backend must pass the conformance suite in `store/tests.rs`.
 
+pub mod backup;
 pub mod copy;
 pub mod postgres;
 mod rows;

@@ -124,6 +124,9 @@ pub struct SqliteStore {
     read_slots: Arc<tokio::sync::Semaphore>,
     index: SharedIndex,
     identity_epoch: IdentityEpoch,
+    /// The shared lock on the database's lock file, held for the store's lifetime:
+    /// see [`lock_path`].
+    _in_use: std::fs::File,
 }
 
 /// Most reads running at once.
@@ -285,9 +288,14 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
-        let conn = tokio::task::spawn_blocking({
+        let (conn, in_use) = tokio::task::spawn_blocking({
             let path = path.clone();
-            move || open_writer(&path)
+            move || {
+                // Taken before the database is touched, so a restore in progress is
+                // waited for rather than raced.
+                let in_use = hold_in_use(&path)?;
+                Ok::<_, StoreError>((open_writer(&path)?, in_use))
+            }
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))??;
@@ -304,6 +312,7 @@ impl SqliteStore {
         Ok(Self {
             index,
             identity_epoch: IdentityEpoch::default(),
+            _in_use: in_use,
             writer: Mutex::new(Some(tx)),
             writer_thread: Some(thread),
             read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_READS)),
@@ -391,6 +400,72 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         self.readers.run(f)
+    }
+}
+
+/// The lock file beside a SQLite database (`tagd.db.lock` for `tagd.db`). Every process
+/// that opens the store (`tagd serve`, the admin commands, `tagd admin backup`) holds a
+/// shared `flock` on it while it has the database open; `tagd admin restore` replaces
+/// the database only under an exclusive one, so it cannot pull the file from under a
+/// running tagd. The kernel drops the lock when the process dies, so a crash never
+/// leaves it stale. A file of its own because SQLite's locks on the database are POSIX
+/// record locks, which `flock` emulates on NFS: locking the database itself could
+/// collide with them.
+pub fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Opens (creating, mode 0600) the lock file of the database at `db`.
+fn open_lock_file(db: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(lock_path(db))
+}
+
+/// Takes the shared "in use" lock of the database at `db` (see [`lock_path`]), waiting
+/// while a restore holds it exclusively.
+fn hold_in_use(db: &Path) -> Result<std::fs::File, StoreError> {
+    use rustix::fs::{flock, FlockOperation};
+    let at = |e: std::io::Error| {
+        StoreError::Database(format!("cannot lock {}: {e}", lock_path(db).display()))
+    };
+    let file = open_lock_file(db).map_err(at)?;
+    if flock(&file, FlockOperation::NonBlockingLockShared).is_err() {
+        tracing::warn!(lock = %lock_path(db).display(), "a restore is replacing the database; waiting for it");
+        flock(&file, FlockOperation::LockShared).map_err(|e| at(e.into()))?;
+    }
+    Ok(file)
+}
+
+/// How [`try_lock_in_use`] found the database's lock file.
+pub enum InUse {
+    /// The lock is now held, shared or exclusive as asked, until the file is dropped.
+    Held(std::fs::File),
+    /// Another process holds it in the conflicting mode.
+    Busy,
+}
+
+/// Tries to take the "in use" lock of the database at `db` without waiting: shared
+/// (`exclusive == false`, as a backup does) or exclusive (as a restore does).
+pub fn try_lock_in_use(db: &Path, exclusive: bool) -> std::io::Result<InUse> {
+    use rustix::fs::{flock, FlockOperation};
+    let file = open_lock_file(db)?;
+    let operation = if exclusive {
+        FlockOperation::NonBlockingLockExclusive
+    } else {
+        FlockOperation::NonBlockingLockShared
+    };
+    match flock(&file, operation) {
+        Ok(()) => Ok(InUse::Held(file)),
+        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Ok(InUse::Busy),
+        Err(e) => Err(e.into()),
     }
 }
 
