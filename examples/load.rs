@@ -21,6 +21,11 @@
 //! - `w5-query`: moto's M2: env=prod AND team=t3 over the `w5-load` data, paged (100)
 //!   to the end; one operation is the whole query; the match count is checked.
 //! - `w4-*`: the queries of bench/queries.sh over `tagd admin generate` data.
+//! - `soak`: a steady mix over a fixed data set, so the store stops growing (bench/soak.sh):
+//!   per ten operations, four RDS single-tag creates and one delete on the registered
+//!   `rds-0..`, one TMS batch-create and one batch-delete on ten of `--resources`
+//!   `soak-disk-N` (tagd needs `--auto-register`), two reads of an instance's tags and
+//!   one TMS filter.
 
 #[path = "shared/w5.rs"]
 mod w5;
@@ -101,6 +106,7 @@ enum Workload {
     W4Values,
     #[value(name = "w4-get")]
     W4Get,
+    Soak,
 }
 
 impl Workload {
@@ -370,7 +376,72 @@ impl Plan {
                 body: None,
                 expect: Expect::Status(200),
             },
+            Workload::Soak => self.soak_call(worker, seq),
             Workload::W5Query => unreachable!("w5-query is paged, see query_all"),
+        }
+    }
+
+    /// Operation `seq` of worker `worker` of the soak mix: every key, value and resource
+    /// comes from a fixed set, so the data set stays the same size however long it runs.
+    fn soak_call(&self, worker: u64, seq: u64) -> Call {
+        let p = &self.project;
+        let c = seq * self.concurrency + worker;
+        let instance = format!("rds-{}", c.wrapping_mul(7919) % self.instances.max(1));
+        let disks = self.resources.max(10);
+        let first = (c.wrapping_mul(104_729) % (disks / 10)) * 10;
+        let ten_disks = (first..first + 10).map(|i| format!("soak-disk-{i}"));
+        let rds_action = |action: &str, tag: String| Call {
+            method: Method::POST,
+            path: format!("/v3/{p}/instances/{instance}/tags/action"),
+            body: Some(format!(r#"{{"action":"{action}","tags":[{tag}]}}"#)),
+            expect: Expect::Status(204),
+        };
+        match c % 10 {
+            0..=3 => rds_action(
+                "create",
+                format!(r#"{{"key":"k{}","value":"v{}"}}"#, c % 5, c % 1000),
+            ),
+            4 => rds_action("delete", format!(r#"{{"key":"k{}"}}"#, c % 5)),
+            5 => self.batch_create(
+                ten_disks,
+                &[
+                    (
+                        "env".into(),
+                        ["prod", "test", "dev"][(c % 3) as usize].into(),
+                    ),
+                    ("team".into(), format!("t{}", c % 7)),
+                    ("owner".into(), format!("o{}", c % 50)),
+                ],
+            ),
+            6 => {
+                let resources: Vec<_> = ten_disks
+                    .map(|id| json!({"resource_id": id, "resource_type": "disk"}))
+                    .collect();
+                Call {
+                    method: Method::POST,
+                    path: "/v1.0/resource-tags/batch-delete".into(),
+                    body: Some(
+                        json!({"project_id": p, "resources": resources, "tags": [{"key": "owner"}]})
+                            .to_string(),
+                    ),
+                    expect: Expect::NoFailures,
+                }
+            }
+            7 | 8 => Call {
+                method: Method::GET,
+                path: format!("/v3/{p}/instances/{instance}/tags"),
+                body: None,
+                expect: Expect::Status(200),
+            },
+            _ => Call {
+                method: Method::POST,
+                path: "/v1.0/resource-instances/filter".into(),
+                body: Some(self.filter_body(
+                    json!([{"key": "env", "values": ["prod"]}]),
+                    json!({"limit": 100}),
+                )),
+                expect: Expect::Status(200),
+            },
         }
     }
 

@@ -40,15 +40,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store::open(&config.database_url, config.database_pool).await?)
 }
 
-const SERVER_KEY_CHECK: &str = "server_key_fingerprint";
-
 /// The server key: given in the configuration, or kept in its file. The store records
 /// the key's fingerprint the first time; a process with another key (a replica or an
 /// admin command started without `TAGD_SERVER_KEY`, say) refuses to run rather than
 /// seal secrets no one else can open. A missing key file is created only for a store
 /// that has never had a key.
 pub async fn open_vault(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Vault> {
-    let recorded = store.setting(SERVER_KEY_CHECK).await?;
+    let recorded = store.setting(store::SERVER_KEY_FINGERPRINT).await?;
     let vault = match (&config.server_key, &recorded) {
         (Some(key), _) => Vault::from_hex(&key.0)?,
         (None, None) => Vault::open_or_create(&config.server_key_file)?,
@@ -59,7 +57,7 @@ pub async fn open_vault(config: &Config, store: &Arc<dyn Store>) -> anyhow::Resu
         })?,
     };
     let stored = store
-        .claim_setting(SERVER_KEY_CHECK, vault.fingerprint())
+        .claim_setting(store::SERVER_KEY_FINGERPRINT, vault.fingerprint())
         .await?;
     if stored != vault.fingerprint() {
         anyhow::bail!(

@@ -38,9 +38,6 @@ const TAGD_TABLES: &[&str] = &[
     "settings",
 ];
 
-/// The setting the server key's fingerprint is recorded under (see `server::open_vault`).
-const SERVER_KEY_CHECK: &str = "server_key_fingerprint";
-
 /// What a database file holds, for the commands' reports.
 #[derive(Debug, Clone)]
 pub struct Contents {
@@ -422,7 +419,7 @@ fn contents(conn: &Connection, path: &Path) -> anyhow::Result<Contents> {
         server_key_fingerprint: conn
             .query_row(
                 "SELECT value FROM settings WHERE name = ?1",
-                [SERVER_KEY_CHECK],
+                [super::SERVER_KEY_FINGERPRINT],
                 |r| r.get(0),
             )
             .optional()?,

@@ -470,7 +470,13 @@ struct Endpoint {
 }
 
 enum Db {
-    Sqlite { path: PathBuf, conn: SharedSqlite },
+    Sqlite {
+        path: PathBuf,
+        conn: SharedSqlite,
+        /// The store's shared "in use" lock, held while the copy runs, so a restore
+        /// cannot replace the file under it (D69).
+        _in_use: std::fs::File,
+    },
     Postgres(Client),
 }
 
@@ -488,7 +494,9 @@ impl Endpoint {
                 return Err(CopyError::NoSource(path.display().to_string()));
             }
             // Opening the store applies its migrations exactly as `tagd serve` would.
-            drop(sqlite::SqliteStore::open(path).await.at(&name)?);
+            let store = sqlite::SqliteStore::open(path).await.at(&name)?;
+            let in_use = sqlite::hold_in_use(path).at(&name)?;
+            drop(store);
             let conn = Connection::open_with_flags(
                 path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -506,6 +514,7 @@ impl Endpoint {
                 db: Db::Sqlite {
                     path: path.to_path_buf(),
                     conn: SharedSqlite(Arc::new(Mutex::new(conn))),
+                    _in_use: in_use,
                 },
             });
         }

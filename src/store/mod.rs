@@ -15,6 +15,10 @@ mod tests;
 #[doc(hidden)]
 pub mod throwaway;
 
+/// The setting that records the fingerprint of the server key a store's access-key
+/// secrets are sealed with (written at first start; see `server::open_vault`).
+pub const SERVER_KEY_FINGERPRINT: &str = "server_key_fingerprint";
+
 use std::path::Path;
 use std::sync::Arc;
 

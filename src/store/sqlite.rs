@@ -431,7 +431,7 @@ fn open_lock_file(db: &Path) -> std::io::Result<std::fs::File> {
 
 /// Takes the shared "in use" lock of the database at `db` (see [`lock_path`]), waiting
 /// while a restore holds it exclusively.
-fn hold_in_use(db: &Path) -> Result<std::fs::File, StoreError> {
+pub(crate) fn hold_in_use(db: &Path) -> Result<std::fs::File, StoreError> {
     use rustix::fs::{flock, FlockOperation};
     let at = |e: std::io::Error| {
         StoreError::Database(format!("cannot lock {}: {e}", lock_path(db).display()))

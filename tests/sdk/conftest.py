@@ -9,6 +9,7 @@ resources each test needs with ``tagd admin resource add``, so tests never share
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -101,9 +102,12 @@ def _read_credentials(path):
 class Tagd:
     """A running tagd, its first-run identity and the access key the suite signs with."""
 
-    def __init__(self, binary, workdir, extra_args=()):
+    def __init__(self, binary, workdir, extra_args=(), ca_file=None):
+        """``ca_file``: the certificate tagd serves HTTPS with (its ``extra_args`` name
+        it); the endpoint is then ``https://`` and readiness is checked over TLS."""
         self.binary = binary
         self.extra_args = list(extra_args)
+        self.ca_file = ca_file
         self.data_dir = workdir / "data"
         self.log_path = workdir / "tagd.log"
         self.proc = None
@@ -120,7 +124,8 @@ class Tagd:
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_file else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def log(self):
         try:
@@ -163,7 +168,8 @@ class Tagd:
                 return f"tagd exited with status {self.proc.returncode}"
             if (self.data_dir / "credentials").exists():
                 try:
-                    urllib.request.urlopen(self.endpoint + "/", timeout=2).close()
+                    context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+                    urllib.request.urlopen(self.endpoint + "/", timeout=2, context=context).close()
                     return None
                 except urllib.error.HTTPError:
                     return None  # any HTTP answer (404 here) means it serves
@@ -238,9 +244,9 @@ class Tagd:
         return user_id, name, password
 
 
-def _serve(workdir, extra_args=()):
+def _serve(workdir, extra_args=(), ca_file=None):
     """A tagd for the duration of a fixture; the test fails if it dies meanwhile."""
-    server = Tagd(_tagd_bin(), workdir, extra_args)
+    server = Tagd(_tagd_bin(), workdir, extra_args, ca_file)
     yield server
     crashed = server.proc.poll() is not None
     server.stop()
