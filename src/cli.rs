@@ -34,6 +34,20 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Probe a running tagd: exits 0 when its /readyz (or, with --live, /healthz)
+    /// answers 200, 1 otherwise. For container health checks; reads the same options
+    /// as `serve` (--listen, --config, TLS) to find the server.
+    Healthcheck {
+        #[command(flatten)]
+        server: ServeArgs,
+        /// Probe /healthz (the process serves HTTP) instead of /readyz (the store
+        /// can serve requests too).
+        #[arg(long)]
+        live: bool,
+        /// Seconds to wait for the answer.
+        #[arg(long, default_value_t = 5)]
+        timeout_secs: u64,
+    },
     /// Manage domains, projects, users and resources in the store.
     Admin {
         #[command(flatten)]
@@ -281,6 +295,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             server::run(config, listener, shutdown).await
+        }
+        Command::Healthcheck {
+            server,
+            live,
+            timeout_secs,
+        } => {
+            let config = Config::resolve(&server)?;
+            let probe = crate::healthcheck::Probe {
+                addr: config.listen,
+                https: config.tls.is_some(),
+                path: if live { "/healthz" } else { "/readyz" },
+                timeout: Duration::from_secs(timeout_secs.max(1)),
+            };
+            println!("{}", crate::healthcheck::run(&probe).await?);
+            Ok(())
         }
         Command::Admin { store, command } => match command {
             AdminCommand::Credential(command) => {

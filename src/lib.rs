@@ -11,6 +11,7 @@
 //! - [`config`], [`server`], [`tls`], [`cli`]: configuration, the server loop and its
 //!   optional HTTPS, the command line.
 //! - [`datagen`]: reproducible synthetic data for benchmarks.
+//! - [`healthcheck`]: the `tagd healthcheck` probe for container runtimes.
 //!
 //! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
 
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod datagen;
+pub mod healthcheck;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -128,6 +128,24 @@ async fn the_api_is_served_over_https_to_clients_that_trust_the_certificate() {
     let tags: serde_json::Value = r.json().await.expect("JSON");
     assert_eq!(tags["tags"], json!([{"key": "env", "value": "tls"}]));
 
+    // `tagd healthcheck` with the server's own options probes it over TLS.
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let out = Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["healthcheck", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert-file")
+        .arg(&cert_file)
+        .arg("--tls-key-file")
+        .arg(&key_file)
+        .output()
+        .await
+        .expect("run tagd healthcheck");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.contains("200"),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Plain HTTP on the HTTPS port gets no HTTP answer.
     let plain = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/"))

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod dis;
 mod extract;
 pub mod fabric;
+pub mod health;
 pub mod iam;
 pub mod language;
 mod middleware;
@@ -86,6 +87,7 @@ pub fn app(state: AppState) -> Router {
         .merge(fabric::router())
         .merge(rds::router())
         .merge(dis::router())
+        .merge(health::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

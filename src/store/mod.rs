@@ -102,6 +102,13 @@ pub struct ResourceFilter {
     pub offset: usize,
 }
 
+/// The schema version a database holds, beside the one this binary's migrations reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaVersion {
+    pub found: i64,
+    pub expected: i64,
+}
+
 /// Everything tagd persists. Writes are durable and atomic when the call returns `Ok`.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -109,6 +116,12 @@ pub trait Store: Send + Sync + 'static {
     /// builds its tag index (queries answer by SQL until it is there). Admin commands,
     /// which ask a question or two, do without.
     fn prepare_for_queries(&self) {}
+
+    /// Proves the store can serve: the database answers, and on SQLite the writer
+    /// thread takes a job. Returns the schema version the database holds and the one
+    /// this binary expects (they differ when another tagd migrated a shared database
+    /// further). For `/readyz`.
+    async fn readiness(&self) -> Result<SchemaVersion, StoreError>;
 
     // --- identity
     async fn insert_domain(&self, domain: &Domain) -> Result<(), StoreError>;

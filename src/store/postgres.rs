@@ -29,7 +29,9 @@ use super::rows::{
     TOKEN_CONTEXT, USER_COLUMNS,
 };
 use super::sql::{storable, Dialect, Param, SqlBuilder};
-use super::{AccessKeyContext, IdentityEpoch, ResourceFilter, Store, StoreError, TokenContext};
+use super::{
+    AccessKeyContext, IdentityEpoch, ResourceFilter, SchemaVersion, Store, StoreError, TokenContext,
+};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -1210,6 +1212,19 @@ impl Store for PostgresStore {
         .await?;
         tx.commit().await?;
         Ok(Replaced::Done)
+    }
+
+    async fn readiness(&self) -> Result<SchemaVersion, StoreError> {
+        let found: i64 = self
+            .query_opt("SELECT version FROM tagd_schema", &[])
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(SchemaVersion {
+            found,
+            expected: MIGRATIONS.len() as i64,
+        })
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

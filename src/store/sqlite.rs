@@ -27,7 +27,9 @@ use super::rows::{
 use super::sql::{Dialect, Param, SqlBuilder};
 use super::tag_index::{Delta, TagIndex};
 
-use super::{AccessKeyContext, IdentityEpoch, ResourceFilter, Store, StoreError, TokenContext};
+use super::{
+    AccessKeyContext, IdentityEpoch, ResourceFilter, SchemaVersion, Store, StoreError, TokenContext,
+};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -1794,6 +1796,21 @@ impl Store for SqliteStore {
             Ok(Replaced::Done)
         })
         .await
+    }
+
+    async fn readiness(&self) -> Result<SchemaVersion, StoreError> {
+        // Through the writer, not a reader: a store whose writer thread is gone, or
+        // busy for long (building the tag index), cannot take writes, so it is not ready.
+        let found = self
+            .write(|c| {
+                c.pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(db)
+            })
+            .await?;
+        Ok(SchemaVersion {
+            found,
+            expected: MIGRATIONS.len() as i64,
+        })
     }
 
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {

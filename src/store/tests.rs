@@ -89,6 +89,7 @@ macro_rules! backend_suite {
     ($name:ident, $backend:ident) => {
         backend_suite!(@expand $name, $backend;
             store: [
+                a_fresh_store_is_ready_at_this_binarys_schema,
                 domains_round_trip,
                 projects_round_trip,
                 users_round_trip,
@@ -2989,6 +2990,15 @@ async fn delete_project_cascades(store: Arc<dyn Store>) {
 // Durability
 
 /// What a store acknowledged is there after it is closed and opened again.
+async fn a_fresh_store_is_ready_at_this_binarys_schema(store: Arc<dyn Store>) {
+    let version = store.readiness().await.expect("a fresh store is ready");
+    assert!(version.expected > 0, "{version:?}");
+    assert_eq!(version.found, version.expected);
+    // Still ready after writes went through.
+    new_domain(&*store, "ready").await;
+    assert_eq!(store.readiness().await.expect("ready"), version);
+}
+
 async fn durable_across_reopen(backend: &dyn Backend) {
     const WRITERS: usize = 50;
     let store = backend.open().await;

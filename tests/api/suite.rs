@@ -13,6 +13,8 @@ mod dis_reads;
 mod fabric;
 #[path = "../api/fabric_reads.rs"]
 mod fabric_reads;
+#[path = "../api/health.rs"]
+mod health;
 #[path = "../api/iam.rs"]
 mod iam;
 #[path = "../api/persistence.rs"]
@@ -194,6 +196,11 @@ impl TestServer {
         .await;
         server._tempdir = tempdir;
         server
+    }
+
+    /// Stops gracefully; the port is free once this returns.
+    pub async fn stop(mut self) {
+        self.stop_in_place().await;
     }
 
     async fn stop_in_place(&mut self) {

@@ -1,0 +1,61 @@
+//! Health endpoints for orchestrators and load balancers: `/healthz` answers while the
+//! process serves HTTP at all; `/readyz` only while the store can serve requests.
+//!
+//! Neither needs a credential (probes carry none) or tells more than a probe needs:
+//! the cause of a failed readiness check goes to the log, not to the caller.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use super::{json_response, AppState};
+
+/// How long `/readyz` waits for the store. Longer, and the store is busy enough (the
+/// SQLite writer building its tag index, say) that traffic is better sent elsewhere.
+const READY_WITHIN: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(live))
+        .route("/readyz", get(ready))
+}
+
+async fn live() -> Response {
+    json_response(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let not_ready = |reason: &str| {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({ "status": "not ready", "reason": reason }),
+        )
+    };
+    match tokio::time::timeout(READY_WITHIN, state.store.readiness()).await {
+        Ok(Ok(version)) if version.found == version.expected => json_response(
+            StatusCode::OK,
+            &json!({ "status": "ready", "schema_version": version.found }),
+        ),
+        Ok(Ok(version)) => {
+            tracing::warn!(
+                found = version.found,
+                expected = version.expected,
+                "not ready: the database's schema is not this binary's"
+            );
+            not_ready("the database schema is not the version this tagd expects")
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "not ready: the store did not answer");
+            not_ready("the store did not answer")
+        }
+        Err(_) => {
+            tracing::warn!(within = ?READY_WITHIN, "not ready: the store is busy");
+            not_ready("the store did not answer in time")
+        }
+    }
+}
