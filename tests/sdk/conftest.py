@@ -102,12 +102,15 @@ def _read_credentials(path):
 class Tagd:
     """A running tagd, its first-run identity and the access key the suite signs with."""
 
-    def __init__(self, binary, workdir, extra_args=(), ca_file=None):
+    def __init__(self, binary, workdir, extra_args=(), ca_file=None, store_args=None):
         """``ca_file``: the certificate tagd serves HTTPS with (its ``extra_args`` name
-        it); the endpoint is then ``https://`` and readiness is checked over TLS."""
+        it); the endpoint is then ``https://`` and readiness is checked over TLS.
+        ``store_args``: the store options (default: the suite's store, see
+        ``_store_args``)."""
         self.binary = binary
         self.extra_args = list(extra_args)
         self.ca_file = ca_file
+        self.store_args = _store_args() if store_args is None else list(store_args)
         self.data_dir = workdir / "data"
         self.log_path = workdir / "tagd.log"
         self.proc = None
@@ -146,7 +149,7 @@ class Tagd:
                     f"127.0.0.1:{self.port}",
                     "--data-dir",
                     str(self.data_dir),
-                    *_store_args(),
+                    *self.store_args,
                     *self.extra_args,
                 ],
                 stdin=subprocess.DEVNULL,
@@ -191,7 +194,7 @@ class Tagd:
     def admin(self, *args, stdin=None):
         """Runs ``tagd admin --data-dir <dir> ARGS`` and returns its standard output."""
         result = subprocess.run(
-            [str(self.binary), "admin", "--data-dir", str(self.data_dir), *_store_args(), *args],
+            [str(self.binary), "admin", "--data-dir", str(self.data_dir), *self.store_args, *args],
             input=stdin,
             capture_output=True,
             text=True,
@@ -244,9 +247,9 @@ class Tagd:
         return user_id, name, password
 
 
-def _serve(workdir, extra_args=(), ca_file=None):
+def _serve(workdir, extra_args=(), ca_file=None, store_args=None):
     """A tagd for the duration of a fixture; the test fails if it dies meanwhile."""
-    server = Tagd(_tagd_bin(), workdir, extra_args, ca_file)
+    server = Tagd(_tagd_bin(), workdir, extra_args, ca_file, store_args)
     yield server
     crashed = server.proc.poll() is not None
     server.stop()
@@ -264,10 +267,13 @@ def tagd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def throttled_tagd(tmp_path_factory):
-    """A second tagd whose access keys may make one request a second, two at once."""
+    """A second tagd whose access keys may make one request a second, two at once. It
+    runs on its own SQLite store: the session's PostgreSQL database belongs to the
+    session's tagd and its server key."""
     yield from _serve(
         tmp_path_factory.mktemp("throttled"),
         ["--rate-limit-per-credential", "1", "--rate-limit-burst-secs", "2"],
+        store_args=[],
     )
 
 

@@ -62,6 +62,7 @@ def https_tagd(tmp_path_factory):
         directory,
         ["--tls-cert-file", str(cert), "--tls-key-file", str(key)],
         ca_file=str(cert),
+        store_args=[],  # its own SQLite store (see throttled_tagd)
     )
 
 
