@@ -58,15 +58,7 @@ done
 project=$(credential "$work/data/credentials" project_id)
 token=$(admin_token "$port" "$work/data/credentials")
 [ -n "$token" ] || { echo "no token from tagd" >&2; exit 1; }
-python3 - "$project" > "$work/rds.csv" <<'PY'
-import sys
-print("project_id,resource_type,resource_id,name")
-for i in range(1000):
-    print(f"{sys.argv[1]},rds,rds-{i},")
-PY
-curl -sf -o /dev/null "http://127.0.0.1:$port/tagd/v1/resources" -H "X-Auth-Token: $token" \
-  -H 'Content-Type: text/csv' --data-binary @"$work/rds.csv" \
-  || { echo "registering rds-0..999 failed" >&2; exit 1; }
+register_rds "$port" "$token" "$project" "$work/rds.csv"
 
 # Resident memory of tagd every 5 s: elapsed seconds, KiB.
 started=$(date +%s)

@@ -153,15 +153,7 @@ fresh_tagd() {
   local dir; dir=$(mktemp -d "$work/tagd.XXXXXX")
   start_tagd "$dir" "$@"
   if [ "${REGISTER:-0}" = 1 ]; then
-    python3 - "$PROJECT" > "$dir.csv" <<'PY'
-import sys
-print("project_id,resource_type,resource_id,name")
-for i in range(1000):
-    print(f"{sys.argv[1]},rds,rds-{i},")
-PY
-    curl -sf -o /dev/null "http://127.0.0.1:$tagd_port/tagd/v1/resources" -H "X-Auth-Token: $TOKEN" \
-      -H 'Content-Type: text/csv' --data-binary @"$dir.csv" \
-      || { echo "registering rds-0..999 failed" >&2; exit 1; }
+    register_rds "$tagd_port" "$TOKEN" "$PROJECT" "$dir.csv" || exit 1
   fi
 }
 
