@@ -34,6 +34,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1.0/resource-tags/batch-delete"),
     ("GET", "/v2.0/resources/{id}/tags"),
     ("GET", "/v1.0/tms/providers"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
     ("POST", "/v1.0/resource-instances/filter"),
     ("GET", "/v1.0/tag-keys"),
     ("GET", "/v1.0/tag-values"),
