@@ -43,12 +43,12 @@ pub trait TaggedResource: Dialect {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct OneTagBody {
     tag: WireTag,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ActionBody {
     action: String,
     tags: Vec<WireTag>,

@@ -15,6 +15,8 @@ mod fabric;
 mod fabric_reads;
 #[path = "../api/iam.rs"]
 mod iam;
+#[path = "../api/openapi.rs"]
+mod openapi;
 #[path = "../api/persistence.rs"]
 mod persistence;
 #[path = "../api/process.rs"]
