@@ -17,6 +17,7 @@ use super::{
 use crate::core::admin::{parse_resource_csv, ResourceSpec};
 use crate::core::{CoreError, Reason};
 use crate::store::ResourceFilter;
+use utoipa::openapi::schema::Type;
 
 pub struct TagdAdmin;
 
@@ -49,7 +50,8 @@ pub fn routes() -> Routes {
                 .query("project_id", "only this project")
                 .query("resource_type", "only this type")
                 .query("limit", "page size, 0 to 10000")
-                .query("offset", "where the page starts"),
+                .query("offset", "where the page starts")
+                .returns(&[("resources", Type::Array)]),
         )
         .post(
             "/tagd/v1/resources",
@@ -59,7 +61,8 @@ pub fn routes() -> Routes {
                 "TagdRegisterResources",
                 "Register resources that can then be tagged",
             )
-            .body::<ResourcesBody>(),
+            .body::<ResourcesBody>()
+            .returns(&[("registered", Type::Integer), ("updated", Type::Integer)]),
         )
         .post(
             "/tagd/v1/resources/delete",
@@ -68,7 +71,8 @@ pub fn routes() -> Routes {
                 "TagdRemoveResources",
                 "Remove registered resources and their tags",
             )
-            .body::<ResourcesBody>(),
+            .body::<ResourcesBody>()
+            .returns(&[("removed", Type::Integer)]),
         )
 }
 

@@ -24,6 +24,7 @@ use crate::core::query::{number_or_string, FilterLimits, TagMatch};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// The page's rules: keys 1 to 36 of `A-Z a-z 0-9 - _` and CJK; values up to 43 of
 /// `A-Z a-z 0-9 . - _` and CJK.
@@ -131,7 +132,7 @@ pub fn routes() -> Routes {
         .get(
             ONE,
             single_tag::read::<Dis>,
-            op("ListTags", "One stream's tags"),
+            op("ListTags", "One stream's tags").returns(&[("tags", Type::Array)]),
         )
         .get(
             "/v2/{project_id}/stream/tags",
@@ -139,7 +140,8 @@ pub fn routes() -> Routes {
             op(
                 "ListResourcesByTags",
                 "The keys in use on the project's streams, with values",
-            ),
+            )
+            .returns(&[("tags", Type::Array)]),
         )
         .post(
             "/v2/{project_id}/stream/resource_instances/action",
@@ -148,7 +150,8 @@ pub fn routes() -> Routes {
                 "ListResourceByTags",
                 "Streams that carry tags (action filter), or their count",
             )
-            .body::<FilterBody>(),
+            .body::<FilterBody>()
+            .returns(&[("total_count", Type::Integer)]),
         )
         .delete(
             "/v2/{project_id}/stream/{stream_id}/tags/{key}",

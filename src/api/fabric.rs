@@ -24,6 +24,7 @@ use crate::core::query::{FilterLimits, Found, ResourceQuery, TagMatch};
 use crate::core::tagging::{BatchItem, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// The page's character set for keys and values: letters, digits, space, tab and
 /// `_ . : \ = + - @`.
@@ -174,7 +175,10 @@ pub fn routes() -> Routes {
         .get(
             "/v1/{project_id}/fabric-workspace/{workspace_id}/tags",
             list_tags,
-            paged(op("ListWorkspaceTags", "One workspace's tags")),
+            paged(
+                op("ListWorkspaceTags", "One workspace's tags")
+                    .returns(&[("tags", Type::Array), ("sys_tags", Type::Array)]),
+            ),
         )
         .get(
             "/v1/{project_id}/fabric-workspace/tags",
@@ -184,18 +188,25 @@ pub fn routes() -> Routes {
                     "ListProjectWorkspaceTags",
                     "The keys in use on the project's workspaces",
                 )
-                .query("use_predefine_tags", "true: the predefined tags too"),
+                .query("use_predefine_tags", "true: the predefined tags too")
+                .returns(&[("tags", Type::Array)]),
             ),
         )
         .post(
             "/v1/{project_id}/fabric-workspace/resource-instances/filter",
             filter_workspaces,
-            paged(op("ListWorkspacesByTags", "Workspaces that carry tags")).body::<FilterBody>(),
+            paged(
+                op("ListWorkspacesByTags", "Workspaces that carry tags")
+                    .returns(&[("resources", Type::Array), ("total_count", Type::Integer)]),
+            )
+            .body::<FilterBody>(),
         )
         .post(
             "/v1/{project_id}/fabric-workspace/resource-instances/count",
             count_workspaces,
-            op("CountWorkspacesByTags", "How many workspaces carry tags").body::<FilterBody>(),
+            op("CountWorkspacesByTags", "How many workspaces carry tags")
+                .body::<FilterBody>()
+                .returns(&[("total_count", Type::Integer)]),
         )
 }
 

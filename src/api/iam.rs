@@ -19,6 +19,7 @@ use crate::auth::login::{DomainSelector, ScopeRequest, UserSelector};
 use crate::auth::{AuthError, Principal};
 use crate::core::model::{AccessKey, Domain, KeyStatus, Project, TokenRecord, User};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 pub static X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
 
@@ -69,7 +70,8 @@ pub fn routes() -> Routes {
             validate_token,
             subject(
                 op("KeystoneValidateToken", "Check a token")
-                    .query("nocatalog", "leave out the catalog"),
+                    .query("nocatalog", "leave out the catalog")
+                    .returns(&[("token", Type::Object)]),
             ),
         )
         .post(
@@ -83,7 +85,8 @@ pub fn routes() -> Routes {
             .query("nocatalog", "leave out the catalog")
             .body::<TokenRequest>()
             .answers(StatusCode::CREATED)
-            .public(),
+            .public()
+            .returns(&[("token", Type::Object)]),
         )
         .delete(
             "/v3/auth/tokens",
@@ -97,7 +100,8 @@ pub fn routes() -> Routes {
                 .query("name", "only this name")
                 .query("domain_id", "only this domain")
                 .query("parent_id", "only this parent")
-                .query("enabled", "true or false"),
+                .query("enabled", "true or false")
+                .returns(&[("projects", Type::Array), ("links", Type::Object)]),
         )
         .get(
             "/v3/auth/projects",
@@ -105,29 +109,34 @@ pub fn routes() -> Routes {
             op(
                 "KeystoneListAuthProjects",
                 "The projects the caller may use",
-            ),
+            )
+            .returns(&[("projects", Type::Array), ("links", Type::Object)]),
         )
         .get(
             "/v3/auth/domains",
             list_auth_domains,
-            op("KeystoneListAuthDomains", "The caller's domain"),
+            op("KeystoneListAuthDomains", "The caller's domain")
+                .returns(&[("domains", Type::Array)]),
         )
         .get(
             "/v3.0/OS-CREDENTIAL/credentials",
             list_credentials,
-            op("ListPermanentAccessKeys", "A user's access keys").query("user_id", "the user"),
+            op("ListPermanentAccessKeys", "A user's access keys")
+                .query("user_id", "the user")
+                .returns(&[("credentials", Type::Array)]),
         )
         .post(
             "/v3.0/OS-CREDENTIAL/credentials",
             create_credential,
             op("CreatePermanentAccessKey", "Create an access key")
                 .body::<CreateCredentialBody>()
-                .answers(StatusCode::CREATED),
+                .answers(StatusCode::CREATED)
+                .returns(&[("credential", Type::Object)]),
         )
         .get(
             "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
             show_credential,
-            op("ShowPermanentAccessKey", "One access key"),
+            op("ShowPermanentAccessKey", "One access key").returns(&[("credential", Type::Object)]),
         )
         .put(
             "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
@@ -136,7 +145,8 @@ pub fn routes() -> Routes {
                 "UpdatePermanentAccessKey",
                 "Enable, disable or describe an access key",
             )
-            .body::<UpdateCredentialBody>(),
+            .body::<UpdateCredentialBody>()
+            .returns(&[("credential", Type::Object)]),
         )
         .delete(
             "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
@@ -151,7 +161,8 @@ pub fn routes() -> Routes {
                 "A temporary access key for a token",
             )
             .body::<SecurityTokenBody>()
-            .answers(StatusCode::CREATED),
+            .answers(StatusCode::CREATED)
+            .returns(&[("credential", Type::Object)]),
         )
 }
 

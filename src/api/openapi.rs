@@ -144,6 +144,7 @@ pub struct Op {
     schemas: Vec<(String, RefOr<Schema>)>,
     success: StatusCode,
     success_body: bool,
+    success_fields: &'static [(&'static str, Type)],
     auth: Auth,
     error_schemas: &'static [&'static str],
 }
@@ -159,6 +160,7 @@ pub fn op(id: &'static str, summary: &'static str) -> Op {
         schemas: Vec::new(),
         success: StatusCode::OK,
         success_body: true,
+        success_fields: &[],
         auth: Auth::Required,
         error_schemas: &[],
     }
@@ -211,6 +213,13 @@ impl Op {
     /// Success is `status` with a JSON body.
     pub fn answers(mut self, status: StatusCode) -> Self {
         self.success = status;
+        self
+    }
+
+    /// The top-level fields a success body always has, with their JSON types (the
+    /// bodies are built with `json!`, so this is declared, and the API test checks it).
+    pub fn returns(mut self, fields: &'static [(&'static str, Type)]) -> Self {
+        self.success_fields = fields;
         self
     }
 
@@ -280,11 +289,16 @@ impl Op {
         let reason = |s: StatusCode| s.canonical_reason().unwrap_or("error");
         let mut success = ResponseBuilder::new().description(reason(self.success));
         if self.success_body {
+            let body = self.success_fields.iter().fold(
+                ObjectBuilder::new().schema_type(Type::Object),
+                |body, (name, kind)| {
+                    body.property(*name, ObjectBuilder::new().schema_type(kind.clone()))
+                        .required(*name)
+                },
+            );
             success = success.content(
                 "application/json",
-                ContentBuilder::new()
-                    .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
-                    .build(),
+                ContentBuilder::new().schema(Some(body)).build(),
             );
         }
         operation = operation.response(self.success.as_str(), success);

@@ -21,6 +21,7 @@ use crate::core::query::{Found, TagMatch};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// The page's rules: keys of letters, digits, `_` and `-`, 1 to 36 characters, not a
 /// space; values of letters, digits, `_`, `.` and `-`, up to 43 characters, possibly
@@ -113,7 +114,7 @@ pub fn routes() -> Routes {
         .get(
             "/v3/{project_id}/instances/{instance_id}/tags",
             single_tag::read::<Rds>,
-            op("ListInstanceTags", "One instance's tags"),
+            op("ListInstanceTags", "One instance's tags").returns(&[("tags", Type::Array)]),
         )
         .get(
             "/v3/{project_id}/tags",
@@ -121,12 +122,14 @@ pub fn routes() -> Routes {
             op(
                 "ListProjectTags",
                 "The keys in use on the project's instances, with values",
-            ),
+            )
+            .returns(&[("tags", Type::Array)]),
         )
         .get(
             "/v3/{project_id}/tags/predefined-tag",
             predefined_tags,
-            op("ListPredefinedTags", "The domain's predefined tags"),
+            op("ListPredefinedTags", "The domain's predefined tags")
+                .returns(&[("tags", Type::Array)]),
         )
         .get(
             "/v3/{project_id}/instances",
@@ -136,7 +139,8 @@ pub fn routes() -> Routes {
                 .query("limit", "page size, 1 to 100")
                 .query("tags", "key=value pairs, comma-separated; all must match")
                 .query("id", "exact id, or *part")
-                .query("name", "exact name, or *part"),
+                .query("name", "exact name, or *part")
+                .returns(&[("instances", Type::Array), ("total_count", Type::Integer)]),
         )
 }
 

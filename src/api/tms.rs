@@ -26,6 +26,7 @@ use crate::core::query::{number_or_string, FilterLimits, ResourceQuery, TagScope
 use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// Resources one batch may name.
 pub const MAX_RESOURCES_PER_REQUEST: usize = 50;
@@ -144,14 +145,16 @@ pub fn routes() -> Routes {
                 "Add tags to resources (TMS 2.x: batch-create)",
             )
             .body::<BatchBody<CreateTagBody>>()
-            .component::<CreateTagBody>(),
+            .component::<CreateTagBody>()
+            .returns(&[("failed_resources", Type::Array)]),
         )
         .post(
             "/v1.0/resource-tags/batch-delete",
             batch_delete,
             op("BatchDeleteResourceTags", "Remove tags from resources")
                 .body::<BatchBody<DeleteTagBody>>()
-                .component::<DeleteTagBody>(),
+                .component::<DeleteTagBody>()
+                .returns(&[("failed_resources", Type::Array)]),
         )
         .get(
             "/v2.0/resources/{resource_id}/tags",
@@ -161,7 +164,8 @@ pub fn routes() -> Routes {
                     "resource_type",
                     "the resource's type, e.g. ecs_cloudservers",
                 )
-                .query("project_id", "the resource's project (regional types)"),
+                .query("project_id", "the resource's project (regional types)")
+                .returns(&[("tags", Type::Array)]),
         )
         .get(
             "/v1.0/tms/providers",
@@ -173,17 +177,28 @@ pub fn routes() -> Routes {
             .query("locale", "zh-cn or en-us")
             .query("limit", "page size")
             .query("offset", "where the page starts")
-            .query("provider", "one service"),
+            .query("provider", "one service")
+            .returns(&[("providers", Type::Array), ("total_count", Type::Integer)]),
         )
         .post(
             "/v1.0/resource-instances/filter",
             filter_resources,
-            op("ListResources", "Resources of some types that carry tags").body::<FilterBody>(),
+            op("ListResources", "Resources of some types that carry tags")
+                .body::<FilterBody>()
+                .returns(&[
+                    ("resources", Type::Array),
+                    ("errors", Type::Array),
+                    ("total_count", Type::Integer),
+                ]),
         )
         .get(
             "/v1.0/tag-keys",
             list_tag_keys,
-            paged(op("ListTagKeys", "The tag keys in use").query("region_id", "one region")),
+            paged(
+                op("ListTagKeys", "The tag keys in use")
+                    .query("region_id", "one region")
+                    .returns(&[("keys", Type::Array), ("page_info", Type::Object)]),
+            ),
         )
         .get(
             "/v1.0/tag-values",
@@ -191,7 +206,8 @@ pub fn routes() -> Routes {
             paged(
                 op("ListTagValues", "The values of one tag key")
                     .required_query("key", "the tag key")
-                    .query("region_id", "one region"),
+                    .query("region_id", "one region")
+                    .returns(&[("values", Type::Array), ("page_info", Type::Object)]),
             ),
         )
         .get(
@@ -199,7 +215,8 @@ pub fn routes() -> Routes {
             list_tags,
             op("ListTags", "The tags of a project's resources, by type")
                 .query("project_id", "the project")
-                .query("resource_types", "comma-separated resource types"),
+                .query("resource_types", "comma-separated resource types")
+                .returns(&[("tags", Type::Array), ("errors", Type::Array)]),
         )
         .post(
             "/v1.0/predefine_tags/action",
@@ -216,7 +233,12 @@ pub fn routes() -> Routes {
                     .query("key", "only this key")
                     .query("value", "only this value")
                     .query("order_field", "key, value or update_time")
-                    .query("order_method", "asc or desc"),
+                    .query("order_method", "asc or desc")
+                    .returns(&[
+                        ("marker", Type::String),
+                        ("total_count", Type::Integer),
+                        ("tags", Type::Array),
+                    ]),
             ),
         )
         .put(
@@ -232,14 +254,15 @@ pub fn routes() -> Routes {
         .get(
             "/v1.0/tms/quotas",
             show_quotas,
-            op("ShowTagQuota", "The domain's tag quotas"),
+            op("ShowTagQuota", "The domain's tag quotas").returns(&[("quotas", Type::Array)]),
         )
         .get(
             "/",
             list_versions,
             op("ListApiVersions", "The API versions")
                 .public()
-                .errors(&[GATEWAY_ERROR]),
+                .errors(&[GATEWAY_ERROR])
+                .returns(&[("versions", Type::Array)]),
         )
         .get(
             "/{api_version}",
@@ -247,7 +270,8 @@ pub fn routes() -> Routes {
             // An unknown version is the gateway's 404, or IAM's for `/v3.0`, which IAM owns.
             op("ShowApiVersion", "One API version")
                 .public()
-                .errors(&[GATEWAY_ERROR, "IamError"]),
+                .errors(&[GATEWAY_ERROR, "IamError"])
+                .returns(&[("version", Type::Object)]),
         )
 }
 

@@ -27,6 +27,7 @@ use crate::core::query::{number_or_string, FilterLimits, KeyValues};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// Most desktops one batch call may name.
 pub const MAX_DESKTOPS_PER_REQUEST: usize = 100;
@@ -142,6 +143,7 @@ pub fn routes() -> Routes {
             "Desktops that carry tags (action filter), or their count (action count)",
         )
         .body::<FilterBody>()
+        .returns(&[("total_count", Type::Integer)])
     };
     Routes::new("Workspace", "WorkspaceError")
         .post(
@@ -188,7 +190,7 @@ pub fn routes() -> Routes {
         .get(
             ONE,
             single_tag::read::<Workspace>,
-            op("ListDesktopTags", "One desktop's tags"),
+            op("ListDesktopTags", "One desktop's tags").returns(&[("tags", Type::Array)]),
         )
         .get(
             "/v2/{project_id}/desktops/tags",
@@ -200,7 +202,8 @@ pub fn routes() -> Routes {
             .query("offset", "where the page starts")
             .query("limit", "page size, 0 to 1000")
             .query("key", "only this key")
-            .query("value", "only this value"),
+            .query("value", "only this value")
+            .returns(&[("tags", Type::Array), ("totalCount", Type::Integer)]),
         )
         .post(
             "/v2/{project_id}/desktops/resource-instances/action",
