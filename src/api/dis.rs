@@ -196,6 +196,7 @@ async fn project_tags(
 /// numbers (and a `matches` array) are accepted too.
 #[derive(Deserialize, ToSchema)]
 struct FilterBody {
+    #[schema(value_type = super::openapi::FilterAction)]
     action: String,
     #[serde(default)]
     limit: Option<serde_json::Value>,

@@ -363,6 +363,23 @@ fn path_params(path: &str) -> impl Iterator<Item = &str> {
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
 }
 
+/// The `action` of a `tags/action` body (the handlers match the string and refuse any
+/// other with 400); a field documented with it keeps `String` as its Rust type.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum TagAction {
+    Create,
+    Delete,
+}
+
+/// The `action` of a `resource_instances/action` body.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum FilterAction {
+    Filter,
+    Count,
+}
+
 // The error bodies, as each dialect's `error_response` writes them. They mirror
 // `json!` literals in the dialects; the API test (tests/openapi/run.sh) checks every
 // answer against them, and `tests/api/openapi.rs` checks one of each.

@@ -50,6 +50,7 @@ pub struct OneTagBody {
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ActionBody {
+    #[schema(value_type = super::openapi::TagAction)]
     action: String,
     tags: Vec<WireTag>,
 }

@@ -319,6 +319,7 @@ async fn show_version(
 
 #[derive(Deserialize, ToSchema)]
 struct PredefinedActionBody {
+    #[schema(value_type = super::openapi::TagAction)]
     action: String,
     tags: Vec<CreateTagBody>,
 }
@@ -875,7 +876,9 @@ struct ResourceBody {
 
 #[derive(Deserialize, ToSchema)]
 struct CreateTagBody {
+    #[schema(min_length = 1, max_length = 36)]
     key: String,
+    #[schema(max_length = 43)]
     value: String,
 }
 

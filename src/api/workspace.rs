@@ -399,6 +399,7 @@ struct WireMatch {
 /// numbers.
 #[derive(Deserialize, ToSchema)]
 struct FilterBody {
+    #[schema(value_type = super::openapi::FilterAction)]
     action: String,
     #[serde(default)]
     offset: Option<serde_json::Value>,
