@@ -9,8 +9,7 @@
 //! `TAGD_FUZZ_REQUESTS` sets the number of requests (default 3,000; the full run in
 //! docs/security.md sends 100,000). `TAGD_FUZZ_SEED` picks another sequence.
 //!
-//! The routes are listed here by hand from the dialects' routers (`src/api/*.rs`). A
-//! new route must be added to `ROUTES`.
+//! The routes are those of the OpenAPI document, which is built with the router.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
@@ -24,71 +23,30 @@ use tokio::net::TcpStream;
 mod tagd_process;
 use tagd_process::{admin_token, credential, free_port, spawn_with};
 
-const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/"),
-    ("GET", "/{api_version}"),
-    ("GET", "/tagd/v1/resources"),
-    ("POST", "/tagd/v1/resources"),
-    ("POST", "/tagd/v1/resources/delete"),
-    ("POST", "/v1.0/resource-tags/batch-create"),
-    ("POST", "/v1.0/resource-tags/batch-delete"),
-    ("GET", "/v2.0/resources/{id}/tags"),
-    ("GET", "/v1.0/tms/providers"),
-    ("GET", "/healthz"),
-    ("GET", "/readyz"),
-    ("POST", "/v1.0/resource-instances/filter"),
-    ("GET", "/v1.0/tag-keys"),
-    ("GET", "/v1.0/tag-values"),
-    ("GET", "/v1.0/tags"),
-    ("POST", "/v1.0/predefine_tags/action"),
-    ("GET", "/v1.0/predefine_tags"),
-    ("PUT", "/v1.0/predefine_tags"),
-    ("GET", "/v1.0/tms/quotas"),
-    ("GET", "/v3/auth/tokens"),
-    ("POST", "/v3/auth/tokens"),
-    ("DELETE", "/v3/auth/tokens"),
-    ("GET", "/v3/projects"),
-    ("GET", "/v3/auth/projects"),
-    ("GET", "/v3/auth/domains"),
-    ("GET", "/v3.0/OS-CREDENTIAL/credentials"),
-    ("POST", "/v3.0/OS-CREDENTIAL/credentials"),
-    ("GET", "/v3.0/OS-CREDENTIAL/credentials/{id}"),
-    ("PUT", "/v3.0/OS-CREDENTIAL/credentials/{id}"),
-    ("POST", "/v3.0/OS-CREDENTIAL/securitytokens"),
-    ("POST", "/v2/{project}/desktops/batch-tags"),
-    ("DELETE", "/v2/{project}/desktops/batch-tags"),
-    ("POST", "/v2/{project}/desktops/{id}/tags/action"),
-    ("POST", "/v2/{project}/desktops/{id}/tags"),
-    ("GET", "/v2/{project}/desktops/{id}/tags"),
-    ("DELETE", "/v2/{project}/desktops/{id}/tags/{key}"),
-    ("GET", "/v2/{project}/desktops/tags"),
-    ("POST", "/v2/{project}/desktops/resource-instances/action"),
-    ("POST", "/v2/{project}/desktops/resource_instances/action"),
-    ("POST", "/v1/{project}/fabric-workspace/{id}/tags/create"),
-    ("POST", "/v1/{project}/fabric-workspace/{id}/tags/delete"),
-    ("GET", "/v1/{project}/fabric-workspace/{id}/tags"),
-    ("GET", "/v1/{project}/fabric-workspace/tags"),
-    (
-        "POST",
-        "/v1/{project}/fabric-workspace/resource-instances/filter",
-    ),
-    (
-        "POST",
-        "/v1/{project}/fabric-workspace/resource-instances/count",
-    ),
-    ("POST", "/v3/{project}/instances/{id}/tags/action"),
-    ("GET", "/v3/{project}/instances/{id}/tags"),
-    ("GET", "/v3/{project}/tags"),
-    ("GET", "/v3/{project}/tags/predefined-tag"),
-    ("GET", "/v3/{project}/instances"),
-    ("POST", "/v2/{project}/stream/{id}/tags/action"),
-    ("DELETE", "/v2/{project}/stream/{id}/tags/action"),
-    ("POST", "/v2/{project}/stream/{id}/tags"),
-    ("GET", "/v2/{project}/stream/{id}/tags"),
-    ("DELETE", "/v2/{project}/stream/{id}/tags/{key}"),
-    ("GET", "/v2/{project}/stream/tags"),
-    ("POST", "/v2/{project}/stream/resource_instances/action"),
-];
+/// Every route, from the OpenAPI document the server's router is built with
+/// (`api::openapi`), path parameters renamed to the placeholders filled below.
+fn routes() -> Vec<(&'static str, String)> {
+    let document = tagd::api::openapi::document();
+    let mut routes = Vec::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        let template = path
+            .split('/')
+            .map(|segment| match segment {
+                "{project_id}" => "{project}",
+                "{key}" | "{api_version}" => segment,
+                s if s.starts_with('{') => "{id}",
+                s => s,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in ["GET", "POST", "PUT", "DELETE"] {
+            if item.get(method.to_ascii_lowercase()).is_some() {
+                routes.push((method, template.clone()));
+            }
+        }
+    }
+    routes
+}
 
 fn requests() -> usize {
     std::env::var("TAGD_FUZZ_REQUESTS")
@@ -367,8 +325,11 @@ async fn fuzzed_requests_never_get_5xx_and_refused_writes_change_nothing() {
     let mut rng = Lcg::new(seed);
     let mut client = Client { port, conn: None };
     let (mut refused_writes, mut statuses) = (0usize, std::collections::BTreeMap::new());
+    let routes = routes();
+    assert!(routes.len() >= 50, "{} routes", routes.len());
     for n in 0..requests() {
-        let &(route_method, template) = pick(&mut rng, ROUTES);
+        let (route_method, template) = pick(&mut rng, &routes);
+        let route_method = *route_method;
         let method = if rng.below(10) == 0 {
             *pick(&mut rng, &["GET", "POST", "PUT", "DELETE", "PATCH"])
         } else {

@@ -5,11 +5,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{op, Routes};
 use super::{
     json_response, message, query_number, status, ApiError, AppState, Authed, Dialect, JsonBody,
     QueryMap,
@@ -17,6 +17,7 @@ use super::{
 use crate::core::admin::{parse_resource_csv, ResourceSpec};
 use crate::core::{CoreError, Reason};
 use crate::store::ResourceFilter;
+use utoipa::openapi::schema::Type;
 
 pub struct TagdAdmin;
 
@@ -39,13 +40,43 @@ fn code(err: &CoreError) -> String {
 /// Most resources one admin call may name; larger imports go through the CLI.
 pub const MAX_RESOURCES_PER_CALL: usize = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tagd/v1/resources", get(list).post(register))
-        .route("/tagd/v1/resources/delete", post(remove))
+/// The admin API's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    Routes::new("Admin", "FlatError")
+        .get(
+            "/tagd/v1/resources",
+            list,
+            op("TagdListResources", "The domain's registered resources")
+                .query("project_id", "only this project")
+                .query("resource_type", "only this type")
+                .query("limit", "page size, 0 to 10000")
+                .query("offset", "where the page starts")
+                .returns(&[("resources", Type::Array)]),
+        )
+        .post(
+            "/tagd/v1/resources",
+            register,
+            // Also `text/csv` with the header project_id,resource_type,resource_id,name.
+            op(
+                "TagdRegisterResources",
+                "Register resources that can then be tagged",
+            )
+            .body::<ResourcesBody>()
+            .returns(&[("registered", Type::Integer), ("updated", Type::Integer)]),
+        )
+        .post(
+            "/tagd/v1/resources/delete",
+            remove,
+            op(
+                "TagdRemoveResources",
+                "Remove registered resources and their tags",
+            )
+            .body::<ResourcesBody>()
+            .returns(&[("removed", Type::Integer)]),
+        )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResourcesBody {
     resources: Vec<ResourceSpec>,
 }

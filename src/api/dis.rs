@@ -10,11 +10,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{op, Routes};
 use super::{
     json_response, key_values_json, message, single_tag, status, tag_matches, tags_json, ApiError,
     AppState, Dialect, JsonBody, ProjectCaller, WireTag, WireTagMatch,
@@ -24,6 +24,7 @@ use crate::core::query::{number_or_string, FilterLimits, TagMatch};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// The page's rules: keys 1 to 36 of `A-Z a-z 0-9 - _` and CJK; values up to 43 of
 /// `A-Z a-z 0-9 . - _` and CJK.
@@ -97,25 +98,65 @@ fn code(err: &CoreError) -> &'static str {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
-        .route(
+/// DIS's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    const ONE: &str = "/v2/{project_id}/stream/{stream_id}/tags";
+    Routes::new("DIS", "FlatError")
+        .post(
             "/v2/{project_id}/stream/{stream_id}/tags/action",
-            post(single_tag::action::<Dis>).delete(single_tag::delete::<Dis>),
+            single_tag::action::<Dis>,
+            op(
+                "BatchCreateDeleteTags",
+                "Create or delete one stream's tags",
+            )
+            .body::<single_tag::ActionBody>()
+            .no_content(),
         )
-        .route(
-            "/v2/{project_id}/stream/{stream_id}/tags",
-            post(single_tag::create::<Dis>).get(single_tag::read::<Dis>),
+        // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
+        .delete(
+            "/v2/{project_id}/stream/{stream_id}/tags/action",
+            single_tag::delete::<Dis>,
+            op(
+                "DeleteStreamTagAction",
+                "Delete the tag whose key is \"action\"",
+            )
+            .no_content(),
         )
-        .route("/v2/{project_id}/stream/tags", get(project_tags))
-        .route(
+        .post(
+            ONE,
+            single_tag::create::<Dis>,
+            op("CreateTag", "Add one tag to a stream")
+                .body::<single_tag::OneTagBody>()
+                .no_content(),
+        )
+        .get(
+            ONE,
+            single_tag::read::<Dis>,
+            op("ListTags", "One stream's tags").returns(&[("tags", Type::Array)]),
+        )
+        .get(
+            "/v2/{project_id}/stream/tags",
+            project_tags,
+            op(
+                "ListResourcesByTags",
+                "The keys in use on the project's streams, with values",
+            )
+            .returns(&[("tags", Type::Array)]),
+        )
+        .post(
             "/v2/{project_id}/stream/resource_instances/action",
-            post(filter),
+            filter,
+            op(
+                "ListResourceByTags",
+                "Streams that carry tags (action filter), or their count",
+            )
+            .body::<FilterBody>()
+            .returns(&[("total_count", Type::Integer)]),
         )
-        .route(
+        .delete(
             "/v2/{project_id}/stream/{stream_id}/tags/{key}",
-            delete(single_tag::delete::<Dis>),
+            single_tag::delete::<Dis>,
+            op("DeleteTag", "Delete one tag of a stream").no_content(),
         )
 }
 
@@ -153,8 +194,9 @@ async fn project_tags(
 
 /// `ListResourceInstancesReq`. The SDK types `limit`, `offset` and `matches` as strings;
 /// numbers (and a `matches` array) are accepted too.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct FilterBody {
+    #[schema(value_type = super::openapi::FilterAction)]
     action: String,
     #[serde(default)]
     limit: Option<serde_json::Value>,
@@ -173,7 +215,8 @@ struct FilterBody {
 }
 
 /// One search condition of a structured `matches`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = DisMatch)]
 struct WireMatch {
     key: String,
     value: String,

@@ -258,7 +258,7 @@ impl<D> ProjectCaller<D> {
 
 /// A filter entry as every API sends it: a key and the values it may have (none or an
 /// empty list = any value).
-#[derive(serde::Deserialize, Clone)]
+#[derive(serde::Deserialize, Clone, utoipa::ToSchema)]
 pub struct WireTagMatch {
     pub key: String,
     #[serde(default)]
@@ -323,7 +323,7 @@ pub fn key_values_json(kvs: &[KeyValues]) -> serde_json::Value {
 }
 
 /// A tag as the per-service APIs send it: `value` may be missing.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct WireTag {
     pub key: String,
     #[serde(default)]

@@ -9,11 +9,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{op, Op, Routes};
 use super::{
     json_response, key_values_json, message, query_number, status, tag_matches, tags_json,
     ApiError, AppState, Dialect, JsonBody, PathParams, ProjectCaller, QueryMap, WireTag,
@@ -24,6 +24,7 @@ use crate::core::query::{FilterLimits, Found, ResourceQuery, TagMatch};
 use crate::core::tagging::{BatchItem, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// The page's character set for keys and values: letters, digits, space, tab and
 /// `_ . : \ = + - @`.
@@ -150,31 +151,62 @@ fn solution(err: &CoreError) -> &'static str {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+/// DataArts Fabric's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    let paged = |o: Op| {
+        o.query("offset", "where the page starts")
+            .query("limit", "page size")
+    };
+    Routes::new("Fabric", "FabricError")
+        .post(
             "/v1/{project_id}/fabric-workspace/{workspace_id}/tags/create",
-            post(create_tags),
+            create_tags,
+            op("BatchCreateWorkspaceTags", "Add tags to a workspace")
+                .body::<TagsBody>()
+                .no_content(),
         )
-        .route(
+        .post(
             "/v1/{project_id}/fabric-workspace/{workspace_id}/tags/delete",
-            post(delete_tags),
+            delete_tags,
+            op("BatchDeleteWorkspaceTags", "Remove tags from a workspace")
+                .body::<TagsBody>()
+                .no_content(),
         )
-        .route(
+        .get(
             "/v1/{project_id}/fabric-workspace/{workspace_id}/tags",
-            get(list_tags),
+            list_tags,
+            paged(
+                op("ListWorkspaceTags", "One workspace's tags")
+                    .returns(&[("tags", Type::Array), ("sys_tags", Type::Array)]),
+            ),
         )
-        .route(
+        .get(
             "/v1/{project_id}/fabric-workspace/tags",
-            get(list_project_tags),
+            list_project_tags,
+            paged(
+                op(
+                    "ListProjectWorkspaceTags",
+                    "The keys in use on the project's workspaces",
+                )
+                .query("use_predefine_tags", "true: the predefined tags too")
+                .returns(&[("tags", Type::Array)]),
+            ),
         )
-        .route(
+        .post(
             "/v1/{project_id}/fabric-workspace/resource-instances/filter",
-            post(filter_workspaces),
+            filter_workspaces,
+            paged(
+                op("ListWorkspacesByTags", "Workspaces that carry tags")
+                    .returns(&[("resources", Type::Array), ("total_count", Type::Integer)]),
+            )
+            .body::<FilterBody>(),
         )
-        .route(
+        .post(
             "/v1/{project_id}/fabric-workspace/resource-instances/count",
-            post(count_workspaces),
+            count_workspaces,
+            op("CountWorkspacesByTags", "How many workspaces carry tags")
+                .body::<FilterBody>()
+                .returns(&[("total_count", Type::Integer)]),
         )
 }
 
@@ -183,7 +215,7 @@ struct WorkspacePath {
     workspace_id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TagsBody {
     #[serde(default)]
     tags: Option<Vec<WireTag>>,
@@ -405,7 +437,7 @@ const FILTER_LIMITS: FilterLimits = FilterLimits {
 const MATCH_RESOURCE_NAME: &str = "resource_name";
 
 /// `ListTagWorkspacesRequestBody`, shared by the filter and the count.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct FilterBody {
     #[serde(default)]
     without_any_tag: Option<bool>,
@@ -417,7 +449,8 @@ struct FilterBody {
     sys_tags: Option<Vec<WireTagMatch>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = FabricMatch)]
 struct WireMatch {
     key: String,
     value: String,

@@ -9,20 +9,37 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
+use utoipa::openapi::schema::Type;
 
+use super::openapi::{op, Routes, GATEWAY_ERROR};
 use super::{json_response, AppState};
 
 /// How long `/readyz` waits for the store. Longer, and the store is busy enough (the
 /// SQLite writer building its tag index, say) that traffic is better sent elsewhere.
 const READY_WITHIN: Duration = Duration::from_secs(2);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/readyz", get(ready))
+pub fn routes() -> Routes {
+    const NOT_READY: &[(&str, Type)] = &[("status", Type::String), ("reason", Type::String)];
+    Routes::new("Health", GATEWAY_ERROR)
+        .get(
+            "/healthz",
+            live,
+            op("ShowLiveness", "200 while the process serves HTTP")
+                .public()
+                .returns(&[("status", Type::String)]),
+        )
+        .get(
+            "/readyz",
+            ready,
+            op(
+                "ShowReadiness",
+                "200 while the store can serve requests; 503 otherwise",
+            )
+            .public()
+            .returns(&[("status", Type::String), ("schema_version", Type::Integer)])
+            .or_answers(StatusCode::SERVICE_UNAVAILABLE, NOT_READY),
+        )
 }
 
 async fn live() -> Response {

@@ -4,13 +4,13 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
+use super::openapi::{op, Op, Routes};
 use super::{
     json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, PathParams,
     QueryMap, X_AUTH_TOKEN,
@@ -19,6 +19,7 @@ use crate::auth::login::{DomainSelector, ScopeRequest, UserSelector};
 use crate::auth::{AuthError, Principal};
 use crate::core::model::{AccessKey, Domain, KeyStatus, Project, TokenRecord, User};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 pub static X_SUBJECT_TOKEN: HeaderName = HeaderName::from_static("x-subject-token");
 
@@ -60,44 +61,124 @@ fn code(err: &CoreError) -> &'static str {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+/// IAM's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    let subject = |o: Op| o.header("X-Subject-Token", true, "the token to check or revoke");
+    Routes::new("IAM", "IamError")
+        .get(
             "/v3/auth/tokens",
-            get(validate_token).post(create_token).delete(revoke_token),
+            validate_token,
+            subject(
+                op("KeystoneValidateToken", "Check a token")
+                    .query("nocatalog", "leave out the catalog")
+                    .returns(&[("token", Type::Object)]),
+            ),
         )
-        .route("/v3/projects", get(list_projects))
-        .route("/v3/auth/projects", get(list_auth_projects))
-        .route("/v3/auth/domains", get(list_auth_domains))
-        .route(
+        .post(
+            "/v3/auth/tokens",
+            create_token,
+            // The password or token is in the body: no other credentials.
+            op(
+                "KeystoneCreateUserTokenByPassword",
+                "Get a token (X-Subject-Token)",
+            )
+            .query("nocatalog", "leave out the catalog")
+            .body::<TokenRequest>()
+            .answers(StatusCode::CREATED)
+            .public()
+            .returns(&[("token", Type::Object)]),
+        )
+        .delete(
+            "/v3/auth/tokens",
+            revoke_token,
+            subject(op("KeystoneRevokeToken", "Revoke a token")).no_content(),
+        )
+        .get(
+            "/v3/projects",
+            list_projects,
+            op("KeystoneListProjects", "Projects")
+                .query("name", "only this name")
+                .query("domain_id", "only this domain")
+                .query("parent_id", "only this parent")
+                .query("enabled", "true or false")
+                .returns(&[("projects", Type::Array), ("links", Type::Object)]),
+        )
+        .get(
+            "/v3/auth/projects",
+            list_auth_projects,
+            op(
+                "KeystoneListAuthProjects",
+                "The projects the caller may use",
+            )
+            .returns(&[("projects", Type::Array), ("links", Type::Object)]),
+        )
+        .get(
+            "/v3/auth/domains",
+            list_auth_domains,
+            op("KeystoneListAuthDomains", "The caller's domain")
+                .returns(&[("domains", Type::Array)]),
+        )
+        .get(
             "/v3.0/OS-CREDENTIAL/credentials",
-            get(list_credentials).post(create_credential),
+            list_credentials,
+            op("ListPermanentAccessKeys", "A user's access keys")
+                .query("user_id", "the user")
+                .returns(&[("credentials", Type::Array)]),
         )
-        .route(
+        .post(
+            "/v3.0/OS-CREDENTIAL/credentials",
+            create_credential,
+            op("CreatePermanentAccessKey", "Create an access key")
+                .body::<CreateCredentialBody>()
+                .answers(StatusCode::CREATED)
+                .returns(&[("credential", Type::Object)]),
+        )
+        .get(
             "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
-            get(show_credential)
-                .put(update_credential)
-                .delete(delete_credential),
+            show_credential,
+            op("ShowPermanentAccessKey", "One access key").returns(&[("credential", Type::Object)]),
         )
-        .route(
+        .put(
+            "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
+            update_credential,
+            op(
+                "UpdatePermanentAccessKey",
+                "Enable, disable or describe an access key",
+            )
+            .body::<UpdateCredentialBody>()
+            .returns(&[("credential", Type::Object)]),
+        )
+        .delete(
+            "/v3.0/OS-CREDENTIAL/credentials/{access_key}",
+            delete_credential,
+            op("DeletePermanentAccessKey", "Delete an access key").no_content(),
+        )
+        .post(
             "/v3.0/OS-CREDENTIAL/securitytokens",
-            post(create_security_token),
+            create_security_token,
+            op(
+                "CreateTemporaryAccessKeyByToken",
+                "A temporary access key for a token",
+            )
+            .body::<SecurityTokenBody>()
+            .answers(StatusCode::CREATED)
+            .returns(&[("credential", Type::Object)]),
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenRequest {
     auth: AuthBody,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct AuthBody {
     identity: IdentityBody,
     #[serde(default)]
     scope: Option<ScopeBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct IdentityBody {
     methods: Vec<String>,
     #[serde(default)]
@@ -106,12 +187,12 @@ struct IdentityBody {
     token: Option<TokenRef>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PasswordBody {
     user: UserRef,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UserRef {
     #[serde(default)]
     id: Option<String>,
@@ -122,12 +203,12 @@ struct UserRef {
     domain: Option<NamedRef>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenRef {
     id: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NamedRef {
     #[serde(default)]
     id: Option<String>,
@@ -135,7 +216,7 @@ struct NamedRef {
     name: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ScopeBody {
     #[serde(default)]
     project: Option<ProjectScope>,
@@ -143,7 +224,7 @@ struct ScopeBody {
     domain: Option<NamedRef>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ProjectScope {
     #[serde(default)]
     id: Option<String>,
@@ -532,24 +613,24 @@ async fn list_auth_domains(
 
 // --- Access keys (OS-CREDENTIAL), as the IAM SDK calls them.
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateCredentialBody {
     credential: CreateCredential,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateCredential {
     user_id: String,
     #[serde(default)]
     description: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateCredentialBody {
     credential: UpdateCredential,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct UpdateCredential {
     #[serde(default)]
     status: Option<String>,
@@ -557,24 +638,24 @@ struct UpdateCredential {
     description: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SecurityTokenBody {
     auth: SecurityTokenAuth,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SecurityTokenAuth {
     identity: SecurityTokenIdentity,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SecurityTokenIdentity {
     methods: Vec<String>,
     #[serde(default)]
     token: Option<SecurityTokenToken>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SecurityTokenToken {
     #[serde(default)]
     id: Option<String>,

@@ -13,6 +13,7 @@ pub mod health;
 pub mod iam;
 pub mod language;
 mod middleware;
+pub mod openapi;
 pub mod rds;
 pub mod single_tag;
 pub mod throttle;
@@ -80,14 +81,8 @@ impl AppState {
 /// The whole application.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .merge(tms::router())
-        .merge(iam::router())
-        .merge(admin::router())
-        .merge(workspace::router())
-        .merge(fabric::router())
-        .merge(rds::router())
-        .merge(dis::router())
-        .merge(health::router())
+        // Every dialect's routes, each built together with its OpenAPI description.
+        .merge(openapi::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))

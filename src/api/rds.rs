@@ -8,10 +8,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::json;
 
+use super::openapi::{op, Routes};
 use super::{
     json_response, key_values_json, query_number, status, tags_json, ApiError, AppState, Dialect,
     ProjectCaller, QueryMap, WireTag,
@@ -22,6 +21,7 @@ use crate::core::query::{Found, TagMatch};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// The page's rules: keys of letters, digits, `_` and `-`, 1 to 36 characters, not a
 /// space; values of letters, digits, `_`, `.` and `-`, up to 43 characters, possibly
@@ -101,19 +101,47 @@ fn code(err: &CoreError) -> &'static str {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+/// RDS's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    Routes::new("RDS", "FlatError")
+        .post(
             "/v3/{project_id}/instances/{instance_id}/tags/action",
-            post(single_tag::action::<Rds>),
+            single_tag::action::<Rds>,
+            op("BatchTagAction", "Create or delete one instance's tags")
+                .body::<single_tag::ActionBody>()
+                .no_content(),
         )
-        .route(
+        .get(
             "/v3/{project_id}/instances/{instance_id}/tags",
-            get(single_tag::read::<Rds>),
+            single_tag::read::<Rds>,
+            op("ListInstanceTags", "One instance's tags").returns(&[("tags", Type::Array)]),
         )
-        .route("/v3/{project_id}/tags", get(project_tags))
-        .route("/v3/{project_id}/tags/predefined-tag", get(predefined_tags))
-        .route("/v3/{project_id}/instances", get(list_instances))
+        .get(
+            "/v3/{project_id}/tags",
+            project_tags,
+            op(
+                "ListProjectTags",
+                "The keys in use on the project's instances, with values",
+            )
+            .returns(&[("tags", Type::Array)]),
+        )
+        .get(
+            "/v3/{project_id}/tags/predefined-tag",
+            predefined_tags,
+            op("ListPredefinedTags", "The domain's predefined tags")
+                .returns(&[("tags", Type::Array)]),
+        )
+        .get(
+            "/v3/{project_id}/instances",
+            list_instances,
+            op("ListInstances", "The project's instances")
+                .query("offset", "where the page starts")
+                .query("limit", "page size, 1 to 100")
+                .query("tags", "key=value pairs, comma-separated; all must match")
+                .query("id", "exact id, or *part")
+                .query("name", "exact name, or *part")
+                .returns(&[("instances", Type::Array), ("total_count", Type::Integer)]),
+        )
 }
 
 /// `GET .../tags`: every key the project's instances carry, with its values, sorted.

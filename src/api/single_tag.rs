@@ -43,13 +43,14 @@ pub trait TaggedResource: Dialect {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct OneTagBody {
     tag: WireTag,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ActionBody {
+    #[schema(value_type = super::openapi::TagAction)]
     action: String,
     tags: Vec<WireTag>,
 }

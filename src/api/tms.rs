@@ -8,11 +8,11 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{op, Op, Routes, GATEWAY_ERROR};
 use super::{
     json_reply, json_response, key_values_json, message, query_number, status, tag_matches,
     ApiError, AppState, Authed, Dialect, JsonBody, PathParams, QueryMap, TagPair, WireTagMatch,
@@ -26,6 +26,7 @@ use crate::core::query::{number_or_string, FilterLimits, ResourceQuery, TagScope
 use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// Resources one batch may name.
 pub const MAX_RESOURCES_PER_REQUEST: usize = 50;
@@ -129,24 +130,149 @@ fn failure(outcome: ItemOutcome, at: &ResourceRef) -> Option<(&'static str, Stri
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1.0/resource-tags/batch-create", post(batch_create))
-        .route("/v1.0/resource-tags/batch-delete", post(batch_delete))
-        .route("/v2.0/resources/{resource_id}/tags", get(resource_tags))
-        .route("/v1.0/tms/providers", get(list_providers))
-        .route("/v1.0/resource-instances/filter", post(filter_resources))
-        .route("/v1.0/tag-keys", get(list_tag_keys))
-        .route("/v1.0/tag-values", get(list_tag_values))
-        .route("/v1.0/tags", get(list_tags))
-        .route("/v1.0/predefine_tags/action", post(predefined_action))
-        .route(
-            "/v1.0/predefine_tags",
-            get(list_predefined).put(replace_predefined),
+/// TMS's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    let paged = |o: Op| {
+        o.query("limit", "page size")
+            .query("marker", "where the page starts")
+    };
+    Routes::new("TMS", "TmsError")
+        .post(
+            "/v1.0/resource-tags/batch-create",
+            batch_create,
+            op(
+                "BatchCreateResourceTags",
+                "Add tags to resources (TMS 2.x: batch-create)",
+            )
+            .body::<BatchBody<CreateTagBody>>()
+            .component::<CreateTagBody>()
+            .returns(&[("failed_resources", Type::Array)]),
         )
-        .route("/v1.0/tms/quotas", get(show_quotas))
-        .route("/", get(list_versions))
-        .route("/{api_version}", get(show_version))
+        .post(
+            "/v1.0/resource-tags/batch-delete",
+            batch_delete,
+            op("BatchDeleteResourceTags", "Remove tags from resources")
+                .body::<BatchBody<DeleteTagBody>>()
+                .component::<DeleteTagBody>()
+                .returns(&[("failed_resources", Type::Array)]),
+        )
+        .get(
+            "/v2.0/resources/{resource_id}/tags",
+            resource_tags,
+            op("ShowResourceTag", "One resource's tags")
+                .required_query(
+                    "resource_type",
+                    "the resource's type, e.g. ecs_cloudservers",
+                )
+                .query("project_id", "the resource's project (regional types)")
+                .returns(&[("tags", Type::Array)]),
+        )
+        .get(
+            "/v1.0/tms/providers",
+            list_providers,
+            op(
+                "ListProviders",
+                "The cloud services and resource types that can be tagged",
+            )
+            .query("locale", "zh-cn or en-us")
+            .query("limit", "page size")
+            .query("offset", "where the page starts")
+            .query("provider", "one service")
+            .returns(&[("providers", Type::Array), ("total_count", Type::Integer)]),
+        )
+        .post(
+            "/v1.0/resource-instances/filter",
+            filter_resources,
+            op("ListResources", "Resources of some types that carry tags")
+                .body::<FilterBody>()
+                .returns(&[
+                    ("resources", Type::Array),
+                    ("errors", Type::Array),
+                    ("total_count", Type::Integer),
+                ]),
+        )
+        .get(
+            "/v1.0/tag-keys",
+            list_tag_keys,
+            paged(
+                op("ListTagKeys", "The tag keys in use")
+                    .query("region_id", "one region")
+                    .returns(&[("keys", Type::Array), ("page_info", Type::Object)]),
+            ),
+        )
+        .get(
+            "/v1.0/tag-values",
+            list_tag_values,
+            paged(
+                op("ListTagValues", "The values of one tag key")
+                    .required_query("key", "the tag key")
+                    .query("region_id", "one region")
+                    .returns(&[("values", Type::Array), ("page_info", Type::Object)]),
+            ),
+        )
+        .get(
+            "/v1.0/tags",
+            list_tags,
+            op("ListTags", "The tags of a project's resources, by type")
+                .query("project_id", "the project")
+                .query("resource_types", "comma-separated resource types")
+                .returns(&[("tags", Type::Array), ("errors", Type::Array)]),
+        )
+        .post(
+            "/v1.0/predefine_tags/action",
+            predefined_action,
+            op("CreatePredefineTags", "Create or delete predefined tags")
+                .body::<PredefinedActionBody>()
+                .no_content(),
+        )
+        .get(
+            "/v1.0/predefine_tags",
+            list_predefined,
+            paged(
+                op("ListPredefineTags", "The domain's predefined tags")
+                    .query("key", "only this key")
+                    .query("value", "only this value")
+                    .query("order_field", "key, value or update_time")
+                    .query("order_method", "asc or desc")
+                    .returns(&[
+                        ("marker", Type::String),
+                        ("total_count", Type::Integer),
+                        ("tags", Type::Array),
+                    ]),
+            ),
+        )
+        .put(
+            "/v1.0/predefine_tags",
+            replace_predefined,
+            op(
+                "UpdatePredefineTags",
+                "Replace one predefined tag by another",
+            )
+            .body::<ReplaceBody>()
+            .no_content(),
+        )
+        .get(
+            "/v1.0/tms/quotas",
+            show_quotas,
+            op("ShowTagQuota", "The domain's tag quotas").returns(&[("quotas", Type::Array)]),
+        )
+        .get(
+            "/",
+            list_versions,
+            op("ListApiVersions", "The API versions")
+                .public()
+                .errors(&[GATEWAY_ERROR])
+                .returns(&[("versions", Type::Array)]),
+        )
+        .get(
+            "/{api_version}",
+            show_version,
+            // An unknown version is the gateway's 404, or IAM's for `/v3.0`, which IAM owns.
+            op("ShowApiVersion", "One API version")
+                .public()
+                .errors(&[GATEWAY_ERROR, "IamError"])
+                .returns(&[("version", Type::Object)]),
+        )
 }
 
 /// The API versions TMS answers on.
@@ -191,13 +317,14 @@ async fn show_version(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PredefinedActionBody {
+    #[schema(value_type = super::openapi::TagAction)]
     action: String,
     tags: Vec<CreateTagBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ReplaceBody {
     new_tag: CreateTagBody,
     old_tag: CreateTagBody,
@@ -348,7 +475,7 @@ const FILTER_LIMITS: FilterLimits = FilterLimits {
     max_values: 10,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct FilterBody {
     #[serde(default)]
     project_id: Option<String>,
@@ -741,26 +868,28 @@ async fn list_tags(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResourceBody {
     resource_id: String,
     resource_type: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct CreateTagBody {
+    #[schema(min_length = 1, max_length = 36)]
     key: String,
+    #[schema(max_length = 43)]
     value: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct DeleteTagBody {
     key: String,
     #[serde(default)]
     value: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BatchBody<T> {
     #[serde(default)]
     project_id: Option<String>,

@@ -10,13 +10,13 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use axum::extract::State;
 
+use super::openapi::{op, Routes};
 use super::{
     json_response, key_values_json, message, query_number, single_tag, status, tag_matches,
     tags_json, ApiError, AppState, Dialect, JsonBody, ProjectCaller, QueryMap, WireTag,
@@ -27,6 +27,7 @@ use crate::core::query::{number_or_string, FilterLimits, KeyValues};
 use crate::core::tagging::TagChange;
 use crate::core::tags::{Letters, TagRules, TextRule};
 use crate::core::{CoreError, Reason};
+use utoipa::openapi::schema::Type;
 
 /// Most desktops one batch call may name.
 pub const MAX_DESKTOPS_PER_REQUEST: usize = 100;
@@ -133,44 +134,102 @@ fn detail(err: &CoreError) -> &'static str {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+/// Workspace's routes, each with its description in the OpenAPI document.
+pub fn routes() -> Routes {
+    const ONE: &str = "/v2/{project_id}/desktops/{desktop_id}/tags";
+    let filter_op = |id| {
+        op(
+            id,
+            "Desktops that carry tags (action filter), or their count (action count)",
+        )
+        .body::<FilterBody>()
+        .returns(&[("total_count", Type::Integer)])
+    };
+    Routes::new("Workspace", "WorkspaceError")
+        .post(
             "/v2/{project_id}/desktops/batch-tags",
-            post(batch_add).delete(batch_delete),
+            batch_add,
+            op("BatchCreateDesktopTags", "Add tags to desktops")
+                .body::<BatchBody>()
+                .no_content(),
+        )
+        .delete(
+            "/v2/{project_id}/desktops/batch-tags",
+            batch_delete,
+            op("BatchDeleteDesktopTags", "Remove tags from desktops")
+                .body::<BatchBody>()
+                .no_content(),
+        )
+        .post(
+            "/v2/{project_id}/desktops/{desktop_id}/tags/action",
+            single_tag::action::<Workspace>,
+            op(
+                "BatchChangeDesktopTags",
+                "Create or delete one desktop's tags",
+            )
+            .body::<single_tag::ActionBody>()
+            .no_content(),
         )
         // `DELETE .../tags/action` is the single-tag delete of a tag whose key is "action".
-        .route(
+        .delete(
             "/v2/{project_id}/desktops/{desktop_id}/tags/action",
-            post(single_tag::action::<Workspace>).delete(single_tag::delete::<Workspace>),
+            single_tag::delete::<Workspace>,
+            op(
+                "DeleteDesktopTagAction",
+                "Delete the tag whose key is \"action\"",
+            )
+            .no_content(),
         )
-        .route(
-            "/v2/{project_id}/desktops/{desktop_id}/tags",
-            post(single_tag::create::<Workspace>).get(single_tag::read::<Workspace>),
+        .post(
+            ONE,
+            single_tag::create::<Workspace>,
+            op("CreateDesktopTags", "Add one tag to a desktop")
+                .body::<single_tag::OneTagBody>()
+                .no_content(),
         )
-        .route("/v2/{project_id}/desktops/tags", get(project_tags))
-        .route(
+        .get(
+            ONE,
+            single_tag::read::<Workspace>,
+            op("ListDesktopTags", "One desktop's tags").returns(&[("tags", Type::Array)]),
+        )
+        .get(
+            "/v2/{project_id}/desktops/tags",
+            project_tags,
+            op(
+                "ListProjectTags",
+                "The keys in use on the project's desktops, with values",
+            )
+            .query("offset", "where the page starts")
+            .query("limit", "page size, 0 to 1000")
+            .query("key", "only this key")
+            .query("value", "only this value")
+            .returns(&[("tags", Type::Array), ("totalCount", Type::Integer)]),
+        )
+        .post(
             "/v2/{project_id}/desktops/resource-instances/action",
-            post(filter),
+            filter,
+            filter_op("ListDesktopsByTags"),
         )
         // The deprecated spelling (`list_desktop_by_tags` in the SDK): the same call.
-        .route(
+        .post(
             "/v2/{project_id}/desktops/resource_instances/action",
-            post(filter),
+            filter,
+            filter_op("ListDesktopsByTagsDeprecated"),
         )
-        .route(
+        .delete(
             "/v2/{project_id}/desktops/{desktop_id}/tags/{key}",
-            delete(single_tag::delete::<Workspace>),
+            single_tag::delete::<Workspace>,
+            op("DeleteDesktopTag", "Delete one tag of a desktop").no_content(),
         )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct DesktopTags {
     desktop_id: String,
     tags: Vec<WireTag>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct BatchBody {
     desktops: Vec<DesktopTags>,
 }
@@ -329,7 +388,8 @@ fn select_key_values(
 }
 
 /// One search condition of `matches`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(as = WorkspaceMatch)]
 struct WireMatch {
     key: String,
     value: String,
@@ -337,8 +397,9 @@ struct WireMatch {
 
 /// `QueryDesktopByTagReq`. `offset` and `limit` come as strings (the SDK's type) or
 /// numbers.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct FilterBody {
+    #[schema(value_type = super::openapi::FilterAction)]
     action: String,
     #[serde(default)]
     offset: Option<serde_json::Value>,

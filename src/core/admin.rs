@@ -10,7 +10,7 @@ use super::{CoreError, Reason};
 use crate::store::{ResourceFilter, Store, StoreError};
 
 /// A resource as an administrator describes it, before validation.
-#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 pub struct ResourceSpec {
     #[serde(default)]
     pub project_id: Option<String>,

@@ -17,6 +17,8 @@ mod fabric_reads;
 mod health;
 #[path = "../api/iam.rs"]
 mod iam;
+#[path = "../api/openapi.rs"]
+mod openapi;
 #[path = "../api/persistence.rs"]
 mod persistence;
 #[path = "../api/process.rs"]
