@@ -20,6 +20,20 @@ pub struct ResourceSpec {
     pub name: Option<String>,
 }
 
+impl From<Resource> for ResourceSpec {
+    /// The spec that registers `resource` again: what `resource export` writes, so
+    /// export and import round-trip. Global resources have no project.
+    fn from(resource: Resource) -> Self {
+        let project = resource.at.project_id;
+        Self {
+            project_id: (!project.is_empty()).then_some(project),
+            resource_type: resource.at.resource_type,
+            resource_id: resource.at.resource_id,
+            name: (!resource.name.is_empty()).then_some(resource.name),
+        }
+    }
+}
+
 /// Reads resources from CSV with the header `project_id,resource_type,resource_id,name`
 /// (the name may be empty; the project is empty for global types).
 pub fn parse_resource_csv(text: &str) -> Result<Vec<ResourceSpec>, CoreError> {
@@ -287,6 +301,29 @@ impl Admin {
     ) -> Result<usize, CoreError> {
         let resources = self.resources_of(domain, specs).await?;
         Ok(self.store.register_resources(&resources).await?)
+    }
+
+    /// Registers many resources: every spec is validated first (one bad spec registers
+    /// nothing), then they are written `chunk` at a time, calling `progress` with the
+    /// number written so far. Not one transaction: a failure between chunks leaves the
+    /// earlier ones registered, and running it again is harmless (registration is an
+    /// upsert). Returns how many were new.
+    pub async fn register_in_chunks(
+        &self,
+        domain: &Domain,
+        specs: &[ResourceSpec],
+        chunk: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<usize, CoreError> {
+        let resources = self.resources_of(domain, specs).await?;
+        let mut created = 0;
+        let mut done = 0;
+        for part in resources.chunks(chunk.max(1)) {
+            created += self.store.register_resources(part).await?;
+            done += part.len();
+            progress(done);
+        }
+        Ok(created)
     }
 
     /// Removes resources and their tags; returns how many existed.

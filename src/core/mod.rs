@@ -10,6 +10,7 @@ pub mod password;
 pub mod predefined;
 pub mod providers;
 pub mod query;
+pub mod tag_lines;
 pub mod tagging;
 pub mod tags;
 

@@ -248,6 +248,19 @@ impl Tagging {
         Ok(refs.into_iter().zip(outcomes).collect())
     }
 
+    /// Applies items that each make their own change, in one transaction; each item
+    /// succeeds or fails alone (bulk imports). One outcome per item, in order.
+    pub async fn apply_each(&self, items: Vec<BatchItem>) -> Result<Vec<ItemOutcome>, CoreError> {
+        Ok(self
+            .store
+            .apply_tags(TagBatch {
+                items,
+                mode: BatchMode::PerResource,
+                auto_register: self.auto_register,
+            })
+            .await?)
+    }
+
     /// Applies every item or none, in order: the first item whose resource is unknown
     /// (unless `skip_unknown`) or would pass its limit fails the request.
     pub async fn apply_all(

@@ -278,17 +278,31 @@ pub async fn open(url: &str, pool: postgres::PoolOptions) -> Result<Arc<dyn Stor
     Err(StoreError::UnsupportedUrl(redact_url(url)))
 }
 
-/// A database URL fit for messages: the password, if any, replaced by `***`.
+/// A database URL fit for messages: the password, if any, replaced by `***`, whether
+/// in the user info (`user:secret@`) or a `password=` query parameter (libpq's form).
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
     let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
             Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            None => format!("{scheme}://{authority}{tail}"),
         },
-        None => url.to_owned(),
+        None => format!("{scheme}://{authority}{tail}"),
     }
 }

@@ -101,7 +101,7 @@ async fn the_cli_imports_csv_and_json_and_reads_passwords_from_stdin() {
 
     let out = s.cli(&["resource", "list", "--type", "disk"], None).await;
     let listed = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(listed.lines().count(), 3, "{listed}");
+    assert_eq!(listed.lines().count(), 1 + 3, "a header and 3 rows: {listed}");
 
     // A bad row names its line and registers nothing more.
     std::fs::write(
@@ -119,7 +119,7 @@ async fn the_cli_imports_csv_and_json_and_reads_passwords_from_stdin() {
         "{stderr}"
     );
     let out = s.cli(&["resource", "list", "--type", "disk"], None).await;
-    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 3);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1 + 3);
 
     let out = s.cli(&["user", "create", "eve"], Some("")).await;
     assert!(!out.status.success(), "an empty stdin is not a password");
