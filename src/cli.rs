@@ -270,6 +270,17 @@ pub enum ResourceCommand {
     },
 }
 
+impl Cli {
+    /// The log settings the command line, environment and configuration file give.
+    pub fn log_settings(&self) -> Result<crate::logging::LogSettings, crate::config::ConfigError> {
+        let args = match &self.command {
+            Command::Serve(args) => args,
+            Command::Admin { store, .. } => store,
+        };
+        Config::resolve(args).map(|c| c.logging)
+    }
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {

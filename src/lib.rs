@@ -11,6 +11,7 @@
 //! - [`config`], [`server`], [`tls`], [`cli`]: configuration, the server loop and its
 //!   optional HTTPS, the command line.
 //! - [`datagen`]: reproducible synthetic data for benchmarks.
+//! - [`metrics`], [`logging`]: what is counted for Prometheus, and how logs are written.
 //!
 //! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
 
@@ -20,6 +21,8 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod datagen;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod tls;
