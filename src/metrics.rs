@@ -43,24 +43,24 @@ pub struct Histogram {
     /// One per bound, then the overflow (`+Inf`) bucket.
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
-    /// What one unit of an observation is in the exposed unit (1e-9 for nanoseconds as
-    /// seconds).
-    scale: f64,
+    /// Units of an observation per exposed unit (1e9 nanoseconds a second): dividing
+    /// prints 0.0001, where multiplying by 1e-9 printed 0.00010000000000000002.
+    per_unit: f64,
 }
 
 impl Histogram {
-    fn new(bounds: &'static [u64], scale: f64) -> Self {
+    fn new(bounds: &'static [u64], per_unit: f64) -> Self {
         Self {
             bounds,
             counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicU64::new(0),
-            scale,
+            per_unit,
         }
     }
 
     /// Durations, exposed in seconds.
     pub fn seconds() -> Self {
-        Self::new(LATENCY_BOUNDS_NS, 1e-9)
+        Self::new(LATENCY_BOUNDS_NS, 1e9)
     }
 
     /// Counts (a batch's size).
@@ -234,24 +234,24 @@ impl Metrics {
             self.unmatched[slot].observe(status, elapsed);
             return;
         };
-        let known = self
+        // Counted under the read lock: cloning the `Arc` out would add two more atomic
+        // operations on a line every core shares.
+        if let Some(stats) = self
             .routes
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(route)
-            .cloned();
-        let stats = match known {
-            Some(stats) => stats,
-            // Once per route template in the process's life.
-            None => self
-                .routes
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(route.into())
-                .or_insert_with(|| Arc::new(RouteStats::new(Dialect::of_path(route))))
-                .clone(),
-        };
-        stats.observe(status, elapsed);
+        {
+            stats.observe(status, elapsed);
+            return;
+        }
+        // Once per route template in the process's life.
+        self.routes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(route.into())
+            .or_insert_with(|| Arc::new(RouteStats::new(Dialect::of_path(route))))
+            .observe(status, elapsed);
     }
 
     /// Counts a refused credential; `None` (the store failed, no refusal) counts nothing.
@@ -355,23 +355,22 @@ impl StoreMetrics {
 
     /// Counts one store call: `operation` is the store method, `kind` `read` or `write`.
     pub fn operation(&self, operation: &'static str, kind: &'static str, elapsed: Duration) {
-        let known = self
+        if let Some(slot) = self
             .operations
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(operation)
-            .cloned();
-        let slot = match known {
-            Some(slot) => slot,
-            None => self
-                .operations
-                .write()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(operation)
-                .or_insert_with(|| Arc::new((kind, Histogram::seconds())))
-                .clone(),
-        };
-        slot.1.observe_duration(elapsed);
+        {
+            slot.1.observe_duration(elapsed);
+            return;
+        }
+        self.operations
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(operation)
+            .or_insert_with(|| Arc::new((kind, Histogram::seconds())))
+            .1
+            .observe_duration(elapsed);
     }
 
     pub fn encode(&self, out: &mut Exposition) {
@@ -453,7 +452,7 @@ impl Exposition {
         for (i, count) in h.counts.iter().enumerate() {
             cumulative += count.load(Relaxed);
             let le = match h.bounds.get(i) {
-                Some(bound) => float(*bound as f64 * h.scale),
+                Some(bound) => float(*bound as f64 / h.per_unit),
                 None => "+Inf".to_owned(),
             };
             self.name_and_labels(&bucket, labels, Some(&le));
@@ -463,7 +462,7 @@ impl Exposition {
         let _ = writeln!(
             self.text,
             " {}",
-            float(h.sum.load(Relaxed) as f64 * h.scale)
+            float(h.sum.load(Relaxed) as f64 / h.per_unit)
         );
         self.name_and_labels(&format!("{name}_count"), labels, None);
         let _ = writeln!(self.text, " {cumulative}");
