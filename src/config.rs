@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Deserialize;
 
+use crate::logging::{LogFormat, LogSettings};
+
 /// Options of `tagd serve`. Every flag also reads a `TAGD_*` environment variable.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
@@ -103,6 +105,18 @@ pub struct ServeArgs {
     /// share one database).
     #[arg(long, env = "TAGD_SERVER_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub server_key: Option<SecretString>,
+    /// Address of the admin listener, which serves Prometheus metrics at /metrics (never
+    /// served on the public address); no admin listener when not given [default: off].
+    #[arg(long, env = "TAGD_ADMIN_LISTEN")]
+    pub admin_listen: Option<SocketAddr>,
+    /// Log levels, as an EnvFilter directive: a default level and per-module levels,
+    /// e.g. `info,tagd::store=debug`; `tagd::access=warn` silences the access log
+    /// [default: info].
+    #[arg(long, env = "TAGD_LOG")]
+    pub log: Option<String>,
+    /// Log lines as human-readable text or as JSON objects, one per line [default: text].
+    #[arg(long, env = "TAGD_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 /// Tokens live at most a year: long enough for any test rig, short enough that expiry
@@ -136,6 +150,9 @@ struct FileConfig {
     credential_cache_ms: Option<u64>,
     server_key_file: Option<PathBuf>,
     server_key: Option<SecretString>,
+    admin_listen: Option<SocketAddr>,
+    log: Option<String>,
+    log_format: Option<LogFormat>,
 }
 
 /// The effective configuration of a server.
@@ -157,6 +174,9 @@ pub struct Config {
     pub credential_cache_ms: u64,
     pub server_key_file: PathBuf,
     pub server_key: Option<SecretString>,
+    /// Where `/metrics` is served; `None`: nowhere.
+    pub admin_listen: Option<SocketAddr>,
+    pub logging: LogSettings,
 }
 
 /// What one client connection may hold of the server (issue 8: slow clients, huge heads,
@@ -389,7 +409,33 @@ impl Config {
             .clone()
             .or(file.server_key_file)
             .unwrap_or_else(|| data_dir.join("server.key"));
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let admin_listen = args.admin_listen.or(file.admin_listen);
+        if admin_listen == Some(listen) {
+            return Err(ConfigError::Invalid(format!(
+                "admin_listen must differ from listen ({listen}): metrics are never served on the public address"
+            )));
+        }
+        let logging = LogSettings {
+            filter: args
+                .log
+                .clone()
+                .or(file.log)
+                .unwrap_or_else(|| LogSettings::default().filter),
+            format: args.log_format.or(file.log_format).unwrap_or_default(),
+        };
+        crate::logging::check_filter(&logging.filter).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "log must be a filter directive such as \"info,tagd::store=debug\", got {:?}: {e}",
+                logging.filter
+            ))
+        })?;
         Ok(Self {
+            admin_listen,
+            logging,
             server_key: args.server_key.clone().or(file.server_key),
             server_key_file,
             signature_window_secs,
@@ -398,10 +444,7 @@ impl Config {
             connections,
             rate_limits,
             tls,
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
             data_dir,
             database_url,
             database_pool,
@@ -448,6 +491,64 @@ mod tests {
         assert_eq!(c.listen.port(), 9999);
         assert_eq!(c.max_body_bytes, 2048);
         assert_eq!(c.token_lifetime_secs, 86400);
+    }
+
+    #[test]
+    fn log_settings_and_the_admin_listener_come_from_the_file_or_flags() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("tagd.toml");
+        std::fs::write(
+            &file,
+            "log = \"warn,tagd::access=info\"\nlog_format = \"json\"\nadmin_listen = \"127.0.0.1:9100\"\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).expect("config");
+        assert_eq!(c.logging.filter, "warn,tagd::access=info");
+        assert_eq!(c.logging.format, LogFormat::Json);
+        assert_eq!(
+            c.admin_listen,
+            Some("127.0.0.1:9100".parse().expect("addr"))
+        );
+        let args = ServeArgs {
+            config: Some(file),
+            log: Some("debug".into()),
+            log_format: Some(LogFormat::Text),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).expect("config");
+        assert_eq!(c.logging.filter, "debug");
+        assert_eq!(c.logging.format, LogFormat::Text);
+        let defaults = Config::resolve(&ServeArgs::default()).expect("config");
+        assert_eq!(
+            defaults.admin_listen, None,
+            "metrics are off unless asked for"
+        );
+        assert_eq!(defaults.logging, LogSettings::default());
+    }
+
+    #[test]
+    fn bad_log_directives_and_a_shared_admin_address_are_rejected() {
+        let args = ServeArgs {
+            log: Some("info,tagd=loud".into()),
+            ..Default::default()
+        };
+        let err = Config::resolve(&args)
+            .expect_err("bad directive")
+            .to_string();
+        assert!(err.contains("tagd=loud"), "{err}");
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:8080".parse().expect("addr")),
+            admin_listen: Some("127.0.0.1:8080".parse().expect("addr")),
+            ..Default::default()
+        };
+        let err = Config::resolve(&args)
+            .expect_err("same address")
+            .to_string();
+        assert!(err.contains("admin_listen"), "{err}");
     }
 
     #[test]

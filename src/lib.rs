@@ -12,6 +12,7 @@
 //!   optional HTTPS, the command line.
 //! - [`datagen`]: reproducible synthetic data for benchmarks.
 //! - [`healthcheck`]: the `tagd healthcheck` probe for container runtimes.
+//! - [`metrics`], [`logging`]: what is counted for Prometheus, and how logs are written.
 //!
 //! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
 
@@ -22,6 +23,8 @@ pub mod config;
 pub mod core;
 pub mod datagen;
 pub mod healthcheck;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -9,13 +9,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = tagd::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TAGD_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // A configuration that does not resolve logs as by default here; the command then
+    // stops on it with the full message (or, like copy-store, never reads it).
+    let log = tagd::logging::init(&cli.log_settings().unwrap_or_default());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -23,7 +19,10 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(tagd::cli::run(cli)) {
+    let outcome = runtime.block_on(tagd::cli::run(cli));
+    // The buffered log first, so an error message comes after the lines leading to it.
+    drop(log);
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tagd: {e:#}");

@@ -19,7 +19,9 @@ use crate::api::{app, AppState};
 use crate::auth::vault::Vault;
 use crate::config::{Config, ConnectionLimits};
 use crate::core::admin::{Admin, FirstRun};
-use crate::store::{self, Store};
+use crate::metrics::{Exposition, Metrics};
+use crate::store::metered::Metered;
+use crate::store::{self, ProjectTotals, Store};
 
 /// Opens the configured store, creating the data directory first (mode 0700: it holds
 /// the first-run credentials and the server key, and the embedded store's password
@@ -84,14 +86,94 @@ pub async fn run(
     )
     .await?;
     let vault = open_vault(&config, &store).await?;
+    // Bound before serving, so a taken admin port stops the start.
+    let admin_listener = match config.admin_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr} (admin_listen): {e}"))?,
+        ),
+        None => None,
+    };
     // Only now: the writer builds the tag index before its next write, and the start's
     // own writes (first run, the server key's fingerprint) must not wait for that.
     store.prepare_for_queries();
+    let store: Arc<dyn Store> = Arc::new(Metered::new(store));
     let state = AppState::new(store, &config, Arc::new(vault));
+    // The admin listener has nothing in flight worth finishing: it stops with the server.
+    let admin = match admin_listener {
+        Some(listener) => {
+            tracing::info!(address = %listener.local_addr()?, "metrics are served at /metrics");
+            let router = admin_app(state.metrics.clone(), state.store.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the admin listener stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     tracing::info!(address = %listener.local_addr()?, https = tls.is_some(), "tagd is listening");
     serve_http(listener, tls, app(state), &config.connections, shutdown).await;
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     tracing::info!("tagd stopped");
     Ok(())
+}
+
+/// The admin listener's application: `GET /metrics` in the Prometheus text format, and
+/// 404 for anything else. Kept off the public router so that metrics (which name
+/// projects and domains) are reachable only where the operator chose to expose them.
+pub fn admin_app(metrics: Arc<Metrics>, store: Arc<dyn Store>) -> axum::Router {
+    axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || scrape(metrics.clone(), store.clone())),
+    )
+}
+
+/// One scrape: the HTTP counters, the store's instruments, and the per-project totals
+/// read from the store now (a failed read is logged and leaves those gauges out).
+async fn scrape(metrics: Arc<Metrics>, store: Arc<dyn Store>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let totals = store.project_totals().await;
+    let mut out = Exposition::new();
+    metrics.encode(&mut out);
+    store.metrics().encode(&mut out);
+    match totals {
+        Ok(totals) => {
+            for (name, help, value) in [
+                (
+                    "tagd_project_resources",
+                    "Registered resources per project (project \"\": a global type's resources).",
+                    (|t: &ProjectTotals| t.resources) as fn(&ProjectTotals) -> u64,
+                ),
+                (
+                    "tagd_project_tags",
+                    "Tags on the resources of each project (system tags not counted).",
+                    |t: &ProjectTotals| t.tags,
+                ),
+            ] {
+                out.family(name, help, "gauge");
+                for t in &totals {
+                    out.sample(
+                        name,
+                        &[("domain", &t.domain_id), ("project", &t.project_id)],
+                        value(t),
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "could not count resources and tags per project"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            crate::metrics::CONTENT_TYPE,
+        )],
+        out.finish(),
+    )
+        .into_response()
 }
 
 /// Accepts connections and serves HTTP/1.1 (over TLS when `tls` is set) on each until

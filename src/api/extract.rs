@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::language;
 use axum::response::{IntoResponse, Response};
 
-use super::middleware::{RequestId, SignedCaller};
+use super::middleware::{note_caller, RequestId, SignedCaller};
 use super::throttle::Throttled;
 use super::{ApiError, AppState, Dialect, X_AUTH_TOKEN};
 use crate::auth::{AuthError, Principal};
@@ -34,6 +34,7 @@ impl<D: Dialect> FromRequestParts<AppState> for Authed<D> {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let principal = authenticate(parts, state).await?;
+        note_caller(&principal, None);
         admit(parts, state, &principal, None)?;
         Ok(Self(principal, PhantomData))
     }
@@ -53,8 +54,12 @@ async fn authenticate(
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or(AuthError::MissingToken)?;
-    state.identity.validate(token).await
+        .ok_or(AuthError::MissingToken);
+    let principal = match token {
+        Ok(token) => state.identity.validate(token).await,
+        Err(e) => Err(e),
+    };
+    principal.inspect_err(|e| state.metrics.auth_failure(e.metric_reason()))
 }
 
 /// Counts the request against the rate limits (after authentication, so that no one
@@ -69,6 +74,7 @@ fn admit(
         .throttle
         .admit(principal, project)
         .map_err(|mut refused| {
+            state.metrics.rate_limited(refused.policy.label());
             refused.request_id = parts
                 .extensions
                 .get::<RequestId>()
@@ -160,6 +166,7 @@ impl<D: Dialect> FromRequestParts<AppState> for ProjectCaller<D> {
             .find(|(name, _)| *name == "project_id")
             .map(|(_, value)| value.to_owned())
             .ok_or_else(|| CoreError::invalid("project_id", Reason::required()))?;
+        note_caller(&principal, Some(&project_id));
         state
             .identity
             .authorize_project(&principal, &project_id)

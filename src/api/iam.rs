@@ -342,7 +342,8 @@ async fn create_token(
             let user = state
                 .identity
                 .login_password(&selector, body.user.password.clone())
-                .await?;
+                .await
+                .inspect_err(|e| state.metrics.auth_failure(e.metric_reason()))?;
             (user, None)
         }
         "token" => {
@@ -353,7 +354,11 @@ async fn create_token(
                 .map(|t| t.id.clone())
                 .or_else(|| header_str(&headers, &X_AUTH_TOKEN))
                 .ok_or_else(|| CoreError::invalid("auth.identity.token.id", Reason::required()))?;
-            let principal = state.identity.validate(&token).await?;
+            let principal = state
+                .identity
+                .validate(&token)
+                .await
+                .inspect_err(|e| state.metrics.auth_failure(e.metric_reason()))?;
             (principal.user.clone(), Some(principal))
         }
         other => {
@@ -826,7 +831,11 @@ async fn create_security_token(
         duration_seconds: None,
     });
     let source = match token.id.as_deref().filter(|t| !t.is_empty()) {
-        Some(id) => state.identity.validate(id).await?,
+        Some(id) => state
+            .identity
+            .validate(id)
+            .await
+            .inspect_err(|e| state.metrics.auth_failure(e.metric_reason()))?,
         None => caller,
     };
     let seconds = token

@@ -56,6 +56,8 @@ pub struct AppState {
     pub throttle: Arc<throttle::Throttle>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// The HTTP layer's counters, served on the admin listener.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -74,6 +76,10 @@ impl AppState {
             throttle: Arc::new(throttle::Throttle::new(config.rate_limits)),
             max_body_bytes: config.max_body_bytes,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
+            metrics: Arc::new(crate::metrics::Metrics::new(
+                &AuthError::METRIC_REASONS,
+                &throttle::Policy::LABELS,
+            )),
         }
     }
 }
@@ -184,16 +190,16 @@ pub fn json_reply<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) ->
 /// Which dialect owns a path, so that unknown routes and wrong methods answer in the
 /// body that API's clients parse.
 pub(crate) fn error_for_path(path: &str, err: CoreError) -> Response {
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    match segments.as_slice() {
-        ["v1.0" | "v2.0", ..] => tms::Tms::error_response(&err),
-        ["v3", "auth" | "projects", ..] | ["v3.0", ..] => iam::Iam::error_response(&err),
-        ["tagd", ..] => admin::TagdAdmin::error_response(&err),
-        ["v2", _, "desktops", ..] => workspace::Workspace::error_response(&err),
-        ["v1", _, "fabric-workspace", ..] => fabric::Fabric::error_response(&err),
-        ["v3", _, "instances" | "tags", ..] => rds::Rds::error_response(&err),
-        ["v2", _, "stream", ..] => dis::Dis::error_response(&err),
-        _ => gateway_error(&err),
+    use crate::metrics::Dialect as Api;
+    match Api::of_path(path) {
+        Api::Tms => tms::Tms::error_response(&err),
+        Api::Iam => iam::Iam::error_response(&err),
+        Api::Admin => admin::TagdAdmin::error_response(&err),
+        Api::Workspace => workspace::Workspace::error_response(&err),
+        Api::Fabric => fabric::Fabric::error_response(&err),
+        Api::Rds => rds::Rds::error_response(&err),
+        Api::Dis => dis::Dis::error_response(&err),
+        Api::Gateway => gateway_error(&err),
     }
 }
 

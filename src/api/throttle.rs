@@ -29,6 +29,19 @@ pub enum Policy {
     Project,
 }
 
+impl Policy {
+    /// Every policy, for counters that start at zero.
+    pub const LABELS: [&'static str; 2] = ["credential", "project"];
+
+    /// The policy as a metric label (`tagd_rate_limited_total{policy}`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Policy::Credential => "credential",
+            Policy::Project => "project",
+        }
+    }
+}
+
 /// A request refused by a limit: what to tell the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Throttled {

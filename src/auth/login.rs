@@ -55,7 +55,10 @@ fn denied() -> CoreError {
 }
 
 impl Identity {
-    async fn find_domain(&self, selector: &DomainSelector) -> Result<Option<Domain>, CoreError> {
+    async fn find_domain(
+        &self,
+        selector: &DomainSelector,
+    ) -> Result<Option<Domain>, crate::store::StoreError> {
         Ok(match selector {
             DomainSelector::Id(id) => self.store.domain(id).await?,
             DomainSelector::Name(name) => self.store.domain_by_name(name).await?,
@@ -67,7 +70,7 @@ impl Identity {
         &self,
         user: &UserSelector,
         password: String,
-    ) -> Result<User, CoreError> {
+    ) -> Result<User, AuthError> {
         let found = match user {
             UserSelector::Id(id) => self.store.user(id).await?,
             UserSelector::Name { name, domain } => match self.find_domain(domain).await? {
@@ -87,8 +90,7 @@ impl Identity {
         if let Err(wait) = self.lockout.check(&who) {
             return Err(AuthError::LockedOut {
                 retry_after_secs: wait.as_secs().max(1),
-            }
-            .into());
+            });
         }
         match self.check_password(found, password).await {
             Ok(user) => {
@@ -97,9 +99,9 @@ impl Identity {
             }
             Err(AuthError::WrongCredentials) => {
                 self.lockout.failed(&who);
-                Err(AuthError::WrongCredentials.into())
+                Err(AuthError::WrongCredentials)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 

@@ -80,6 +80,43 @@ impl AuthError {
     }
 }
 
+impl AuthError {
+    /// Every value of [`AuthError::metric_reason`], for counters that start at zero.
+    pub const METRIC_REASONS: [&'static str; 11] = [
+        "missing_token",
+        "invalid_token",
+        "expired_token",
+        "revoked_token",
+        "disabled",
+        "wrong_credentials",
+        "locked_out",
+        "bad_signature",
+        "unknown_access_key",
+        "access_key_disabled",
+        "access_key_expired",
+    ];
+
+    /// The refusal as a metric label (`tagd_auth_failures_total{reason}`); `None` for
+    /// the store failing, which is no refusal of the credential (a 500, not a 401).
+    pub fn metric_reason(&self) -> Option<&'static str> {
+        Some(match self {
+            AuthError::MissingToken => "missing_token",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::Expired => "expired_token",
+            AuthError::Revoked => "revoked_token",
+            AuthError::Disabled => "disabled",
+            AuthError::WrongCredentials => "wrong_credentials",
+            AuthError::LockedOut { .. } => "locked_out",
+            // A temporary key without its signed security token is a malformed signature.
+            AuthError::Signature(_) | AuthError::SecurityToken => "bad_signature",
+            AuthError::UnknownAccessKey => "unknown_access_key",
+            AuthError::AccessKeyDisabled => "access_key_disabled",
+            AuthError::AccessKeyExpired => "access_key_expired",
+            AuthError::Store(_) | AuthError::Unexpected(_) => return None,
+        })
+    }
+}
+
 impl From<AuthError> for CoreError {
     fn from(e: AuthError) -> Self {
         match e {

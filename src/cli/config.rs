@@ -148,7 +148,14 @@ pub fn show(config: &Config, file: Option<&std::path::Path>) -> String {
         credential_cache_ms,
         server_key_file,
         server_key,
+        admin_listen,
+        logging,
     } = config;
+    let crate::logging::LogSettings { filter, format } = logging;
+    let format = match format {
+        crate::logging::LogFormat::Text => "text",
+        crate::logging::LogFormat::Json => "json",
+    };
     let ConnectionLimits {
         header_read_timeout,
         max_header_bytes,
@@ -228,6 +235,13 @@ pub fn show(config: &Config, file: Option<&std::path::Path>) -> String {
             None,
         ),
         ("server_key_file", Some(path(server_key_file)), None),
+        (
+            "admin_listen",
+            admin_listen.map(|a| toml_string(&a.to_string())),
+            None,
+        ),
+        ("log", Some(toml_string(filter)), None),
+        ("log_format", Some(toml_string(format)), None),
     ];
     // Never printed, not even redacted as a value: "<redacted>" would be read back as
     // a key, and tagd would refuse it.

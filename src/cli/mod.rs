@@ -78,6 +78,22 @@ pub enum Command {
     Config(ConfigCommand),
 }
 
+impl Cli {
+    /// The log settings the command line, environment and configuration file give.
+    pub fn log_settings(&self) -> Result<crate::logging::LogSettings, crate::config::ConfigError> {
+        let args = match &self.command {
+            Command::Serve(args) => args,
+            Command::Healthcheck { server, .. } => server,
+            Command::Admin { store, .. } => store,
+            Command::Config(config::ConfigCommand::Show(args)) => args,
+            Command::Config(config::ConfigCommand::Reference) => {
+                return Ok(crate::logging::LogSettings::default())
+            }
+        };
+        Config::resolve(args).map(|c| c.logging)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
     #[command(flatten)]

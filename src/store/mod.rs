@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod copy;
+pub mod metered;
 pub mod postgres;
 mod rows;
 mod sql;
@@ -261,6 +262,25 @@ pub trait Store: Send + Sync + 'static {
     async fn resource_sys_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
     /// A resource's tags sorted by key, or `None` if it is not registered.
     async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError>;
+
+    // --- observability
+    /// Resources and user tags per project (a global type's resources under project
+    /// `""`), sorted by domain and project; projects without resources are left out.
+    /// Read on every metrics scrape, so bounded: one grouped count, or the SQLite tag
+    /// index's counts when it is current.
+    async fn project_totals(&self) -> Result<Vec<ProjectTotals>, StoreError>;
+    /// The instruments of this store: its backend's own (the SQLite writer's group
+    /// commits), and those the [`metered::Metered`] wrapper fills.
+    fn metrics(&self) -> Arc<crate::metrics::StoreMetrics>;
+}
+
+/// How much one project holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectTotals {
+    pub domain_id: String,
+    pub project_id: String,
+    pub resources: u64,
+    pub tags: u64,
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (the file is created if missing) or

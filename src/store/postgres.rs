@@ -13,6 +13,7 @@
 //! only. How writes stay correct across processes is told at [`PostgresStore`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,9 +29,10 @@ use super::rows::{
     token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, TOKEN_COLUMNS,
     TOKEN_CONTEXT, USER_COLUMNS,
 };
-use super::sql::{storable, Dialect, Param, SqlBuilder};
+use super::sql::{storable, Dialect, Param, SqlBuilder, PROJECT_TOTALS_SQL};
 use super::{
-    AccessKeyContext, IdentityEpoch, ResourceFilter, SchemaVersion, Store, StoreError, TokenContext,
+    AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
+    StoreError, TokenContext,
 };
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
@@ -202,6 +204,7 @@ pub struct PostgresStore {
     pool: Pool,
     at: String,
     identity_epoch: IdentityEpoch,
+    metrics: Arc<crate::metrics::StoreMetrics>,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -585,6 +588,7 @@ impl PostgresStore {
             pool,
             at,
             identity_epoch: Default::default(),
+            metrics: Arc::new(crate::metrics::StoreMetrics::new("postgres")),
         })
     }
 
@@ -1602,6 +1606,23 @@ impl Store for PostgresStore {
 
     async fn resource_tags(&self, at: &ResourceRef) -> Result<Option<Vec<Tag>>, StoreError> {
         self.read_tags("tags", at).await
+    }
+
+    async fn project_totals(&self) -> Result<Vec<ProjectTotals>, StoreError> {
+        let rows = self.query(PROJECT_TOTALS_SQL, &[]).await?;
+        Ok(rows
+            .iter()
+            .map(|r| ProjectTotals {
+                domain_id: r.get(0),
+                project_id: r.get(1),
+                resources: r.get::<_, i64>(2).try_into().unwrap_or(0),
+                tags: r.get::<_, i64>(3).try_into().unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn metrics(&self) -> Arc<crate::metrics::StoreMetrics> {
+        self.metrics.clone()
     }
 }
 

@@ -203,6 +203,14 @@ impl SqlBuilder {
     }
 }
 
+/// Resources and user tags per project, for both backends (the casts make PostgreSQL's
+/// `SUM` an integer): one pass over each table, grouped; what a metrics scrape costs
+/// when no tag index answers it.
+pub const PROJECT_TOTALS_SQL: &str = "SELECT r.domain_id, r.project_id, CAST(COUNT(*) AS BIGINT),
+        CAST(COALESCE(SUM(t.n), 0) AS BIGINT)
+     FROM resources r LEFT JOIN (SELECT rid, COUNT(*) AS n FROM tags GROUP BY rid) t ON t.rid = r.rid
+     GROUP BY r.domain_id, r.project_id ORDER BY r.domain_id, r.project_id";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,11 +24,12 @@ use super::rows::{
     token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, TOKEN_COLUMNS,
     TOKEN_CONTEXT, USER_COLUMNS,
 };
-use super::sql::{Dialect, Param, SqlBuilder};
+use super::sql::{Dialect, Param, SqlBuilder, PROJECT_TOTALS_SQL};
 use super::tag_index::{Delta, TagIndex};
 
 use super::{
-    AccessKeyContext, IdentityEpoch, ResourceFilter, SchemaVersion, Store, StoreError, TokenContext,
+    AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
+    StoreError, TokenContext,
 };
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
@@ -126,6 +127,8 @@ pub struct SqliteStore {
     read_slots: Arc<tokio::sync::Semaphore>,
     index: SharedIndex,
     identity_epoch: IdentityEpoch,
+    /// Group commit sizes and times, recorded by the writer thread.
+    metrics: Arc<crate::metrics::StoreMetrics>,
     /// The shared lock on the database's lock file, held for the store's lifetime:
     /// see [`lock_path`].
     _in_use: std::fs::File,
@@ -304,15 +307,18 @@ impl SqliteStore {
 
         let (tx, rx) = mpsc::channel::<Job>();
         let index = SharedIndex::default();
+        let metrics = Arc::new(crate::metrics::StoreMetrics::new("sqlite"));
         let thread = std::thread::Builder::new()
             .name("tagd-sqlite-writer".into())
             .spawn({
                 let index = index.clone();
-                move || writer_loop(conn, rx, index)
+                let metrics = metrics.clone();
+                move || writer_loop(conn, rx, index, &metrics)
             })
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(Self {
             index,
+            metrics,
             identity_epoch: IdentityEpoch::default(),
             _in_use: in_use,
             writer: Mutex::new(Some(tx)),
@@ -517,7 +523,12 @@ fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, index: SharedIndex) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    index: SharedIndex,
+    metrics: &crate::metrics::StoreMetrics,
+) {
     let (updates, pending) = mpsc::channel::<IndexUpdate>();
     let indexer = std::thread::Builder::new()
         .name("tagd-tag-index".into())
@@ -547,7 +558,10 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, index: SharedIndex) {
                 Err(_) => break,
             }
         }
+        let (started, size) = (std::time::Instant::now(), jobs.len());
         run_group(&conn, jobs, &mut follower, &mut careful);
+        metrics.batch_size.observe(size as u64);
+        metrics.commit.observe_duration(started.elapsed());
     }
     // Let the indexer finish what it was sent, so a store dropped and reopened in this
     // process does not race it.
@@ -1310,6 +1324,31 @@ impl Store for SqliteStore {
             },
         )
         .await
+    }
+
+    async fn project_totals(&self) -> Result<Vec<ProjectTotals>, StoreError> {
+        self.query(
+            |ix| Some(ix.project_totals()),
+            |tx, counted| match counted {
+                Some(totals) => Ok(totals),
+                None => tx
+                    .prepare(PROJECT_TOTALS_SQL)?
+                    .query_map([], |r| {
+                        Ok(ProjectTotals {
+                            domain_id: r.get(0)?,
+                            project_id: r.get(1)?,
+                            resources: r.get::<_, i64>(2)?.try_into().unwrap_or(0),
+                            tags: r.get::<_, i64>(3)?.try_into().unwrap_or(0),
+                        })
+                    })?
+                    .collect(),
+            },
+        )
+        .await
+    }
+
+    fn metrics(&self) -> Arc<crate::metrics::StoreMetrics> {
+        self.metrics.clone()
     }
 
     async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use super::postgres::{PoolOptions, PostgresStore};
 use super::sqlite::SqliteStore;
 use super::throwaway::ThrowawayDatabase;
-use super::{ResourceFilter, Store, StoreError};
+use super::{ProjectTotals, ResourceFilter, Store, StoreError};
 use crate::core::model::{
     new_id, now_unix, Domain, Project, Resource, ResourceRef, Scope, TokenRecord, User,
 };
@@ -129,6 +129,7 @@ macro_rules! backend_suite {
                 queries_read_their_writes,
                 query_matches_unicode_and_sql_lookalikes_literally,
                 random_queries_agree_with_a_naive_evaluation,
+                project_totals_count_resources_and_user_tags,
             ];
             reopen: [
                 durable_across_reopen,
@@ -1263,6 +1264,72 @@ async fn list_resources_filters_and_pages(store: Arc<dyn Store>) {
     )
     .await
     .is_empty());
+}
+
+/// What the metrics' per-project gauges read: resources and user tags per project,
+/// sorted, empty projects left out; the same whether the SQLite tag index answers or SQL.
+async fn project_totals_count_resources_and_user_tags(store: Arc<dyn Store>) {
+    let s = &*store;
+    assert_eq!(s.project_totals().await.expect("totals"), vec![]);
+    let acme = new_domain(s, "acme").await;
+    let prod = new_project(s, &acme, "prod").await;
+    let dev = new_project(s, &acme, "dev").await;
+    let _empty = new_project(s, &acme, "empty").await;
+    let vm1 = at(&acme, &prod.id, "ecs.cloudservers", "vm-1");
+    let vm2 = at(&acme, &prod.id, "ecs.cloudservers", "vm-2");
+    let disk = at(&acme, &prod.id, "disk", "d-1");
+    let vm3 = at(&acme, &dev.id, "ecs.cloudservers", "vm-3");
+    register(
+        s,
+        &[
+            resource(&vm1, ""),
+            resource(&vm2, ""),
+            resource(&disk, ""),
+            resource(&vm3, ""),
+        ],
+    )
+    .await;
+    set_tags(s, &vm1, &[("env", "prod"), ("team", "a")]).await;
+    set_tags(s, &disk, &[("env", "prod")]).await;
+    set_tags(s, &vm3, &[("env", "dev"), ("team", "b"), ("cost", "1")]).await;
+    let totals = |prod_counts: (u64, u64), dev_counts: (u64, u64)| {
+        let mut want = vec![
+            ProjectTotals {
+                domain_id: acme.id.clone(),
+                project_id: prod.id.clone(),
+                resources: prod_counts.0,
+                tags: prod_counts.1,
+            },
+            ProjectTotals {
+                domain_id: acme.id.clone(),
+                project_id: dev.id.clone(),
+                resources: dev_counts.0,
+                tags: dev_counts.1,
+            },
+        ];
+        want.retain(|t| t.resources > 0);
+        want.sort_by(|a, b| a.project_id.cmp(&b.project_id));
+        want
+    };
+    assert_eq!(
+        s.project_totals().await.expect("totals"),
+        totals((3, 3), (1, 3))
+    );
+    // With the SQLite tag index built (when it is current it answers instead of SQL).
+    s.prepare_for_queries();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(
+        s.project_totals().await.expect("totals"),
+        totals((3, 3), (1, 3))
+    );
+    s.remove_resources(std::slice::from_ref(&vm3))
+        .await
+        .expect("remove");
+    set_tags(s, &vm2, &[("x", "1")]).await;
+    assert_eq!(
+        s.project_totals().await.expect("totals"),
+        totals((3, 4), (0, 0))
+    );
 }
 
 async fn remove_resources_drops_tags(store: Arc<dyn Store>) {
