@@ -154,14 +154,7 @@ pub async fn resource(
             format,
             file,
         } => {
-            let d = pick_domain(admin, domain.as_deref()).await?;
-            let filter = ResourceFilter {
-                domain_id: Some(d.id.clone()),
-                project_id: project_id(admin, &d, project.as_deref()).await?,
-                resource_type,
-                limit: None,
-                offset: 0,
-            };
+            let filter = resource_filter(admin, domain, project, resource_type).await?;
             let written = export(admin, filter, format, file.as_deref()).await?;
             if file.as_deref().is_some_and(|f| f.as_os_str() != "-") {
                 eprintln!("{written} resources exported");
@@ -172,14 +165,7 @@ pub async fn resource(
             project,
             resource_type,
         } => {
-            let d = pick_domain(admin, domain.as_deref()).await?;
-            let filter = ResourceFilter {
-                domain_id: Some(d.id.clone()),
-                project_id: project_id(admin, &d, project.as_deref()).await?,
-                resource_type,
-                limit: None,
-                offset: 0,
-            };
+            let filter = resource_filter(admin, domain, project, resource_type).await?;
             let rows: Vec<_> = admin
                 .list(&filter)
                 .await?
@@ -348,4 +334,22 @@ pub async fn generate(
         started.elapsed()
     );
     Ok(())
+}
+
+/// Every resource of a domain (the only one, if not named), narrowed to a project and
+/// a type when given: what `resource list` and `resource export` read.
+async fn resource_filter(
+    admin: &Admin,
+    domain: Option<String>,
+    project: Option<String>,
+    resource_type: Option<String>,
+) -> anyhow::Result<ResourceFilter> {
+    let d = pick_domain(admin, domain.as_deref()).await?;
+    Ok(ResourceFilter {
+        domain_id: Some(d.id.clone()),
+        project_id: project_id(admin, &d, project.as_deref()).await?,
+        resource_type,
+        limit: None,
+        offset: 0,
+    })
 }
