@@ -205,24 +205,21 @@ pub(super) async fn around_every_request(
     let status = response.status().as_u16();
     let route = route.as_ref().map(MatchedPath::as_str);
     state.metrics.request(route, &path, status, elapsed);
-    let _in_span = span.enter();
     let (domain, project) = match &caller {
         Some((domain, project)) => (Some(domain.as_str()), project.as_deref()),
         None => (None, None),
     };
-    tracing::info!(
-        target: "tagd::access",
-        request_id = id_text,
-        method = %method,
-        route = route.unwrap_or(UNMATCHED_ROUTE),
+    crate::logging::access(&crate::logging::Access {
+        request_id: id_text,
+        method: method.as_str(),
+        path: &path,
+        route: route.unwrap_or(UNMATCHED_ROUTE),
         status,
-        duration_ms = elapsed.as_secs_f64() * 1000.0,
-        dialect = Dialect::of_path(route.unwrap_or(&path)).label(),
+        duration: elapsed,
+        dialect: Dialect::of_path(route.unwrap_or(&path)).label(),
         domain,
         project,
-        "request"
-    );
-    drop(_in_span);
+    });
     response.headers_mut().insert(X_REQUEST_ID.clone(), id);
     response
 }
