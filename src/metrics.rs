@@ -211,7 +211,18 @@ pub struct Metrics {
     unmatched: Vec<RouteStats>,
     auth_failures: LabelCounts,
     rate_limited: LabelCounts,
+    /// Connections the HTTP layer closed before any route saw a request.
+    connections_refused: LabelCounts,
 }
+
+/// Why the HTTP layer closed a connection before a request reached the router.
+pub const CONNECTION_REFUSALS: &[&str] = &[
+    "head_too_large",
+    "head_timeout",
+    "malformed_head",
+    "tls_handshake_failed",
+    "tls_handshake_timeout",
+];
 
 impl Metrics {
     /// Counters starting at zero; `auth_reasons` and `policies` are listed (at 0) from
@@ -222,6 +233,7 @@ impl Metrics {
             unmatched: Dialect::ALL.iter().map(|d| RouteStats::new(*d)).collect(),
             auth_failures: LabelCounts::with_zeros(auth_reasons),
             rate_limited: LabelCounts::with_zeros(policies),
+            connections_refused: LabelCounts::with_zeros(CONNECTION_REFUSALS),
         }
     }
 
@@ -263,6 +275,12 @@ impl Metrics {
 
     pub fn rate_limited(&self, policy: &'static str) {
         self.rate_limited.add(policy);
+    }
+
+    /// Counts a connection closed before its request reached a route; `reason` is one
+    /// of [`CONNECTION_REFUSALS`].
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused.add(reason);
     }
 
     /// Writes the HTTP metrics.
@@ -329,6 +347,19 @@ impl Metrics {
         );
         for (policy, n) in self.rate_limited.snapshot() {
             out.sample("tagd_rate_limited_total", &[("policy", policy)], n);
+        }
+        out.family(
+            "tagd_http_connections_refused_total",
+            "Connections closed before a request reached any route (431 for a head too \
+             large, a head too slow, a malformed head, a failed TLS handshake), by reason.",
+            "counter",
+        );
+        for (reason, n) in self.connections_refused.snapshot() {
+            out.sample(
+                "tagd_http_connections_refused_total",
+                &[("reason", reason)],
+                n,
+            );
         }
     }
 }

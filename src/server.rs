@@ -114,7 +114,16 @@ pub async fn run(
         None => None,
     };
     tracing::info!(address = %listener.local_addr()?, https = tls.is_some(), "tagd is listening");
-    serve_http(listener, tls, app(state), &config.connections, shutdown).await;
+    let metrics = state.metrics.clone();
+    serve_http(
+        listener,
+        tls,
+        app(state),
+        &config.connections,
+        metrics,
+        shutdown,
+    )
+    .await;
     if let Some(admin) = admin {
         admin.abort();
     }
@@ -191,6 +200,7 @@ async fn serve_http(
     tls: Option<TlsAcceptor>,
     app: axum::Router,
     limits: &ConnectionLimits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -227,9 +237,10 @@ async fn serve_http(
             None => {
                 let connection =
                     graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                let metrics = metrics.clone();
                 tokio::spawn(async move {
                     if let Err(e) = connection.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
+                        connection_error(&metrics, &e);
                     }
                     drop(slot);
                 });
@@ -240,17 +251,24 @@ async fn serve_http(
                 let handshake = acceptor.accept(stream);
                 let watcher = graceful.watcher();
                 let http = http.clone();
+                let metrics = metrics.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(handshake_timeout, handshake).await {
                         Ok(Ok(stream)) => {
                             let connection =
                                 watcher.watch(http.serve_connection(TokioIo::new(stream), service));
                             if let Err(e) = connection.await {
-                                tracing::debug!(error = %e, "connection ended with an error");
+                                connection_error(&metrics, &e);
                             }
                         }
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                        Ok(Err(e)) => {
+                            metrics.connection_refused("tls_handshake_failed");
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                        }
+                        Err(_) => {
+                            metrics.connection_refused("tls_handshake_timeout");
+                            tracing::debug!("TLS handshake timed out");
+                        }
                     }
                     drop(slot);
                 });
@@ -264,6 +282,25 @@ async fn serve_http(
             tracing::warn!(grace = ?limits.shutdown_grace, "requests still running at shutdown were cut off");
         }
     }
+}
+
+/// Counts a connection hyper closed before its request reached the router: those never
+/// pass the middleware, so the request counters cannot see them. Other endings (the
+/// client went away) are only logged.
+fn connection_error(metrics: &Metrics, e: &hyper::Error) {
+    let reason = if e.is_parse_too_large() {
+        Some("head_too_large")
+    } else if e.is_timeout() {
+        Some("head_timeout")
+    } else if e.is_parse() {
+        Some("malformed_head")
+    } else {
+        None
+    };
+    if let Some(reason) = reason {
+        metrics.connection_refused(reason);
+    }
+    tracing::debug!(error = %e, reason, "connection ended with an error");
 }
 
 /// Initialises an empty store so that its administrator can never be locked out: the

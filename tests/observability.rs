@@ -447,3 +447,57 @@ async fn json_logs_have_one_access_line_per_request_with_its_request_id() {
     );
     assert!(!text.contains(&token), "the token reached the log");
 }
+
+/// Sends `bytes` on a fresh connection and reads until the server closes it (or 5 s).
+async fn raw_exchange(base: &str, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream.write_all(bytes).await.expect("write");
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn connections_refused_before_any_route_are_counted_by_reason() {
+    let s = start(&[
+        "--max-header-bytes",
+        "8192",
+        "--header-read-timeout-secs",
+        "1",
+    ])
+    .await;
+    let mut huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 9000));
+    huge.extend_from_slice(b"\r\n\r\n");
+    let answer = raw_exchange(&s.base, &huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    let answer = raw_exchange(&s.base, b"NOT HTTP AT ALL\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    // Half a head, then silence past the header-read timeout.
+    raw_exchange(&s.base, b"GET / HTTP/1.1\r\nHost: x\r\n").await;
+
+    let text = s.scrape().await;
+    for (reason, expected) in [
+        ("head_too_large", 1.0),
+        ("malformed_head", 1.0),
+        ("head_timeout", 1.0),
+        ("tls_handshake_failed", 0.0),
+    ] {
+        assert_eq!(
+            value(
+                &text,
+                &format!("tagd_http_connections_refused_total{{reason=\"{reason}\"}}")
+            ),
+            expected,
+            "{reason}"
+        );
+    }
+    // None of them reached a route, so none is a request.
+    assert!(
+        !text.contains("status=\"431\""),
+        "a 431 was counted as a request"
+    );
+}
