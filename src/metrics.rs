@@ -238,13 +238,20 @@ impl Metrics {
     }
 
     /// Counts one answered request: `route` is its route template, `None` for a path no
-    /// route matched (then `path` names the dialect).
-    pub fn request(&self, route: Option<&str>, path: &str, status: u16, elapsed: Duration) {
+    /// route matched (then `path` names the dialect). Returns the dialect it was counted
+    /// under, so the access log names the same one without working it out again.
+    pub fn request(
+        &self,
+        route: Option<&str>,
+        path: &str,
+        status: u16,
+        elapsed: Duration,
+    ) -> Dialect {
         let Some(route) = route else {
             let dialect = Dialect::of_path(path);
             let slot = Dialect::ALL.iter().position(|d| *d == dialect).unwrap_or(0);
             self.unmatched[slot].observe(status, elapsed);
-            return;
+            return dialect;
         };
         // Counted under the read lock: cloning the `Arc` out would add two more atomic
         // operations on a line every core shares.
@@ -255,15 +262,15 @@ impl Metrics {
             .get(route)
         {
             stats.observe(status, elapsed);
-            return;
+            return stats.dialect;
         }
         // Once per route template in the process's life.
-        self.routes
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let stats = routes
             .entry(route.into())
-            .or_insert_with(|| Arc::new(RouteStats::new(Dialect::of_path(route))))
-            .observe(status, elapsed);
+            .or_insert_with(|| Arc::new(RouteStats::new(Dialect::of_path(route))));
+        stats.observe(status, elapsed);
+        stats.dialect
     }
 
     /// Counts a refused credential; `None` (the store failed, no refusal) counts nothing.

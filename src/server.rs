@@ -239,9 +239,7 @@ async fn serve_http(
                     graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 let metrics = metrics.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = connection.await {
-                        connection_error(&metrics, &e);
-                    }
+                    run_connection(connection, &metrics).await;
                     drop(slot);
                 });
             }
@@ -257,9 +255,7 @@ async fn serve_http(
                         Ok(Ok(stream)) => {
                             let connection =
                                 watcher.watch(http.serve_connection(TokioIo::new(stream), service));
-                            if let Err(e) = connection.await {
-                                connection_error(&metrics, &e);
-                            }
+                            run_connection(connection, &metrics).await;
                         }
                         Ok(Err(e)) => {
                             metrics.connection_refused("tls_handshake_failed");
@@ -284,10 +280,14 @@ async fn serve_http(
     }
 }
 
-/// Counts a connection hyper closed before its request reached the router: those never
-/// pass the middleware, so the request counters cannot see them. Other endings (the
-/// client went away) are only logged.
-fn connection_error(metrics: &Metrics, e: &hyper::Error) {
+/// Serves one connection to its end. A connection hyper closed before its request
+/// reached the router is counted: those never pass the middleware, so the request
+/// counters cannot see them. Other endings (the client went away) are only logged.
+async fn run_connection(
+    connection: impl Future<Output = Result<(), hyper::Error>>,
+    metrics: &Metrics,
+) {
+    let Err(e) = connection.await else { return };
     let reason = if e.is_parse_too_large() {
         Some("head_too_large")
     } else if e.is_timeout() {

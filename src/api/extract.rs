@@ -53,11 +53,10 @@ async fn authenticate(
         .get(&X_AUTH_TOKEN)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(AuthError::MissingToken);
+        .filter(|t| !t.is_empty());
     let principal = match token {
-        Ok(token) => state.identity.validate(token).await,
-        Err(e) => Err(e),
+        Some(token) => state.identity.validate(token).await,
+        None => Err(AuthError::MissingToken),
     };
     principal.inspect_err(|e| state.metrics.auth_failure(e.metric_reason()))
 }
@@ -75,12 +74,7 @@ fn admit(
         .admit(principal, project)
         .map_err(|mut refused| {
             state.metrics.rate_limited(refused.policy.label());
-            refused.request_id = parts
-                .extensions
-                .get::<RequestId>()
-                .and_then(|id| id.0.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+            refused.request_id = RequestId::of(&parts.extensions).to_owned();
             refused
         })
 }

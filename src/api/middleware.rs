@@ -15,7 +15,7 @@ use super::language::{self, Language};
 use super::{error_for_path, json_response, AppState, X_REQUEST_ID};
 use crate::auth::{AuthError, Principal};
 use crate::core::{CoreError, Reason};
-use crate::metrics::{Dialect, UNMATCHED_ROUTE};
+use crate::metrics::UNMATCHED_ROUTE;
 
 /// The caller of a request whose AK/SK signature was verified.
 #[derive(Clone)]
@@ -91,11 +91,7 @@ async fn signed_requests(state: &AppState, req: Request, next: Next) -> Response
         Err(e) => {
             tracing::info!(reason = %e, "refused a signed request");
             state.metrics.auth_failure(e.metric_reason());
-            let request_id = parts
-                .extensions
-                .get::<RequestId>()
-                .and_then(|id| id.0.to_str().ok())
-                .unwrap_or_default();
+            let request_id = RequestId::of(&parts.extensions);
             json_response(
                 StatusCode::UNAUTHORIZED,
                 &serde_json::json!({
@@ -123,6 +119,16 @@ fn is_length_limit(e: &axum::Error) -> bool {
 /// The id of the request being answered.
 #[derive(Clone)]
 pub struct RequestId(pub HeaderValue);
+
+impl RequestId {
+    /// The id of the request whose extensions these are ("" outside the middleware).
+    pub(crate) fn of(extensions: &axum::http::Extensions) -> &str {
+        extensions
+            .get::<RequestId>()
+            .and_then(|id| id.0.to_str().ok())
+            .unwrap_or_default()
+    }
+}
 
 tokio::task_local! {
     /// Who the request being answered comes from, once an extractor has authenticated
@@ -204,7 +210,7 @@ pub(super) async fn around_every_request(
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let route = route.as_ref().map(MatchedPath::as_str);
-    state.metrics.request(route, &path, status, elapsed);
+    let dialect = state.metrics.request(route, &path, status, elapsed);
     let (domain, project) = match &caller {
         Some((domain, project)) => (Some(domain.as_str()), project.as_deref()),
         None => (None, None),
@@ -216,7 +222,7 @@ pub(super) async fn around_every_request(
         route: route.unwrap_or(UNMATCHED_ROUTE),
         status,
         duration: elapsed,
-        dialect: Dialect::of_path(route.unwrap_or(&path)).label(),
+        dialect: dialect.label(),
         domain,
         project,
     });
