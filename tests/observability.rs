@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{admin_token, credential, free_port, sigterm, spawn_with};
+use tagd_process::{
+    admin_token, credential, free_port, serve_command, sigterm, spawn_with, wait_until_serving,
+};
 
 /// A running tagd with an admin listener.
 struct Server {
@@ -303,35 +305,14 @@ async fn requests_refused_by_the_rate_limit_are_counted_by_policy() {
 
 /// Starts tagd with its log in `log` (JSON lines); returns once it answers.
 async fn spawn_logging_json(dir: &Path, port: u16, log: &Path) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(["--auto-register", "--log-format", "json"])
-        .env_remove("TAGD_DATABASE_URL")
+    let child = serve_command(dir, port, &["--auto-register", "--log-format", "json"], &[])
         .env_remove("TAGD_LOG")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).expect("log file"))
-        .kill_on_drop(true)
         .spawn()
         .expect("spawn tagd");
-    let http = Client::new();
-    for _ in 0..400 {
-        if http
-            .get(format!("http://127.0.0.1:{port}/"))
-            .send()
-            .await
-            .is_ok()
-        {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("tagd on port {port} did not start");
+    wait_until_serving(port).await;
+    child
 }
 
 #[tokio::test]

@@ -13,7 +13,9 @@ use tagd::auth::signature::{self, Algorithm, RawRequest};
 
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
-use tagd_process::{admin_token, credential, free_port, sigterm};
+use tagd_process::{
+    admin_token, credential, free_port, serve_command, sigterm, wait_until_serving,
+};
 
 const WRONG_PASSWORD: &str = "Wrong-Password-5ecret-9f3a";
 const FORGED_TOKEN: &str = "forged-token-5ecret-77c1d0e2";
@@ -106,28 +108,19 @@ async fn no_secret_reaches_the_log(format: &str) {
     let log_path = dir.path().join("tagd.log");
     let log = std::fs::File::create(&log_path).expect("log file");
     let data = dir.path().join("data");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tagd"))
-        .args(["serve", "--listen", &addr, "--data-dir"])
-        .arg(&data)
-        .env("TAGD_LOG", "trace")
-        .env("TAGD_LOG_FORMAT", format)
-        .env_remove("TAGD_DATABASE_URL")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tagd");
+    let mut child = serve_command(
+        &data,
+        port,
+        &[],
+        &[("TAGD_LOG", "trace"), ("TAGD_LOG_FORMAT", format)],
+    )
+    .stdout(Stdio::null())
+    .stderr(log)
+    .spawn()
+    .expect("spawn tagd");
+    wait_until_serving(port).await;
     let http = reqwest::Client::new();
     let base = format!("http://{addr}");
-    let mut up = false;
-    for _ in 0..400 {
-        if http.get(format!("{base}/")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(up, "tagd did not start");
     let password = credential(&data, "password");
     let project = credential(&data, "project_id");
 

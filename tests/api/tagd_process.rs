@@ -22,7 +22,20 @@ pub fn free_port() -> u16 {
 /// once it answers HTTP. Its stdout (the first-run welcome) is piped, its log dropped;
 /// it is killed when the handle is dropped.
 pub async fn spawn_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_tagd"))
+    let child = serve_command(dir, port, args, env)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn tagd");
+    wait_until_serving(port).await;
+    child
+}
+
+/// The command `spawn_with` runs, for a test that wants its output elsewhere: killed
+/// when dropped, with no `TAGD_DATABASE_URL` from the environment.
+pub fn serve_command(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tagd"));
+    command
         .args([
             "serve",
             "--listen",
@@ -33,11 +46,12 @@ pub async fn spawn_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str
         .args(args)
         .envs(env.iter().copied())
         .env_remove("TAGD_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn tagd");
+        .kill_on_drop(true);
+    command
+}
+
+/// Waits until something answers HTTP on 127.0.0.1:`port` (10 s at most).
+pub async fn wait_until_serving(port: u16) {
     let http = reqwest::Client::new();
     for _ in 0..400 {
         if http
@@ -46,7 +60,7 @@ pub async fn spawn_with(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str
             .await
             .is_ok()
         {
-            return child;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
