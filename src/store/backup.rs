@@ -245,7 +245,7 @@ pub fn restore(
     // Only the main file is copied: committed writes waiting in a `-wal` beside it
     // would be lost, so such a file (a live database, or one not closed cleanly) is
     // refused rather than restored short.
-    if std::fs::metadata(with_suffix(from, "-wal")).is_ok_and(|m| m.len() > 0) {
+    if std::fs::metadata(sqlite::beside(from, "-wal")).is_ok_and(|m| m.len() > 0) {
         bail!(
             "{} has a non-empty -wal file beside it: it is in use or was not closed cleanly; restore a file written by `tagd admin backup`, or open it with sqlite3 once to fold the WAL in",
             from.display()
@@ -295,7 +295,7 @@ pub fn restore(
     let contents = verify(&temporary.0)
         .with_context(|| format!("{} is not a backup tagd can restore", from.display()))?;
     for suffix in ["-wal", "-shm", "-journal"] {
-        remove_if_present(&with_suffix(&temporary.0, suffix))?;
+        remove_if_present(&sqlite::beside(&temporary.0, suffix))?;
     }
     sync_file(&temporary.0)?;
 
@@ -312,7 +312,7 @@ pub fn restore(
         })?;
     }
     for suffix in ["-wal", "-shm", "-journal"] {
-        remove_if_present(&with_suffix(db, suffix))?;
+        remove_if_present(&sqlite::beside(db, suffix))?;
     }
     sync_dir(db)?;
     std::fs::rename(&temporary.0, db).with_context(|| {
@@ -453,7 +453,7 @@ impl Temporary {
 impl Drop for Temporary {
     fn drop(&mut self) {
         for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(with_suffix(&self.0, suffix));
+            let _ = std::fs::remove_file(sqlite::beside(&self.0, suffix));
         }
     }
 }
@@ -473,12 +473,6 @@ fn parent(path: &Path) -> PathBuf {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 fn remove_if_present(path: &Path) -> anyhow::Result<()> {

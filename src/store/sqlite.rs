@@ -420,8 +420,14 @@ impl SqliteStore {
 /// record locks, which `flock` emulates on NFS: locking the database itself could
 /// collide with them.
 pub fn lock_path(db: &Path) -> PathBuf {
+    beside(db, ".lock")
+}
+
+/// The file named like the database with `suffix` appended (`tagd.db-wal`,
+/// `tagd.db.lock`): the files SQLite and tagd keep beside it.
+pub(crate) fn beside(db: &Path, suffix: &str) -> PathBuf {
     let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
+    name.push(suffix);
     PathBuf::from(name)
 }
 
