@@ -195,6 +195,7 @@ async fn populate(store: &dyn Store, resources: usize) -> Deployment {
                     id: project.id.clone(),
                 },
                 source_token_hash: Some("a".repeat(64)),
+                source_access: Some("AKPERMANENT0000000001".into()),
             }),
         },
     ];

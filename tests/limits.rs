@@ -240,3 +240,61 @@ async fn shutdown_drains_in_flight_requests_within_the_grace() {
     );
     drop(stalled);
 }
+
+/// The resident memory of process `pid`, in bytes (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|kb| kb.trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+/// Failed logins need no credential, so nothing they leave behind may grow with what
+/// the client sends: 300 logins with 1 MB user names are refused with 400 before any
+/// lookup or hash, and the server's memory grows by less than 20 MB (it grew by
+/// 386 MB when each name was remembered for the lockout).
+#[tokio::test]
+async fn failed_logins_with_huge_names_leave_no_memory_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let tagd = spawn_with(dir.path(), port, &[], &[]).await;
+    let pid = tagd.id().expect("pid");
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/v3/auth/tokens");
+    let login = |name: String| {
+        serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": name, "password": "not-the-password", "domain": {"name": "tagd"}}}}}})
+    };
+    // Warm up the allocator and the connection with small failed logins.
+    for i in 0..20 {
+        let r = http
+            .post(&url)
+            .json(&login(format!("nobody-{i}")))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 401);
+    }
+    let before = resident_bytes(pid);
+    for i in 0..300 {
+        let name = format!("{i:03}{}", "n".repeat(1_000_000));
+        let r = http
+            .post(&url)
+            .json(&login(name))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status(), 400, "login {i}");
+    }
+    let after = resident_bytes(pid);
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 20 * 1024 * 1024,
+        "resident memory grew by {} MB ({before} -> {after} bytes)",
+        grown / (1024 * 1024)
+    );
+}

@@ -236,3 +236,67 @@ async fn without_limits_configured_nothing_is_throttled() {
         assert_eq!(r.status(), StatusCode::OK);
     }
 }
+
+/// Tokens are credentials too: minting one counts against the budget of the credential
+/// it is minted with (a token, or the user for a password), so a flood of token
+/// requests is throttled like any other and does not fill the store with tokens.
+#[tokio::test]
+async fn minting_tokens_counts_against_the_credentials_budget() {
+    // One a second: a login takes argon2's time, so a larger budget could refill as
+    // fast as logins are checked.
+    let server = start(&["--rate-limit-per-credential", "1"]).await;
+    let source = server.domain_token().await;
+    let mint = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": source}},
+        "scope": {"project": {"id": server.project}}}});
+    let mut issued = 0;
+    let mut refused = None;
+    for _ in 0..50 {
+        let r = server
+            .http
+            .post(format!("{}/v3/auth/tokens?nocatalog", server.base))
+            .json(&mint)
+            .send()
+            .await
+            .expect("request");
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+        issued += 1;
+    }
+    let refused = refused.expect("token minting was never throttled");
+    assert_throttled(refused, "user").await;
+    assert!(
+        issued <= 2,
+        "{issued} tokens minted from one token in a burst of 1"
+    );
+
+    // Password logins count under the user: past the budget the right password gets
+    // 429 too, not another token.
+    let domain = credential(server._dir.path(), "domain_name");
+    let login = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": credential(server._dir.path(), "user_name"),
+        "password": credential(server._dir.path(), "password"),
+        "domain": {"name": domain}}}}, "scope": {"domain": {"name": domain}}}});
+    let mut throttled = false;
+    for _ in 0..12 {
+        let r = server
+            .http
+            .post(format!("{}/v3/auth/tokens?nocatalog", server.base))
+            .json(&login)
+            .send()
+            .await
+            .expect("request");
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_throttled(r, "user").await;
+            throttled = true;
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    assert!(
+        throttled,
+        "12 password logins in a row were never throttled"
+    );
+}

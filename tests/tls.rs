@@ -46,6 +46,16 @@ fn tagd(data: &Path, port: u16, args: &[&str]) -> Command {
     command
 }
 
+/// Every string in `value` that looks like an absolute URL.
+fn collect_urls(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.contains("://") => into.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_urls(v, into)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| collect_urls(v, into)),
+        _ => {}
+    }
+}
+
 /// A client that trusts exactly the certificate `cert_pem`.
 fn trusting(cert_pem: &str) -> reqwest::Client {
     reqwest::Client::builder()
@@ -109,6 +119,27 @@ async fn the_api_is_served_over_https_to_clients_that_trust_the_certificate() {
         .to_str()
         .expect("ascii")
         .to_owned();
+    // Every link tagd hands out over HTTPS is HTTPS: the catalogue the SDKs follow,
+    // the version documents, the project links. A client following an http:// link
+    // would send its token in clear text.
+    let issued: serde_json::Value = r.json().await.expect("token body");
+    let mut links = Vec::new();
+    collect_urls(&issued, &mut links);
+    for (path, with_token) in [("/", false), ("/v1.0", false), ("/v3/auth/projects", true)] {
+        let mut request = client.get(format!("{base}{path}"));
+        if with_token {
+            request = request.header("X-Auth-Token", &token);
+        }
+        let body: serde_json::Value = request.send().await.expect(path).json().await.expect(path);
+        collect_urls(&body, &mut links);
+    }
+    assert!(links.len() >= 8, "links found: {links:?}");
+    for link in &links {
+        assert!(
+            link.starts_with(&format!("{base}/")),
+            "{link} is not {base}/..."
+        );
+    }
     let project = credential(&data, "project_id");
     let r = client
         .post(format!("{base}/v2/{project}/stream/s-1/tags/action"))

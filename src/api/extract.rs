@@ -69,14 +69,21 @@ fn admit(
     principal: &Principal,
     project: Option<&str>,
 ) -> Result<(), Throttled> {
-    state
-        .throttle
-        .admit(principal, project)
-        .map_err(|mut refused| {
-            state.metrics.rate_limited(refused.policy.label());
-            refused.request_id = RequestId::of(&parts.extensions).to_owned();
-            refused
-        })
+    let admitted = state.throttle.admit(principal, project);
+    counted(admitted, state, RequestId::of(&parts.extensions))
+}
+
+/// Counts a refusal in the metrics and names the refused request in its body.
+pub(super) fn counted(
+    admitted: Result<(), Throttled>,
+    state: &AppState,
+    request_id: &str,
+) -> Result<(), Throttled> {
+    admitted.map_err(|mut refused| {
+        state.metrics.rate_limited(refused.policy.label());
+        refused.request_id = request_id.to_owned();
+        refused
+    })
 }
 
 /// Why an authenticated extractor refused a request: `D`'s own error, or a rate limit,
@@ -378,10 +385,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
             detail: Reason::new("the body must be a JSON object", "请求体必须是JSON对象"),
         });
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
+    let malformed = |path: String, inner: serde_json::Error| {
         let (en, zh) = (inner.to_string(), language::json_error_in_chinese(&inner));
         let detail = if path == "." || path.is_empty() {
             Reason::new(en, zh)
@@ -389,7 +393,37 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CoreError> {
             Reason::new(format!("{path}: {en}"), format!("{path}：{zh}"))
         };
         CoreError::MalformedBody { detail }
-    })
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| malformed(e.path().to_string(), e.into_inner()))?;
+    // One JSON value is the whole body: bytes after it (`{...}}garbage`) are refused,
+    // not ignored, so what tagd acted on is what the client sent.
+    de.end().map_err(|e| malformed(String::new(), e))?;
+    Ok(value)
+}
+
+/// The address this request came to, as links in answers give it
+/// (`https://host:port` under TLS): what the client used, so links work wherever tagd
+/// is reached from. Empty without a `Host` header.
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|host| format!("{}://{host}", state.scheme))
+                .unwrap_or_default(),
+        ))
+    }
 }
 
 /// The query string as a map; a key given twice keeps its last value. Never rejects, so

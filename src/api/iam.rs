@@ -12,11 +12,15 @@ use utoipa::ToSchema;
 
 use super::openapi::{op, Op, Routes};
 use super::{
-    json_response, message, status, ApiError, AppState, Authed, Dialect, JsonBody, PathParams,
-    QueryMap, X_AUTH_TOKEN,
+    counted, json_response, message, status, ApiError, AppState, Authed, BaseUrl, Dialect,
+    JsonBody, PathParams, QueryMap, Refusal, RequestId, X_AUTH_TOKEN,
 };
-use crate::auth::login::{DomainSelector, ScopeRequest, UserSelector};
-use crate::auth::{AuthError, Principal};
+use crate::auth::login::{
+    check_login_password, check_login_text, DomainSelector, ScopeRequest, UserSelector,
+    MAX_ID_CHARS,
+};
+use crate::auth::{AuthError, Credential, Principal};
+use crate::core::admin::MAX_NAME_CHARS;
 use crate::core::model::{AccessKey, Domain, KeyStatus, Project, TokenRecord, User};
 use crate::core::{CoreError, Reason};
 use utoipa::openapi::schema::Type;
@@ -235,19 +239,23 @@ struct ProjectScope {
 }
 
 fn domain_selector(field: &str, r: &NamedRef) -> Result<DomainSelector, CoreError> {
-    match (&r.id, &r.name) {
-        (Some(id), _) => Ok(DomainSelector::Id(id.clone())),
-        (None, Some(name)) => Ok(DomainSelector::Name(name.clone())),
-        (None, None) => Err(CoreError::invalid(
-            field,
-            Reason::new("give its id or name", "请提供其ID或名称"),
-        )),
-    }
+    let selector = match (&r.id, &r.name) {
+        (Some(id), _) => DomainSelector::Id(id.clone()),
+        (None, Some(name)) => DomainSelector::Name(name.clone()),
+        (None, None) => {
+            return Err(CoreError::invalid(
+                field,
+                Reason::new("give its id or name", "请提供其ID或名称"),
+            ))
+        }
+    };
+    selector.check(field)?;
+    Ok(selector)
 }
 
 fn user_selector(u: &UserRef) -> Result<UserSelector, CoreError> {
-    match (&u.id, &u.name) {
-        (Some(id), _) => Ok(UserSelector::Id(id.clone())),
+    let selector = match (&u.id, &u.name) {
+        (Some(id), _) => UserSelector::Id(id.clone()),
         (None, Some(name)) => {
             let domain = u.domain.as_ref().ok_or_else(|| {
                 CoreError::invalid(
@@ -258,16 +266,21 @@ fn user_selector(u: &UserRef) -> Result<UserSelector, CoreError> {
                     ),
                 )
             })?;
-            Ok(UserSelector::Name {
+            UserSelector::Name {
                 name: name.clone(),
                 domain: domain_selector("auth.identity.password.user.domain", domain)?,
-            })
+            }
         }
-        (None, None) => Err(CoreError::invalid(
-            "auth.identity.password.user",
-            Reason::new("give the user's id or name", "请提供用户的ID或名称"),
-        )),
-    }
+        (None, None) => {
+            return Err(CoreError::invalid(
+                "auth.identity.password.user",
+                Reason::new("give the user's id or name", "请提供用户的ID或名称"),
+            ))
+        }
+    };
+    selector.check("auth.identity.password.user")?;
+    check_login_password("auth.identity.password.user.password", &u.password)?;
+    Ok(selector)
 }
 
 fn scope_request(scope: Option<&ScopeBody>) -> Result<ScopeRequest, CoreError> {
@@ -276,9 +289,15 @@ fn scope_request(scope: Option<&ScopeBody>) -> Result<ScopeRequest, CoreError> {
         Some(ScopeBody {
             project: Some(p), ..
         }) => match (&p.id, &p.name) {
-            (Some(id), _) => ScopeRequest::ProjectId(id.clone()),
+            (Some(id), _) => {
+                check_login_text("auth.scope.project.id", id, MAX_ID_CHARS)?;
+                ScopeRequest::ProjectId(id.clone())
+            }
             (None, Some(name)) => ScopeRequest::ProjectName {
-                name: name.clone(),
+                name: {
+                    check_login_text("auth.scope.project.name", name, MAX_NAME_CHARS)?;
+                    name.clone()
+                },
                 domain: p
                     .domain
                     .as_ref()
@@ -307,28 +326,30 @@ fn scope_request(scope: Option<&ScopeBody>) -> Result<ScopeRequest, CoreError> {
 async fn create_token(
     State(state): State<AppState>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
+    request_id: Option<axum::Extension<RequestId>>,
     QueryMap(query): QueryMap,
     JsonBody(req, ..): JsonBody<Iam, TokenRequest>,
-) -> Result<Response, IamError> {
+) -> Result<Response, Refusal<Iam>> {
     let auth = req.auth;
     let scope = scope_request(auth.scope.as_ref())?;
     let methods = auth.identity.methods.clone();
     let method = match methods.as_slice() {
         [one] => one.as_str(),
         [] => {
-            return Err(CoreError::Empty {
+            return Err(IamError::from(CoreError::Empty {
                 field: "auth.identity.methods",
-            }
+            })
             .into())
         }
         _ => {
-            return Err(CoreError::invalid(
+            return Err(IamError::from(CoreError::invalid(
                 "auth.identity.methods",
                 Reason::new(
                     "give exactly one method, password or token",
                     "必须且只能指定一种认证方式：password或token",
                 ),
-            )
+            ))
             .into())
         }
     };
@@ -362,14 +383,32 @@ async fn create_token(
             (principal.user.clone(), Some(principal))
         }
         other => {
-            return Err(CoreError::invalid(
+            return Err(IamError::from(CoreError::invalid(
                 "auth.identity.methods",
                 Reason::one_of(&["password", "token"], other),
-            )
+            ))
             .into())
         }
     };
     let granted = state.identity.grant(&user, from.as_ref(), &scope).await?;
+    // Minting counts against the credential's rate limit like any request: under the
+    // token it is made from, or under the user for a password (each token would
+    // otherwise be a fresh budget, and every one issued is a row in the store).
+    let credential = match &from {
+        Some(principal) => match &principal.credential {
+            Credential::Token(t) => t.token_hash.clone(),
+            Credential::AccessKey { access, .. } => access.clone(),
+        },
+        None => user.id.clone(),
+    };
+    let request_id = request_id
+        .as_ref()
+        .map_or("", |id| id.0 .0.to_str().unwrap_or_default());
+    counted(
+        state.throttle.admit_credential(&credential),
+        &state,
+        request_id,
+    )?;
     // A token made from another token never outlives it.
     let not_after = from.as_ref().and_then(Principal::expires_at);
     let (token, record) = state
@@ -382,7 +421,7 @@ async fn create_token(
         granted.project.as_ref(),
         &record,
         !query.contains_key("nocatalog"),
-        &headers,
+        &base,
     );
     let mut response = json_response(StatusCode::CREATED, &body);
     if let Ok(v) = HeaderValue::from_str(&token) {
@@ -413,7 +452,7 @@ fn token_body(
     project: Option<&Project>,
     record: &TokenRecord,
     with_catalog: bool,
-    headers: &HeaderMap,
+    base: &str,
 ) -> Value {
     let role = if user.is_admin {
         "te_admin"
@@ -444,7 +483,6 @@ fn token_body(
     }
     if with_catalog {
         // Every service tagd serves answers on the address this request came to.
-        let base = base_url(headers);
         let region = project.map(|p| p.name.clone()).unwrap_or_default();
         let catalog: Vec<Value> = ["tms", "workspace", "dataartsfabric", "rds", "dis", "iam"]
             .iter()
@@ -495,6 +533,7 @@ async fn validate_token(
     State(state): State<AppState>,
     Authed(caller, ..): Authed<Iam>,
     headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     QueryMap(query): QueryMap,
 ) -> Result<Response, IamError> {
     let (token, s) = subject(&state, &caller, &headers).await?;
@@ -507,7 +546,7 @@ async fn validate_token(
         s.project.as_ref(),
         record,
         !query.contains_key("nocatalog"),
-        &headers,
+        &base,
     );
     let mut response = json_response(StatusCode::OK, &body);
     if let Ok(v) = HeaderValue::from_str(&token) {
@@ -539,21 +578,12 @@ fn project_json(p: &Project, base: &str) -> Value {
     })
 }
 
-fn base_url(headers: &HeaderMap) -> String {
-    headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_default()
-}
-
 async fn list_projects(
     State(state): State<AppState>,
     Authed(caller, ..): Authed<Iam>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
     QueryMap(query): QueryMap,
 ) -> Result<Response, IamError> {
-    let base = base_url(&headers);
     let projects: Vec<Value> = state
         .identity
         .visible_projects(&caller)
@@ -578,9 +608,8 @@ async fn list_projects(
 async fn list_auth_projects(
     State(state): State<AppState>,
     Authed(caller, ..): Authed<Iam>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, IamError> {
-    let base = base_url(&headers);
     let projects: Vec<Value> = state
         .identity
         .visible_projects(&caller)
@@ -597,9 +626,8 @@ async fn list_auth_projects(
 
 async fn list_auth_domains(
     Authed(caller, ..): Authed<Iam>,
-    headers: HeaderMap,
+    BaseUrl(base): BaseUrl,
 ) -> Result<Response, IamError> {
-    let base = base_url(&headers);
     let d = &caller.domain;
     Ok(json_response(
         StatusCode::OK,

@@ -56,6 +56,9 @@ pub struct AppState {
     pub throttle: Arc<throttle::Throttle>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// `https` when tagd terminates TLS itself: links it hands out must not send a
+    /// client that follows them back in clear text.
+    pub scheme: &'static str,
     /// The HTTP layer's counters, served on the admin listener.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -75,6 +78,11 @@ impl AppState {
             store,
             throttle: Arc::new(throttle::Throttle::new(config.rate_limits)),
             max_body_bytes: config.max_body_bytes,
+            scheme: if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             metrics: Arc::new(crate::metrics::Metrics::new(
                 &AuthError::METRIC_REASONS,

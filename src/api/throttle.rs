@@ -117,14 +117,12 @@ impl Throttle {
     /// for the caller's own scope); refused when either budget is spent. A refused
     /// request is not counted against the other limit.
     pub fn admit(&self, principal: &Principal, project: Option<&str>) -> Result<(), Throttled> {
+        let credential = match &principal.credential {
+            Credential::Token(t) => t.token_hash.as_str(),
+            Credential::AccessKey { access, .. } => access.as_str(),
+        };
         let now = Instant::now();
-        if let Some(limiter) = &self.credentials {
-            let key = match &principal.credential {
-                Credential::Token(t) => t.token_hash.as_str(),
-                Credential::AccessKey { access, .. } => access.as_str(),
-            };
-            limiter.admit(key, now, Policy::Credential)?;
-        }
+        self.admit_credential_at(credential, now)?;
         if let Some(limiter) = &self.projects {
             let key = project
                 .or(principal.project.as_ref().map(|p| p.id.as_str()))
@@ -132,6 +130,20 @@ impl Throttle {
             limiter.admit(key, now, Policy::Project)?;
         }
         Ok(())
+    }
+
+    /// Counts one request under a credential alone: a token's digest, an access key,
+    /// or the id of a user logging in with a password. Minting a token is counted so
+    /// (IAM is no project's API, so no project budget is spent on it).
+    pub fn admit_credential(&self, credential: &str) -> Result<(), Throttled> {
+        self.admit_credential_at(credential, Instant::now())
+    }
+
+    fn admit_credential_at(&self, credential: &str, now: Instant) -> Result<(), Throttled> {
+        match &self.credentials {
+            Some(limiter) => limiter.admit(credential, now, Policy::Credential),
+            None => Ok(()),
+        }
     }
 }
 

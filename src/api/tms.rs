@@ -15,7 +15,8 @@ use utoipa::ToSchema;
 use super::openapi::{op, Op, Routes, GATEWAY_ERROR};
 use super::{
     json_reply, json_response, key_values_json, message, query_number, status, tag_matches,
-    ApiError, AppState, Authed, Dialect, JsonBody, PathParams, QueryMap, TagPair, WireTagMatch,
+    ApiError, AppState, Authed, BaseUrl, Dialect, JsonBody, PathParams, QueryMap, TagPair,
+    WireTagMatch,
 };
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
@@ -278,14 +279,10 @@ pub fn routes() -> Routes {
 /// The API versions TMS answers on.
 const VERSIONS: [(&str, &str); 2] = [("v1.0", "CURRENT"), ("v2.0", "SUPPORTED")];
 
-fn version_json(id: &str, status: &str, headers: &axum::http::HeaderMap) -> serde_json::Value {
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
+fn version_json(id: &str, status: &str, base: &str) -> serde_json::Value {
     json!({
         "id": id,
-        "links": [{ "href": format!("http://{host}/{id}/"), "rel": "self" }],
+        "links": [{ "href": format!("{base}/{id}/"), "rel": "self" }],
         "version": "",
         "status": status,
         "updated": "2026-11-24T00:00:00Z",
@@ -294,24 +291,24 @@ fn version_json(id: &str, status: &str, headers: &axum::http::HeaderMap) -> serd
 }
 
 /// `GET /`: the API versions (no authentication, as in TMS).
-async fn list_versions(headers: axum::http::HeaderMap) -> Response {
+async fn list_versions(BaseUrl(base): BaseUrl) -> Response {
     let versions: Vec<_> = VERSIONS
         .iter()
-        .map(|(id, status)| version_json(id, status, &headers))
+        .map(|(id, status)| version_json(id, status, &base))
         .collect();
     json_response(StatusCode::OK, &json!({ "versions": versions }))
 }
 
 /// `GET /{api_version}`; any other single-segment path is the gateway's 404.
 async fn show_version(
-    headers: axum::http::HeaderMap,
+    BaseUrl(base): BaseUrl,
     axum::extract::Path(version): axum::extract::Path<String>,
     uri: axum::http::Uri,
 ) -> Response {
     match VERSIONS.iter().find(|(id, _)| *id == version) {
         Some((id, status)) => json_response(
             StatusCode::OK,
-            &json!({ "version": version_json(id, status, &headers) }),
+            &json!({ "version": version_json(id, status, &base) }),
         ),
         None => super::unknown_route(uri).await,
     }

@@ -142,6 +142,24 @@ impl Identity {
             Some(p) => Scope::Project { id: p.id.clone() },
             None => Scope::Domain,
         };
+        // The new key names the lasting credential it comes from, however many
+        // temporary keys stand between: a key minted with a temporary key inherits that
+        // key's sources, so revoking the token or disabling the permanent key at the
+        // root kills the whole line.
+        let (source_token_hash, source_access) = match &caller.credential {
+            Credential::Token(t) => (Some(t.token_hash.clone()), None),
+            Credential::AccessKey {
+                access,
+                temporary: None,
+            } => (None, Some(access.clone())),
+            Credential::AccessKey {
+                temporary: Some(parent),
+                ..
+            } => (
+                parent.source_token_hash.clone(),
+                parent.source_access.clone(),
+            ),
+        };
         let (key, secret) = self.new_key(
             &caller.user,
             "",
@@ -149,7 +167,8 @@ impl Identity {
                 security_token_hash: token_digest(&security_token),
                 expires_at,
                 scope,
-                source_token_hash: caller.token().map(|t| t.token_hash.clone()),
+                source_token_hash,
+                source_access,
             }),
         );
         self.store
@@ -287,13 +306,7 @@ impl Identity {
             {
                 return Err(AuthError::SecurityToken);
             }
-            // A temporary key dies with the token it was issued from.
-            if let Some(source) = &t.source_token_hash {
-                match self.store.token(source).await? {
-                    Some(token) if !token.revoked && token.expires_at > now_unix() => {}
-                    _ => return Err(AuthError::Revoked),
-                }
-            }
+            self.check_sources(t).await?;
         }
         let user = found
             .user
@@ -317,9 +330,28 @@ impl Identity {
             domain,
             project,
             credential: Credential::AccessKey {
-                expires_at: key.temporary.as_ref().map(|t| t.expires_at),
+                temporary: key.temporary,
                 access: key.access,
             },
         })
+    }
+
+    /// A temporary key dies with what it was issued from: the token (revoked or
+    /// expired) and the permanent key (disabled or deleted) at the root of its line.
+    async fn check_sources(&self, temporary: &Temporary) -> Result<(), AuthError> {
+        if let Some(source) = &temporary.source_token_hash {
+            match self.token_context(source).await? {
+                Some(found) if !found.token.revoked && found.token.expires_at > now_unix() => {}
+                _ => return Err(AuthError::Revoked),
+            }
+        }
+        if let Some(source) = &temporary.source_access {
+            match self.access_key_context(source).await? {
+                Some(found) if found.key.status == KeyStatus::Active => {}
+                Some(_) => return Err(AuthError::AccessKeyDisabled),
+                None => return Err(AuthError::Revoked),
+            }
+        }
+        Ok(())
     }
 }

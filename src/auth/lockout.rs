@@ -6,10 +6,16 @@
 //! Counted per process, in memory: replicas sharing a database each allow their own
 //! attempts, and a restart forgives (D66). A name that matches no user is counted like
 //! a user, so a lockout does not reveal which names exist.
+//!
+//! Anyone can fail a login, so the table is bounded twice: in entries ([`MAX_TRACKED`])
+//! and in the size of each, since an entry is kept under the SHA-256 of whatever names
+//! the client sent, never the names themselves.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 /// Wrong passwords allowed within [`WINDOW`] before the lock.
 pub const MAX_FAILURES: u32 = 5;
@@ -22,7 +28,14 @@ const MAX_TRACKED: usize = 100_000;
 
 #[derive(Default)]
 pub struct Lockout {
-    tracked: Mutex<HashMap<String, Failures>>,
+    tracked: Mutex<HashMap<Who, Failures>>,
+}
+
+/// Whose failures an entry counts: a digest, 32 bytes whatever the names' length.
+type Who = [u8; 32];
+
+fn who(name: &str) -> Who {
+    Sha256::digest(name.as_bytes()).into()
 }
 
 struct Failures {
@@ -38,25 +51,26 @@ impl Failures {
 }
 
 impl Lockout {
-    /// `Err(wait)` while `who` is locked out.
-    pub fn check(&self, who: &str) -> Result<(), Duration> {
+    /// `Err(wait)` while `name` is locked out.
+    pub fn check(&self, name: &str) -> Result<(), Duration> {
         let now = Instant::now();
         let Ok(tracked) = self.tracked.lock() else {
             return Ok(());
         };
-        match tracked.get(who).and_then(|f| f.locked_until) {
+        match tracked.get(&who(name)).and_then(|f| f.locked_until) {
             Some(until) if until > now => Err(until - now),
             _ => Ok(()),
         }
     }
 
-    /// Counts a wrong password for `who`; locks it at the limit.
-    pub fn failed(&self, who: &str) {
+    /// Counts a wrong password for `name`; locks it at the limit.
+    pub fn failed(&self, name: &str) {
+        let who = who(name);
         let now = Instant::now();
         let Ok(mut tracked) = self.tracked.lock() else {
             return;
         };
-        if tracked.len() >= MAX_TRACKED && !tracked.contains_key(who) {
+        if tracked.len() >= MAX_TRACKED && !tracked.contains_key(&who) {
             tracked.retain(|_, f| f.matters(now));
             if tracked.len() >= MAX_TRACKED {
                 // A flood of names: forget the oldest half rather than grow.
@@ -66,7 +80,7 @@ impl Lockout {
                 tracked.retain(|_, f| f.first > cut);
             }
         }
-        let entry = tracked.entry(who.to_owned()).or_insert(Failures {
+        let entry = tracked.entry(who).or_insert(Failures {
             count: 0,
             first: now,
             locked_until: None,
@@ -89,9 +103,9 @@ impl Lockout {
     }
 
     /// A right password: the count starts over.
-    pub fn succeeded(&self, who: &str) {
+    pub fn succeeded(&self, name: &str) {
         if let Ok(mut tracked) = self.tracked.lock() {
-            tracked.remove(who);
+            tracked.remove(&who(name));
         }
     }
 }
@@ -132,5 +146,18 @@ mod tests {
         }
         let tracked = lockout.tracked.lock().expect("lock").len();
         assert!(tracked <= MAX_TRACKED, "{tracked}");
+    }
+
+    #[test]
+    fn long_names_are_kept_as_digests_and_still_lock() {
+        let lockout = Lockout::default();
+        let long = "x".repeat(100_000);
+        for _ in 0..MAX_FAILURES {
+            lockout.failed(&long);
+        }
+        assert!(lockout.check(&long).is_err(), "locked under its digest");
+        assert!(lockout.check(&long[1..]).is_ok(), "another name is not");
+        let tracked = lockout.tracked.lock().expect("lock");
+        assert_eq!(tracked.len(), 1);
     }
 }

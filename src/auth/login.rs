@@ -3,6 +3,7 @@
 //! The IAM adapter turns Keystone's request body into these selectors; every lookup and
 //! every rule about scope lives here, so no handler touches the store.
 
+use crate::core::admin::{MAX_NAME_CHARS, MAX_PASSWORD_CHARS};
 use crate::core::model::{Domain, Project, Scope, User};
 use crate::core::{CoreError, Reason};
 
@@ -23,6 +24,63 @@ pub enum UserSelector {
         name: String,
         domain: DomainSelector,
     },
+}
+
+/// The longest id a login may name: tagd's ids are 32 characters, imported ones at most 64.
+pub const MAX_ID_CHARS: usize = 64;
+
+/// Refuses a name, id or password longer than any that can exist, before anything is
+/// looked up, hashed or remembered: the login endpoint needs no credential, so whatever
+/// it keeps per attempt must be small whoever sends it.
+pub fn check_login_text(field: &str, text: &str, max_chars: usize) -> Result<(), CoreError> {
+    // A UTF-8 character is at most 4 bytes: the length in bytes decides most cases
+    // without counting.
+    if text.len() <= max_chars {
+        return Ok(());
+    }
+    let chars = if text.len() > 4 * max_chars {
+        None
+    } else {
+        Some(text.chars().count())
+    };
+    match chars {
+        Some(n) if n <= max_chars => Ok(()),
+        _ => Err(CoreError::invalid(
+            field,
+            Reason::new(
+                format!("must be at most {max_chars} characters"),
+                format!("长度不能超过{max_chars}个字符"),
+            ),
+        )),
+    }
+}
+
+impl DomainSelector {
+    /// Checks the id or name against the longest that can exist.
+    pub fn check(&self, field: &str) -> Result<(), CoreError> {
+        match self {
+            DomainSelector::Id(id) => check_login_text(field, id, MAX_ID_CHARS),
+            DomainSelector::Name(name) => check_login_text(field, name, MAX_NAME_CHARS),
+        }
+    }
+}
+
+impl UserSelector {
+    /// Checks the ids and names against the longest that can exist.
+    pub fn check(&self, field: &str) -> Result<(), CoreError> {
+        match self {
+            UserSelector::Id(id) => check_login_text(&format!("{field}.id"), id, MAX_ID_CHARS),
+            UserSelector::Name { name, domain } => {
+                check_login_text(&format!("{field}.name"), name, MAX_NAME_CHARS)?;
+                domain.check(&format!("{field}.domain"))
+            }
+        }
+    }
+}
+
+/// Checks a password presented at login against the longest that can be set.
+pub fn check_login_password(field: &str, password: &str) -> Result<(), CoreError> {
+    check_login_text(field, password, MAX_PASSWORD_CHARS)
 }
 
 /// The scope a login asks for.

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::core::model::{now_unix, Domain, Project, Scope, TokenRecord, User};
+use crate::core::model::{now_unix, Domain, Project, Scope, Temporary, TokenRecord, User};
 use crate::core::password;
 use crate::core::{CoreError, Reason};
 use crate::store::{AccessKeyContext, Store, StoreError, TokenContext};
@@ -141,10 +141,10 @@ pub struct Principal {
 #[derive(Debug, Clone)]
 pub enum Credential {
     Token(TokenRecord),
-    /// A signed request; `expires_at` is set for temporary keys.
+    /// A signed request; `temporary` is set for temporary keys.
     AccessKey {
         access: String,
-        expires_at: Option<i64>,
+        temporary: Option<Temporary>,
     },
 }
 
@@ -161,7 +161,7 @@ impl Principal {
     pub fn expires_at(&self) -> Option<i64> {
         match &self.credential {
             Credential::Token(t) => Some(t.expires_at),
-            Credential::AccessKey { expires_at, .. } => *expires_at,
+            Credential::AccessKey { temporary, .. } => temporary.as_ref().map(|t| t.expires_at),
         }
     }
 
@@ -335,7 +335,9 @@ impl Identity {
             .await
     }
 
-    /// Checks a user's password. Unknown users cost the same time as wrong passwords.
+    /// Checks a user's password. Unknown users cost the same time as wrong passwords,
+    /// and a disabled user gets the same answer whether the password is right or not,
+    /// so the endpoint confirms no password of an account it would not let in.
     /// At most one check per core runs at once: each takes argon2's 19 MiB, and the
     /// endpoint needs no authentication, so unbounded checks would let anyone exhaust
     /// memory. Others wait their turn.
@@ -360,7 +362,6 @@ impl Identity {
         .map_err(|e| AuthError::Unexpected(e.to_string()))?;
         match user {
             Some(u) if ok && u.enabled => Ok(u),
-            Some(_) if ok => Err(AuthError::Disabled),
             _ => Err(AuthError::WrongCredentials),
         }
     }

@@ -65,9 +65,18 @@ pub fn validate_resource_id(field: &str, id: &str) -> Result<(), CoreError> {
     Ok(())
 }
 
+/// The longest name of a domain, project or user, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// The longest password, in characters.
+pub const MAX_PASSWORD_CHARS: usize = 128;
+
 fn validate_name(field: &str, name: &str) -> Result<(), CoreError> {
     let chars = name.chars().count();
-    if chars == 0 || chars > 64 || name.chars().any(char::is_control) || name.trim() != name {
+    if chars == 0
+        || chars > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+        || name.trim() != name
+    {
         return Err(CoreError::invalid(
             field,
             Reason::new(
@@ -393,10 +402,10 @@ impl Admin {
 
 fn validate_password(password: &str) -> Result<(), CoreError> {
     let chars = password.chars().count();
-    if !(8..=128).contains(&chars) {
+    if !(8..=MAX_PASSWORD_CHARS).contains(&chars) {
         return Err(CoreError::invalid(
             "password",
-            Reason::length(8, 128, chars),
+            Reason::length(8, MAX_PASSWORD_CHARS, chars),
         ));
     }
     Ok(())

@@ -125,9 +125,12 @@ pub struct Temporary {
     pub security_token_hash: String,
     pub expires_at: i64,
     pub scope: Scope,
-    /// The token it was issued from (none when issued to a signed request); the key is
-    /// refused once that token is revoked.
+    /// The token it was issued from, directly or through other temporary keys; the key
+    /// is refused once that token is revoked or expires.
     pub source_token_hash: Option<String>,
+    /// The permanent access key it was issued with, directly or through other
+    /// temporary keys; the key is refused once that key is disabled or deleted.
+    pub source_access: Option<String>,
 }
 
 /// An access key pair (AK/SK) of a user. The secret is kept sealed with the server key.

@@ -68,7 +68,8 @@ pub struct TagSelector {
 /// Which letters a rule admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Letters {
-    /// Letters and digits of any script (`char::is_alphanumeric`).
+    /// Letters and digits of any script (`char::is_alphanumeric`), except the
+    /// [`INVISIBLE_LETTERS`].
     Unicode,
     /// `A-Z`, `a-z`, `0-9` and the CJK Unified Ideographs U+4E00 to U+9FFF (DIS).
     AsciiAndCjk,
@@ -76,11 +77,17 @@ pub enum Letters {
     Ascii,
 }
 
+/// The letters that Unicode also marks default-ignorable: the Hangul fillers, which
+/// draw nothing. A key of them looks empty, and `ENV` followed by one looks like `ENV`,
+/// so no rule admits them (D76). Letters of other scripts that merely look like Latin
+/// ones (Cyrillic `Е`) are admitted: they are real letters people tag in.
+pub const INVISIBLE_LETTERS: [char; 4] = ['\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}'];
+
 impl Letters {
     /// Whether `c` counts as a letter or digit under this rule.
     pub fn admits(self, c: char) -> bool {
         match self {
-            Letters::Unicode => c.is_alphanumeric(),
+            Letters::Unicode => c.is_alphanumeric() && !INVISIBLE_LETTERS.contains(&c),
             Letters::Ascii => c.is_ascii_alphanumeric(),
             Letters::AsciiAndCjk => {
                 c.is_ascii_alphanumeric() || ('\u{4E00}'..='\u{9FFF}').contains(&c)
@@ -388,6 +395,18 @@ mod tests {
         assert!(RULES.value("k", "1.2-3_x").is_ok());
         assert!(RULES.value("k", "").is_ok());
         assert!(RULES.value("k", "a b").is_err());
+    }
+
+    #[test]
+    fn invisible_letters_are_refused_and_look_alikes_admitted() {
+        for c in INVISIBLE_LETTERS {
+            assert!(c.is_alphanumeric(), "{c:?} is a letter to Unicode");
+            assert!(RULES.key(&format!("ENV{c}")).is_err(), "{c:?}");
+            assert!(RULES.key(&c.to_string()).is_err(), "{c:?}");
+            assert!(RULES.value("k", &format!("dev{c}")).is_err(), "{c:?}");
+        }
+        assert!(RULES.key("\u{0415}NV").is_ok(), "Cyrillic Ie is a letter");
+        assert!(RULES.key("환경").is_ok(), "Hangul syllables are letters");
     }
 
     #[test]

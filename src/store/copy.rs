@@ -137,6 +137,7 @@ const TABLES: &[Table] = &[
             ("expires_at", Kind::Int),
             ("project_id", Kind::Text),
             ("source_token_hash", Kind::Text),
+            ("source_access", Kind::Text),
         ],
     },
     Table {

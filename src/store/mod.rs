@@ -151,6 +151,9 @@ pub trait Store: Send + Sync + 'static {
     async fn user(&self, id: &str) -> Result<Option<User>, StoreError>;
     async fn user_by_name(&self, domain_id: &str, name: &str) -> Result<Option<User>, StoreError>;
     async fn list_users(&self, domain_id: &str) -> Result<Vec<User>, StoreError>;
+    /// Sets a user's password hash and, in the same transaction, revokes every token
+    /// the user holds (and so the temporary keys minted from them): a new password
+    /// ends the sessions of whoever knew the old one.
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError>;
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError>;
 

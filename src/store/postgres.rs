@@ -26,8 +26,8 @@ use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row};
 
 use super::rows::{
     access_key_at, domain_at, identity_at, project_at, project_column, resource_at, tag_at,
-    token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, TOKEN_COLUMNS,
-    TOKEN_CONTEXT, USER_COLUMNS,
+    token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, ACCESS_KEY_WIDTH,
+    TOKEN_COLUMNS, TOKEN_CONTEXT, USER_COLUMNS,
 };
 use super::sql::{storable, Dialect, Param, SqlBuilder, PROJECT_TOTALS_SQL};
 use super::{
@@ -51,6 +51,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_predefined_tags.sql"),
     include_str!("../../migrations/postgres/0006_access_key_expiry.sql"),
     include_str!("../../migrations/postgres/0007_drop_sql_tag_index.sql"),
+    include_str!("../../migrations/postgres/0008_credential_revocation.sql"),
 ];
 
 /// The version table: one row, created before any migration runs.
@@ -1002,13 +1003,26 @@ impl Store for PostgresStore {
         if !storable(user_id) {
             return Ok(false);
         }
-        Ok(self
-            .execute(
-                "UPDATE users SET password_hash = $2 WHERE id = $1",
-                &[&user_id, &hash],
-            )
-            .await?
-            > 0)
+        // Counted after the write, so cached credential lookups do not outlive it.
+        self.identity_epoch
+            .after(async {
+                let mut client = self.client().await?;
+                let tx = client.transaction().await?;
+                let changed = tx
+                    .execute(
+                        "UPDATE users SET password_hash = $2 WHERE id = $1",
+                        &[&user_id, &hash],
+                    )
+                    .await?;
+                tx.execute(
+                    "UPDATE tokens SET revoked = TRUE WHERE user_id = $1 AND NOT revoked",
+                    &[&user_id],
+                )
+                .await?;
+                tx.commit().await?;
+                Ok(changed > 0)
+            })
+            .await
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
@@ -1288,8 +1302,9 @@ impl Store for PostgresStore {
         let temporary = TemporaryColumns::of(key);
         tx.execute(
             "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
-                                      security_token_hash, expires_at, project_id, source_token_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                                      security_token_hash, expires_at, project_id, source_token_hash,
+                                      source_access)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &key.access,
                 &key.user_id,
@@ -1301,6 +1316,7 @@ impl Store for PostgresStore {
                 &temporary.expires_at,
                 &temporary.project_id,
                 &temporary.source_token_hash,
+                &temporary.source_access,
             ],
         )
         .await
@@ -1318,7 +1334,7 @@ impl Store for PostgresStore {
         }
         let row = self.query_opt(&ACCESS_KEY_CONTEXT, &[&access]).await?;
         let Some(r) = row else { return Ok(None) };
-        let (user, domain, project) = identity_at(&r, 10)?;
+        let (user, domain, project) = identity_at(&r, ACCESS_KEY_WIDTH)?;
         Ok(Some(AccessKeyContext {
             key: access_key_at(&r, 0)?,
             user,

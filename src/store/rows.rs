@@ -37,7 +37,10 @@ pub(crate) const IDENTITY_COLUMNS: &str =
     "u.id, u.domain_id, u.name, u.password_hash, u.is_admin, u.enabled, \
      d.id, d.name, d.enabled, p.id, p.domain_id, p.name, p.enabled";
 
-pub(crate) const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id, k.source_token_hash";
+/// How many columns [`ACCESS_KEY_COLUMNS`] names: where the identity columns start in
+/// [`ACCESS_KEY_CONTEXT`].
+pub(crate) const ACCESS_KEY_WIDTH: usize = 11;
+pub(crate) const ACCESS_KEY_COLUMNS: &str = "k.access, k.user_id, k.secret, k.status, k.description, k.created_at, k.security_token_hash, k.expires_at, k.project_id, k.source_token_hash, k.source_access";
 
 /// A token (by hash, `$1`) with its identity: [`token_at`] 0, [`identity_at`] 8.
 pub(crate) static TOKEN_CONTEXT: LazyLock<String> = LazyLock::new(|| {
@@ -51,7 +54,7 @@ pub(crate) static TOKEN_CONTEXT: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// An access key (`$1`) with its identity: [`access_key_at`] 0, [`identity_at`] 10.
+/// An access key (`$1`) with its identity: [`access_key_at`] 0, [`identity_at`] [`ACCESS_KEY_WIDTH`].
 pub(crate) static ACCESS_KEY_CONTEXT: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {ACCESS_KEY_COLUMNS}, {IDENTITY_COLUMNS}
@@ -132,7 +135,7 @@ pub(crate) fn identity_at<R: StoredRow>(
     Ok((user, domain, project))
 }
 
-/// An access key from the ten [`ACCESS_KEY_COLUMNS`] at column `at`.
+/// An access key from the eleven [`ACCESS_KEY_COLUMNS`] at column `at`.
 pub(crate) fn access_key_at<R: StoredRow>(r: &R, at: usize) -> Result<AccessKey, R::Error> {
     let status = r.text(at + 3)?;
     Ok(AccessKey {
@@ -148,6 +151,7 @@ pub(crate) fn access_key_at<R: StoredRow>(r: &R, at: usize) -> Result<AccessKey,
                 expires_at,
                 scope: scope_from_column(r.maybe_text(at + 8)?),
                 source_token_hash: r.maybe_text(at + 9)?,
+                source_access: r.maybe_text(at + 10)?,
             }),
             _ => None,
         },
@@ -196,6 +200,7 @@ pub(crate) struct TemporaryColumns<'a> {
     pub expires_at: Option<i64>,
     pub project_id: Option<&'a str>,
     pub source_token_hash: Option<&'a str>,
+    pub source_access: Option<&'a str>,
 }
 
 impl<'a> TemporaryColumns<'a> {
@@ -206,6 +211,7 @@ impl<'a> TemporaryColumns<'a> {
             expires_at: t.map(|t| t.expires_at),
             project_id: t.and_then(|t| project_column(&t.scope)),
             source_token_hash: t.and_then(|t| t.source_token_hash.as_deref()),
+            source_access: t.and_then(|t| t.source_access.as_deref()),
         }
     }
 }

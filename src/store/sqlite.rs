@@ -21,8 +21,8 @@ use std::sync::RwLock;
 
 use super::rows::{
     access_key_at, domain_at, identity_at, project_at, project_column, resource_at, tag_at,
-    token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, TOKEN_COLUMNS,
-    TOKEN_CONTEXT, USER_COLUMNS,
+    token_at, user_at, TemporaryColumns, ACCESS_KEY_COLUMNS, ACCESS_KEY_CONTEXT, ACCESS_KEY_WIDTH,
+    TOKEN_COLUMNS, TOKEN_CONTEXT, USER_COLUMNS,
 };
 use super::sql::{Dialect, Param, SqlBuilder, PROJECT_TOTALS_SQL};
 use super::tag_index::{Delta, TagIndex};
@@ -48,6 +48,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_predefined_tags.sql"),
     include_str!("../../migrations/sqlite/0006_access_key_expiry.sql"),
     include_str!("../../migrations/sqlite/0007_drop_sql_tag_index.sql"),
+    include_str!("../../migrations/sqlite/0008_credential_revocation.sql"),
 ];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
@@ -1641,15 +1642,22 @@ impl Store for SqliteStore {
 
     async fn set_password_hash(&self, user_id: &str, hash: &str) -> Result<bool, StoreError> {
         let (user_id, hash) = (user_id.to_owned(), hash.to_owned());
-        self.write(move |c| {
-            Ok(c.execute(
-                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
-                [&user_id, &hash],
+        // Counted after the write, so cached credential lookups do not outlive it.
+        let write = self.write(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                    [&user_id, &hash],
+                )
+                .map_err(db)?;
+            c.execute(
+                "UPDATE tokens SET revoked = 1 WHERE user_id = ?1 AND revoked = 0",
+                [&user_id],
             )
-            .map_err(db)?
-                > 0)
-        })
-        .await
+            .map_err(db)?;
+            Ok(changed > 0)
+        });
+        self.identity_epoch.after(write).await
     }
 
     async fn delete_user(&self, id: &str) -> Result<bool, StoreError> {
@@ -1912,8 +1920,9 @@ impl Store for SqliteStore {
             let temporary = TemporaryColumns::of(&k);
             c.execute(
                 "INSERT INTO access_keys (access, user_id, secret, status, description, created_at,
-                                          security_token_hash, expires_at, project_id, source_token_hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                          security_token_hash, expires_at, project_id, source_token_hash,
+                                          source_access)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     k.access,
                     k.user_id,
@@ -1924,7 +1933,8 @@ impl Store for SqliteStore {
                     temporary.security_token_hash,
                     temporary.expires_at,
                     temporary.project_id,
-                    temporary.source_token_hash
+                    temporary.source_token_hash,
+                    temporary.source_access
                 ],
             )
             .map_err(|e| unique_violation(e, format!("access key {}", k.access)))?;
@@ -1941,7 +1951,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             c.prepare_cached(&ACCESS_KEY_CONTEXT)?
                 .query_row([access], |r| {
-                    let (user, domain, project) = identity_at(r, 10)?;
+                    let (user, domain, project) = identity_at(r, ACCESS_KEY_WIDTH)?;
                     Ok(AccessKeyContext {
                         key: access_key_at(r, 0)?,
                         user,
@@ -2059,8 +2069,9 @@ impl Store for SqliteStore {
                     f.domain_id,
                     f.project_id,
                     f.resource_type,
-                    f.limit.map_or(-1, |l| l as i64),
-                    f.offset as i64
+                    // Clamped, never wrapped: an offset past i64 is past the end.
+                    f.limit.map_or(-1, |l| l.min(i64::MAX as usize) as i64),
+                    f.offset.min(i64::MAX as usize) as i64
                 ],
                 |r| resource_at(r, 0),
             )?

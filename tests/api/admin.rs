@@ -35,6 +35,14 @@ async fn administrators_register_list_and_remove_resources() {
     assert_eq!(r.body, json!({"removed": 1}));
     let r = s.get("/tagd/v1/resources", Some(&token)).await;
     assert_eq!(r.body["resources"].as_array().map(Vec::len), Some(1));
+    // An offset past i64 is past the end: an empty page, never page one again.
+    for offset in ["9223372036854775807", "9223372036854775808", "18446744073709551615"] {
+        let r = s
+            .get(&format!("/tagd/v1/resources?offset={offset}"), Some(&token))
+            .await;
+        assert_eq!(r.status, 200, "{offset}: {}", r.text);
+        assert_eq!(r.body["resources"], json!([]), "offset {offset}");
+    }
 
     for bad in [
         json!({"resources": [{"project_id": pid, "resource_type": "floppy", "resource_id": "x"}]}),

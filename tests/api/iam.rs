@@ -1,6 +1,6 @@
 //! The IAM token endpoint and the project and domain lookups the SDKs make.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::TestServer;
 
@@ -304,4 +304,93 @@ async fn repeated_wrong_passwords_lock_the_user_out() {
         .post("/v3/auth/tokens", None, &attempt("nobody", "anything"))
         .await;
     assert!(r.body.to_string().contains("try again in"), "{}", r.text);
+}
+
+/// Names, ids and passwords longer than any that can exist are refused with 400 before
+/// anything is looked up, hashed or remembered (the lockout keeps nothing for them);
+/// at the limit they are ordinary wrong credentials.
+#[tokio::test]
+async fn overlong_login_fields_are_refused_before_any_lookup() {
+    let s = TestServer::start().await;
+    let domain = s.creds.domain_name.clone();
+    let login = |user: Value| {
+        json!({"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}})
+    };
+    let huge = "u".repeat(1_000_000);
+    let cases = [
+        (
+            json!({"name": "n".repeat(65), "password": "whatever-password", "domain": {"name": domain}}),
+            "auth.identity.password.user.name",
+        ),
+        (
+            json!({"name": huge, "password": "whatever-password", "domain": {"name": domain}}),
+            "auth.identity.password.user.name",
+        ),
+        (
+            json!({"name": "ü".repeat(65), "password": "whatever-password", "domain": {"name": domain}}),
+            "auth.identity.password.user.name",
+        ),
+        (
+            json!({"name": "admin", "password": "whatever-password", "domain": {"name": "d".repeat(65)}}),
+            "auth.identity.password.user.domain",
+        ),
+        (
+            json!({"id": "i".repeat(65), "password": "whatever-password"}),
+            "auth.identity.password.user.id",
+        ),
+        (
+            json!({"name": s.creds.user_name, "password": "p".repeat(129), "domain": {"name": domain}}),
+            "auth.identity.password.user.password",
+        ),
+    ];
+    for (user, field) in cases {
+        let r = s.post("/v3/auth/tokens", None, &login(user)).await;
+        assert_eq!(r.status, 400, "{field}: {}", &r.text[..r.text.len().min(300)]);
+        assert!(
+            r.text.contains(field) && r.text.len() < 2_000,
+            "names {field}, without echoing the input: {}",
+            &r.text[..r.text.len().min(300)]
+        );
+    }
+    // At the limit: 64 characters (ü is two bytes) is a name that may exist.
+    let r = s
+        .post(
+            "/v3/auth/tokens",
+            None,
+            &login(json!({"name": "ü".repeat(64), "password": "whatever-password", "domain": {"name": domain}})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    // None of the refused attempts counted against the real user.
+    let token = s.domain_token().await;
+    assert!(!token.is_empty());
+}
+
+/// A disabled user's right password gets the answer a wrong one gets: the endpoint
+/// confirms no password of an account it would not let in.
+#[tokio::test]
+async fn a_disabled_users_right_password_looks_like_a_wrong_one() {
+    let s = TestServer::start().await;
+    let out = s
+        .cli(&["user", "create", "dora"], Some("dora-password-1\n"))
+        .await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        s.execute_sql("UPDATE users SET enabled = FALSE WHERE name = 'dora'")
+            .await,
+        1
+    );
+    let attempt = |password: &'static str| {
+        let s = &s;
+        async move {
+            let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": "dora", "password": password, "domain": {"name": s.creds.domain_name}}}}}});
+            let r = s.post("/v3/auth/tokens", None, &body).await;
+            (r.status, r.body["error_code"].clone(), r.body["error_msg"].clone())
+        }
+    };
+    let right = attempt("dora-password-1").await;
+    let wrong = attempt("not-doras-password").await;
+    assert_eq!(right.0, 401);
+    assert_eq!(right, wrong, "right and wrong passwords of a disabled user differ");
 }

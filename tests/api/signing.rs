@@ -1022,3 +1022,173 @@ async fn a_process_with_another_server_key_refuses_to_run() {
         .status
         .success());
 }
+
+/// A temporary key minted by a signed request with `keys`.
+async fn temporary_keys_signed_with(s: &TestServer, keys: &Keys) -> Result<Keys, Reply> {
+    let body = json!({"auth": {"identity": {"methods": ["token"]}}});
+    let r = send_signed(
+        s,
+        "POST",
+        "/v3.0/OS-CREDENTIAL/securitytokens",
+        Some(&body),
+        keys,
+        Twist::default(),
+    )
+    .await;
+    if r.status != 201 {
+        return Err(r);
+    }
+    let c = &r.body["credential"];
+    Ok(Keys {
+        access: c["access"].as_str().expect("access").into(),
+        secret: c["secret"].as_str().expect("secret").into(),
+        security_token: Some(c["securitytoken"].as_str().expect("securitytoken").into()),
+    })
+}
+
+/// Every key of a line minted key from key, starting from a token, dies when the token
+/// is revoked: none outlives it by having been minted from another temporary key.
+#[tokio::test]
+async fn every_temporary_key_minted_down_the_line_dies_with_the_root_token() {
+    let s = TestServer::start().await;
+    s.register_disks(&["d"]).await;
+    let root = s.domain_token().await;
+    let first = temporary_keys(&s, &root).await;
+    let second = temporary_keys_signed_with(&s, &first)
+        .await
+        .unwrap_or_else(|r| panic!("a temporary key mints another: {}", r.text));
+    let third = temporary_keys_signed_with(&s, &second)
+        .await
+        .unwrap_or_else(|r| panic!("and that one a third: {}", r.text));
+    let read = "/v1.0/tms/providers";
+    for keys in [&first, &second, &third] {
+        assert_eq!(signed_get(&s, read, keys).await.status, 200);
+    }
+
+    let admin = s.domain_token().await;
+    let revoke = s
+        .send_with(
+            reqwest::Method::DELETE,
+            "/v3/auth/tokens",
+            Some(&admin),
+            &[("X-Subject-Token", root.as_str())],
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, 204);
+    for keys in [&first, &second, &third] {
+        assert_gateway_401(&signed_get(&s, read, keys).await);
+        let write = send_signed(
+            &s,
+            "POST",
+            CREATE,
+            Some(&create_body(&s, "d", "after-revocation")),
+            keys,
+            Twist::default(),
+        )
+        .await;
+        assert_gateway_401(&write);
+        match temporary_keys_signed_with(&s, keys).await {
+            Ok(_) => panic!("a dead key minted another"),
+            Err(r) => assert_gateway_401(&r),
+        }
+    }
+    let tags = s
+        .get(
+            &format!("/v2.0/resources/d/tags?project_id={}&resource_type=disk", s.creds.project_id),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(tags.body["tags"], json!([]), "nothing was written after the revocation");
+}
+
+/// A temporary key minted with a permanent access key (directly or through another
+/// temporary key) stops working when that key is disabled or deleted, and works again
+/// when it is enabled.
+#[tokio::test]
+async fn temporary_keys_die_with_the_permanent_key_they_came_from() {
+    let s = TestServer::start().await;
+    let token = s.domain_token().await;
+    let permanent = admin_keys(&s).await;
+    let child = temporary_keys_signed_with(&s, &permanent)
+        .await
+        .unwrap_or_else(|r| panic!("a permanent key mints a temporary one: {}", r.text));
+    let grandchild = temporary_keys_signed_with(&s, &child)
+        .await
+        .unwrap_or_else(|r| panic!("{}", r.text));
+    let read = "/v1.0/tms/providers";
+    for keys in [&child, &grandchild] {
+        assert_eq!(signed_get(&s, read, keys).await.status, 200);
+    }
+
+    let path = format!("/v3.0/OS-CREDENTIAL/credentials/{}", permanent.access);
+    let set_status = |status: &'static str| {
+        let (s, path, token) = (&s, &path, &token);
+        async move {
+            let r = s
+                .send_with(
+                    reqwest::Method::PUT,
+                    path,
+                    Some(token),
+                    &[],
+                    Some(&json!({"credential": {"status": status}})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    set_status("inactive").await;
+    for keys in [&permanent, &child, &grandchild] {
+        assert_gateway_401(&signed_get(&s, read, keys).await);
+    }
+    set_status("active").await;
+    for keys in [&child, &grandchild] {
+        assert_eq!(signed_get(&s, read, keys).await.status, 200);
+    }
+
+    let r = s
+        .send_with(reqwest::Method::DELETE, &path, Some(&token), &[], None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    for keys in [&child, &grandchild] {
+        assert_gateway_401(&signed_get(&s, read, keys).await);
+    }
+}
+
+/// A new password ends the sessions of whoever knew the old one: the user's tokens,
+/// and the temporary keys minted from them, stop working; a login with the new
+/// password works.
+#[tokio::test]
+async fn setting_a_password_revokes_the_users_tokens_and_their_keys() {
+    let s = TestServer::start().await;
+    let token = s.domain_token().await;
+    let keys = temporary_keys(&s, &token).await;
+    let read = "/v1.0/tms/providers";
+    assert_eq!(s.get(read, Some(&token)).await.status, 200);
+    assert_eq!(signed_get(&s, read, &keys).await.status, 200);
+
+    let out = s
+        .cli(
+            &["user", "set-password", &s.creds.user_name],
+            Some("a-brand-new-password\n"),
+        )
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    seen_by_the_server_after_another_process_changed_a_credential().await;
+
+    let r = s.get(read, Some(&token)).await;
+    assert_eq!(r.status, 401, "the old token: {}", r.text);
+    assert_gateway_401(&signed_get(&s, read, &keys).await);
+    let fresh = s
+        .token_for(
+            &s.creds.user_name,
+            "a-brand-new-password",
+            json!({"domain": {"name": s.creds.domain_name}}),
+        )
+        .await;
+    assert_eq!(s.get(read, Some(&fresh)).await.status, 200);
+}

@@ -402,6 +402,24 @@ impl TestServer {
         self.tms_tags(token, "disk", id).await
     }
 
+    /// Runs one statement on the store directly, as an operator would, for what no API
+    /// or command changes (a user's `enabled` flag). The SQL must suit both backends.
+    pub async fn execute_sql(&self, sql: &str) -> u64 {
+        let Some(database) = &self.database else {
+            let conn = rusqlite::Connection::open(self.dir.join("tagd.db")).expect("open the store");
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .expect("busy timeout");
+            return conn.execute(sql, []).expect("statement") as u64;
+        };
+        let (client, connection) = database
+            .config()
+            .connect(tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(connection);
+        client.execute(sql, &[]).await.expect("statement")
+    }
+
     /// Everything the store holds, as bytes: the SQLite database and its WAL, or a text
     /// dump of every row of every table on PostgreSQL.
     pub async fn stored_bytes(&self) -> Vec<u8> {

@@ -223,6 +223,11 @@ async fn character_rules_of_the_page() {
         ("k", "a b", "TMS.0010"),
         ("k", "a/b", "TMS.0010"),
         ("k", "a:b", "TMS.0010"),
+        // Letters that draw nothing (D76): `ENV` plus a Hangul filler looks like `ENV`.
+        ("ENV\u{3164}", "v", "TMS.0009"),
+        ("\u{3164}", "v", "TMS.0009"),
+        ("ENV\u{FFA0}", "v", "TMS.0009"),
+        ("k", "dev\u{3164}", "TMS.0010"),
     ] {
         let r = s
             .post(
@@ -238,6 +243,15 @@ async fn character_rules_of_the_page() {
         s.disk_tags(&token, "d").await,
         vec![("a-B_9".into(), "1.2-x_Y".into())]
     );
+    // Letters of other scripts are letters, look-alikes of Latin ones included (D76).
+    let cyrillic = s
+        .post(
+            CREATE,
+            Some(&token),
+            &create_body(&s, &["d"], json!([{"key": "\u{0415}NV", "value": "\u{0440}rod"}])),
+        )
+        .await;
+    assert_eq!(cyrillic.status, 200, "{}", cyrillic.text);
 }
 
 #[tokio::test]
@@ -406,6 +420,15 @@ async fn malformed_bodies_get_a_nested_400_naming_the_field() {
         (br#"{"project_id": "p", "resources": [{"resource_id": "d", "resource_type": "disk"}], "tags": [{"key": "k"}]}"#.to_vec(), "value"),
         (b"\xff\xfe".to_vec(), "must be a JSON object"),
         (b"[1,2]".to_vec(), "must be a JSON object"),
+        // A whole, valid body followed by more: refused, not acted on.
+        (
+            format!(
+                r#"{{"project_id": "{}", "resources": [{{"resource_id": "d", "resource_type": "disk"}}], "tags": [{{"key": "k", "value": "v"}}]}}}}}}garbage{{"#,
+                s.creds.project_id
+            )
+            .into_bytes(),
+            "trailing characters",
+        ),
     ];
     for (body, needle) in cases {
         let r = s
