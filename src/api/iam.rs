@@ -89,7 +89,7 @@ pub fn routes() -> Routes {
             .query("nocatalog", "leave out the catalog")
             .body::<TokenRequest>()
             .answers(StatusCode::CREATED)
-            .public()
+            .credentials_in_body()
             .returns(&[("token", Type::Object)]),
         )
         .delete(

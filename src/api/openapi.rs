@@ -130,7 +130,10 @@ impl Routes {
 enum Auth {
     /// An IAM token or an AK/SK signature.
     Required,
-    /// Nothing: the call carries its own credentials (token creation) or is public.
+    /// The credentials are in the body (token creation): no security scheme, but the
+    /// call counts against the credential's rate limit.
+    InBody,
+    /// Nothing: the call is public.
     None,
 }
 
@@ -230,6 +233,12 @@ impl Op {
     pub fn no_content(mut self) -> Self {
         self.success = StatusCode::NO_CONTENT;
         self.success_body = false;
+        self
+    }
+
+    /// Credentials in the body, as token creation takes them.
+    pub fn credentials_in_body(mut self) -> Self {
+        self.auth = Auth::InBody;
         self
     }
 
@@ -340,19 +349,21 @@ impl Op {
                 ),
             );
         }
+        if let Auth::Required | Auth::InBody = self.auth {
+            operation = operation.response(
+                StatusCode::TOO_MANY_REQUESTS.as_str(),
+                ResponseBuilder::new()
+                    .description("rate limit reached; see Retry-After")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name(GATEWAY_ERROR)))
+                            .build(),
+                    ),
+            );
+        }
         if let Auth::Required = self.auth {
             operation = operation
-                .response(
-                    StatusCode::TOO_MANY_REQUESTS.as_str(),
-                    ResponseBuilder::new()
-                        .description("rate limit reached; see Retry-After")
-                        .content(
-                            "application/json",
-                            ContentBuilder::new()
-                                .schema(Some(Ref::from_schema_name(GATEWAY_ERROR)))
-                                .build(),
-                        ),
-                )
                 .security(SecurityRequirement::new(TOKEN_SCHEME, Vec::<String>::new()))
                 .security(SecurityRequirement::new(
                     SIGNATURE_SCHEME,
