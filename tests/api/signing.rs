@@ -786,7 +786,26 @@ async fn temporary_keys(s: &TestServer, token: &str) -> Keys {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let c = &r.body["credential"];
+    temporary_keys_in(&r.body)
+}
+
+/// Revokes `token` with the administrator's token `admin`.
+async fn revoke_token(s: &TestServer, admin: &str, token: &str) {
+    let revoke = s
+        .send_with(
+            reqwest::Method::DELETE,
+            "/v3/auth/tokens",
+            Some(admin),
+            &[("X-Subject-Token", token)],
+            None,
+        )
+        .await;
+    assert_eq!(revoke.status, 204, "{}", revoke.text);
+}
+
+/// The temporary key pair in a `securitytokens` answer.
+fn temporary_keys_in(body: &Value) -> Keys {
+    let c = &body["credential"];
     Keys {
         access: c["access"].as_str().expect("access").into(),
         secret: c["secret"].as_str().expect("secret").into(),
@@ -828,16 +847,7 @@ async fn temporary_keys_die_with_their_token_and_need_a_signed_security_token() 
     assert_gateway_401(&r);
     // Revoking the token the key came from revokes the key.
     let admin = s.domain_token().await;
-    let revoke = s
-        .send_with(
-            reqwest::Method::DELETE,
-            "/v3/auth/tokens",
-            Some(&admin),
-            &[("X-Subject-Token", holder.as_str())],
-            None,
-        )
-        .await;
-    assert_eq!(revoke.status, 204);
+    revoke_token(&s, &admin, &holder).await;
     assert_gateway_401(
         &send_signed(
             &s,
@@ -1038,12 +1048,7 @@ async fn temporary_keys_signed_with(s: &TestServer, keys: &Keys) -> Result<Keys,
     if r.status != 201 {
         return Err(r);
     }
-    let c = &r.body["credential"];
-    Ok(Keys {
-        access: c["access"].as_str().expect("access").into(),
-        secret: c["secret"].as_str().expect("secret").into(),
-        security_token: Some(c["securitytoken"].as_str().expect("securitytoken").into()),
-    })
+    Ok(temporary_keys_in(&r.body))
 }
 
 /// Every key of a line minted key from key, starting from a token, dies when the token
@@ -1066,16 +1071,7 @@ async fn every_temporary_key_minted_down_the_line_dies_with_the_root_token() {
     }
 
     let admin = s.domain_token().await;
-    let revoke = s
-        .send_with(
-            reqwest::Method::DELETE,
-            "/v3/auth/tokens",
-            Some(&admin),
-            &[("X-Subject-Token", root.as_str())],
-            None,
-        )
-        .await;
-    assert_eq!(revoke.status, 204);
+    revoke_token(&s, &admin, &root).await;
     for keys in [&first, &second, &third] {
         assert_gateway_401(&signed_get(&s, read, keys).await);
         let write = send_signed(

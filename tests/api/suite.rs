@@ -411,13 +411,11 @@ impl TestServer {
                 .expect("busy timeout");
             return conn.execute(sql, []).expect("statement") as u64;
         };
-        let (client, connection) = database
-            .config()
-            .connect(tokio_postgres::NoTls)
+        postgres_client(database)
             .await
-            .expect("connect to the test database");
-        tokio::spawn(connection);
-        client.execute(sql, &[]).await.expect("statement")
+            .execute(sql, &[])
+            .await
+            .expect("statement")
     }
 
     /// Everything the store holds, as bytes: the SQLite database and its WAL, or a text
@@ -428,12 +426,7 @@ impl TestServer {
             bytes.extend(std::fs::read(self.dir.join("tagd.db-wal")).unwrap_or_default());
             return bytes;
         };
-        let (client, connection) = database
-            .config()
-            .connect(tokio_postgres::NoTls)
-            .await
-            .expect("connect to the test database");
-        tokio::spawn(connection);
+        let client = postgres_client(database).await;
         let tables = client
             .query(
                 "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema()",
@@ -543,4 +536,15 @@ impl Reply {
             .as_str()
             .unwrap_or_else(|| panic!("no TMS error body in {}", self.text))
     }
+}
+
+/// A connection to a test server's PostgreSQL database.
+async fn postgres_client(database: &ThrowawayDatabase) -> tokio_postgres::Client {
+    let (client, connection) = database
+        .config()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    client
 }
