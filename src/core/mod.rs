@@ -5,6 +5,7 @@
 //! [`CoreError`] in their own error body; nothing here knows about HTTP.
 
 pub mod admin;
+pub mod batch;
 pub mod model;
 pub mod password;
 pub mod predefined;
