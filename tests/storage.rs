@@ -21,12 +21,13 @@ use serde_json::{json, Value};
 use tagd_process::{admin_token, credential, free_port, serve_command, sigterm, spawn_with};
 use tokio::process::{Child, Command};
 
-fn mode(path: &Path) -> u32 {
-    std::fs::metadata(path)
+/// The permission bits of `path`, in octal as `ls` and `chmod` spell them.
+fn mode(path: &Path) -> String {
+    let mode = std::fs::metadata(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .permissions()
-        .mode()
-        & 0o777
+        .mode();
+    format!("{:o}", mode & 0o777)
 }
 
 /// Runs `command` and expects it to stop by itself, failing, within 30 s; its stderr.
@@ -233,7 +234,7 @@ async fn a_damaged_database_is_refused_at_start() {
             .expect("open the database file");
         file.seek(SeekFrom::Start(((page - 1) * page_size) as u64))
             .expect("seek");
-        file.write_all(&vec![0xA5; 64]).expect("damage");
+        file.write_all(&[0xA5; 64]).expect("damage");
         file.sync_all().expect("sync");
     }
 
@@ -304,9 +305,9 @@ async fn the_data_directory_and_database_files_are_private() {
         let token = admin_token(&base, &data, json!({"domain": {"name": "tagd"}})).await;
         let project = credential(&data, "project_id");
         assert_eq!(tag(&base, &token, &project, round).await.0, 200);
-        assert_eq!(mode(&data), 0o700, "round {round}: the data directory");
+        assert_eq!(mode(&data), "700", "round {round}: the data directory");
         for file in files {
-            assert_eq!(mode(&data.join(file)), 0o600, "round {round}: {file}");
+            assert_eq!(mode(&data.join(file)), "600", "round {round}: {file}");
         }
         // Left open to others, as an older tagd left them, for the next round.
         child.kill().await.expect("kill");
@@ -355,7 +356,7 @@ async fn a_backup_is_private_and_removes_a_killed_backups_temporary_file() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    assert_eq!(mode(&to), 0o600);
+    assert_eq!(mode(&to), "600");
     assert!(
         !stale.exists(),
         "the killed backup's temporary file is still there"
