@@ -107,21 +107,11 @@ fn limit_file_size(child: &Child, bytes: Option<u64>) {
     .expect("prlimit");
 }
 
-/// Before D80 the store went on acknowledging writes once the disk took them again,
-/// after a commit whose write had failed: what the failed fsync lost stayed lost. Now
-/// the first failed write stops the store: every request gets 503 in its API's error
-/// body and `/readyz` is 503, until tagd is restarted; the restart finds every
-/// acknowledged write.
-#[tokio::test]
-async fn a_failed_write_stops_the_store_until_tagd_is_restarted() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    // SIGXFSZ ignored, so a write past the limit fails with EFBIG instead of killing
-    // the process (an ignored signal stays ignored across exec).
-    let mut command = Command::new("sh");
-    command
+/// `tagd serve --auto-register` on `data` whose file-size limit a test may lower: with
+/// SIGXFSZ ignored (an ignored signal stays ignored across exec), a write past the
+/// limit fails with EFBIG instead of killing the process.
+async fn spawn_limitable(data: &Path, port: u16) -> Child {
+    let child = Command::new("sh")
         .args([
             "-c",
             "trap '' XFSZ; exec \"$0\" \"$@\"",
@@ -134,13 +124,29 @@ async fn a_failed_write_stops_the_store_until_tagd_is_restarted() {
             "--auto-register",
         ])
         .arg("--data-dir")
-        .arg(&data)
+        .arg(data)
         .env_remove("TAGD_DATABASE_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .kill_on_drop(true);
-    let child = command.spawn().expect("spawn tagd");
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn tagd");
     tagd_process::wait_until_serving(port).await;
+    child
+}
+
+/// Before D80 the store went on acknowledging writes once the disk took them again,
+/// after a commit whose write had failed: what the failed fsync lost stayed lost. Now
+/// the first failed write stops the store: every request gets 503 in its API's error
+/// body and `/readyz` is 503, until tagd is restarted; the restart finds every
+/// acknowledged write.
+#[tokio::test]
+async fn a_failed_write_stops_the_store_until_tagd_is_restarted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = spawn_limitable(&data, port).await;
     let token = admin_token(&base, &data, json!({"domain": {"name": "tagd"}})).await;
     let project = credential(&data, "project_id");
 
@@ -371,4 +377,127 @@ async fn a_backup_is_private_and_removes_a_killed_backups_temporary_file() {
         .filter(|n| n.contains(".backup-"))
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
+}
+
+/// Tags 50 resources `{prefix}-0..49` with 10 tags each in one TMS call; the status.
+async fn tag_many(base: &str, token: &str, project: &str, prefix: &str) -> u16 {
+    let resources: Vec<Value> = (0..50)
+        .map(|i| json!({"resource_id": format!("{prefix}-{i}"), "resource_type": "disk"}))
+        .collect();
+    let tags: Vec<Value> = (0..10)
+        .map(|k| json!({"key": format!("k{k}"), "value": prefix}))
+        .collect();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1.0/resource-tags/batch-create"))
+        .header("X-Auth-Token", token)
+        .json(&json!({"project_id": project, "resources": resources, "tags": tags}))
+        .send()
+        .await
+        .expect("batch-create");
+    r.status().as_u16()
+}
+
+/// SQLite's automatic checkpoint ignores its own errors, so before D80 a checkpoint
+/// that could not write the database file went unseen and commits went on being
+/// acknowledged. The writer now checkpoints itself: here no file may be written past
+/// 5 MB, which the WAL (emptied first) reaches only after many batches but a checkpoint
+/// into the database file (7.5 MB) at once. So the checkpoint, not a commit, is what
+/// fails; the store stops, and a restart finds every acknowledged batch.
+#[tokio::test]
+async fn a_failed_checkpoint_stops_the_store_until_tagd_is_restarted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = spawn_with(&data, port, &[], &[]).await;
+    sigterm(&child);
+    child.wait().await.expect("tagd stops");
+    let generate = std::process::Command::new(env!("CARGO_BIN_EXE_tagd"))
+        .args(["admin", "--data-dir"])
+        .arg(&data)
+        .args([
+            "generate",
+            "--project",
+            "cn-north-4",
+            "--resources",
+            "20000",
+        ])
+        .env_remove("TAGD_DATABASE_URL")
+        .env_remove("TAGD_DATA_DIR")
+        .output()
+        .expect("tagd admin generate");
+    assert!(
+        generate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&generate.stderr)
+    );
+    let db = data.join("tagd.db");
+    // The WAL emptied, so what it holds later is what this tagd wrote.
+    rusqlite::Connection::open(&db)
+        .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+        .expect("checkpoint");
+    let db_size = std::fs::metadata(&db).expect("database").len();
+    const LIMIT: u64 = 5 << 20;
+    assert!(
+        db_size > LIMIT + (1 << 20),
+        "the database is only {db_size} bytes"
+    );
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = spawn_limitable(&data, port).await;
+    let token = admin_token(&base, &data, json!({"domain": {"name": "tagd"}})).await;
+    let project = credential(&data, "project_id");
+    limit_file_size(&child, Some(LIMIT));
+
+    let wal = data.join("tagd.db-wal");
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for n in 0..100 {
+        let prefix = format!("batch{n}");
+        match tag_many(&base, &token, &project, &prefix).await {
+            200 => acknowledged.push(prefix),
+            status => {
+                refused = Some(status);
+                break;
+            }
+        }
+    }
+    let wal_size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(
+        refused,
+        Some(503),
+        "after {} acknowledged batches (WAL {wal_size} bytes)",
+        acknowledged.len()
+    );
+    assert!(
+        wal_size < LIMIT,
+        "the WAL reached the limit ({wal_size} bytes): a commit failed, not a checkpoint"
+    );
+    limit_file_size(&child, None);
+    assert_eq!(tag_many(&base, &token, &project, "after").await, 503);
+    assert_eq!(readyz(&base).await, 503);
+    drop(child);
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _child = spawn_with(&data, port, &[], &[]).await;
+    assert_eq!(readyz(&base).await, 200);
+    let token = admin_token(&base, &data, json!({"domain": {"name": "tagd"}})).await;
+    for prefix in &acknowledged {
+        let r = reqwest::Client::new()
+            .get(format!(
+                "{base}/v2.0/resources/{prefix}-49/tags?project_id={project}&resource_type=disk"
+            ))
+            .header("X-Auth-Token", &token)
+            .send()
+            .await
+            .expect("read tags");
+        assert_eq!(r.status(), 200, "{prefix}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(
+            body["tags"].as_array().map(Vec::len),
+            Some(10),
+            "{prefix}: {body}"
+        );
+    }
 }

@@ -94,10 +94,13 @@ where
     }
 
     fn answer(&mut self, outcome: Result<(), StoreError>) {
-        // With no result (the request panicked), dropping `tx` tells the caller the
-        // write was aborted.
-        if let (Some(tx), Some(result)) = (self.tx.take(), self.result.take()) {
-            let _ = tx.send(outcome.and(result));
+        let Some(tx) = self.tx.take() else { return };
+        match (self.result.take(), outcome) {
+            (Some(result), outcome) => drop(tx.send(outcome.and(result))),
+            // Never run: the group failed first, or the store had stopped (D80).
+            (None, Err(e)) => drop(tx.send(Err(e))),
+            // Ran and panicked: dropping `tx` tells the caller the write was aborted.
+            (None, Ok(())) => {}
         }
     }
 }
@@ -550,6 +553,10 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // nothing in durability (it only serves rollbacks within the open transaction).
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(db)?;
+    // The writer checkpoints itself (see [`Checkpoints`]): SQLite's automatic
+    // checkpoint ignores its own errors.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(db)?;
     // SQLite gives the -wal and -shm files it creates the database file's mode; ones
     // left by an older tagd (0644) are tightened here.
     for suffix in ["-wal", "-shm"] {
@@ -666,6 +673,7 @@ fn writer_loop(
         updates: indexer.is_ok().then_some(updates),
     };
     let mut careful = 0;
+    let mut checkpoints = Checkpoints::new(&conn);
     loop {
         // Built between groups, in a read transaction of its own: the writer is this
         // process's only writer, so the index it builds is current when it is done.
@@ -693,12 +701,51 @@ fn writer_loop(
         run_group(&conn, jobs, &mut follower, &mut careful, failure);
         metrics.batch_size.observe(size as u64);
         metrics.commit.observe_duration(started.elapsed());
+        checkpoints.after_group(&conn, failure);
     }
     // Let the indexer finish what it was sent, so a store dropped and reopened in this
     // process does not race it.
     follower.updates.take();
     if let Ok(indexer) = indexer {
         let _ = indexer.join();
+    }
+}
+
+/// Row changes after which the writer checkpoints: about SQLite's own automatic
+/// checkpoint, at 1,000 WAL pages, as a row change writes one page or a few.
+const CHECKPOINT_AFTER_CHANGES: u64 = 1_000;
+
+/// The writer's checkpoints: the WAL copied into the database file and that file
+/// synced, between groups. SQLite's automatic checkpoint (run inside a COMMIT) drops the
+/// checkpoint's result, so a failed write or fsync of the database file went unseen
+/// and tagd kept acknowledging commits after it. Run here, a failure fails the store
+/// (D80).
+struct Checkpoints {
+    /// The connection's row-change count at the last checkpoint.
+    changes_at: u64,
+}
+
+impl Checkpoints {
+    fn new(conn: &Connection) -> Self {
+        Self {
+            changes_at: conn.total_changes(),
+        }
+    }
+
+    fn after_group(&mut self, conn: &Connection, failure: &Failure) {
+        let changes = conn.total_changes();
+        if changes.saturating_sub(self.changes_at) < CHECKPOINT_AFTER_CHANGES
+            || failure.check().is_err()
+        {
+            return;
+        }
+        self.changes_at = changes;
+        // PASSIVE: readers are not waited for; what they still use is copied next time.
+        // SQLITE_BUSY (another process checkpointing) is no failure: it is tried again.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            let e = failure.seen(e, true);
+            tracing::warn!(error = %e, "a checkpoint did not run");
+        }
     }
 }
 
