@@ -711,9 +711,9 @@ fn writer_loop(
     }
 }
 
-/// Row changes after which the writer checkpoints: about SQLite's own automatic
-/// checkpoint, at 1,000 WAL pages, as a row change writes one page or a few.
-const CHECKPOINT_AFTER_CHANGES: u64 = 1_000;
+/// WAL frames the writer lets accumulate before it checkpoints, as SQLite's automatic
+/// checkpoint does.
+const CHECKPOINT_FRAMES: i64 = 1_000;
 
 /// The writer's checkpoints: the WAL copied into the database file and that file
 /// synced, between groups. SQLite's automatic checkpoint (run inside a COMMIT) drops the
@@ -723,28 +723,40 @@ const CHECKPOINT_AFTER_CHANGES: u64 = 1_000;
 struct Checkpoints {
     /// The connection's row-change count at the last checkpoint.
     changes_at: u64,
+    /// Row changes between checkpoints. The WAL's frame count is only known from a
+    /// checkpoint, so this is tuned by each one towards [`CHECKPOINT_FRAMES`]: how many
+    /// pages a row change writes depends on the load.
+    every: u64,
 }
 
 impl Checkpoints {
     fn new(conn: &Connection) -> Self {
         Self {
             changes_at: conn.total_changes(),
+            every: CHECKPOINT_FRAMES as u64,
         }
     }
 
     fn after_group(&mut self, conn: &Connection, failure: &Failure) {
         let changes = conn.total_changes();
-        if changes.saturating_sub(self.changes_at) < CHECKPOINT_AFTER_CHANGES
-            || failure.check().is_err()
-        {
+        if changes.saturating_sub(self.changes_at) < self.every || failure.check().is_err() {
             return;
         }
         self.changes_at = changes;
         // PASSIVE: readers are not waited for; what they still use is copied next time.
         // SQLITE_BUSY (another process checkpointing) is no failure: it is tried again.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            let e = failure.seen(e, true);
-            tracing::warn!(error = %e, "a checkpoint did not run");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(frames) if frames < CHECKPOINT_FRAMES / 2 => {
+                self.every = (self.every * 2).min(64 * CHECKPOINT_FRAMES as u64);
+            }
+            Ok(frames) if frames > CHECKPOINT_FRAMES * 2 => {
+                self.every = (self.every / 2).max(CHECKPOINT_FRAMES as u64 / 4);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let e = failure.seen(e, true);
+                tracing::warn!(error = %e, "a checkpoint did not run");
+            }
         }
     }
 }
