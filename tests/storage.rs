@@ -501,3 +501,33 @@ async fn a_failed_checkpoint_stops_the_store_until_tagd_is_restarted() {
         );
     }
 }
+
+/// The same on PostgreSQL: a data directory pointed at a recreated (empty) database.
+#[tokio::test]
+async fn a_recreated_postgres_database_does_not_overwrite_the_credentials() {
+    let first = tagd::store::throwaway::ThrowawayDatabase::create().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut child = spawn_with(&data, port, &["--database-url", &first.url], &[]).await;
+    sigterm(&child);
+    child.wait().await.expect("tagd stops");
+    let credentials = std::fs::read(data.join("credentials")).expect("credentials");
+
+    let recreated = tagd::store::throwaway::ThrowawayDatabase::create().await;
+    let port = free_port();
+    let err = refused_start(
+        serve_command(&data, port, &["--database-url", &recreated.url], &[]),
+        port,
+    )
+    .await;
+    assert!(
+        err.contains(&format!("the data directory {}", data.display()))
+            && err.contains("credentials"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(data.join("credentials")).expect("credentials"),
+        credentials
+    );
+}
