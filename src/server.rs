@@ -383,7 +383,7 @@ async fn refuse_another_stores_files(
     }
     let names: Vec<String> = found.iter().map(|f| f.display().to_string()).collect();
     anyhow::bail!(
-        "the data directory {} holds {} made for another store, but the database at {} has never been started: is --database-url right, or was the database recreated? Nothing was written. Point tagd at the store these files belong to; or, to start afresh on this database, move {} out of {} first",
+        "the data directory {} holds {} made for another store, but the database at {} has never been started: is --database-url right, or was the database recreated? No identity was created. Point tagd at the store these files belong to; or, to start afresh on this database, move {} out of {} first",
         dir.display(),
         names.join(" and "),
         store::redact_url(&config.database_url),
