@@ -25,19 +25,35 @@ use crate::store::{self, ProjectTotals, Store};
 
 /// Opens the configured store, creating the data directory first (mode 0700: it holds
 /// the first-run credentials and the server key, and the embedded store's password
-/// hashes and tags), whichever store is configured.
+/// hashes and tags), whichever store is configured. An existing directory that others
+/// may read or enter is made private, with a warning (D82).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    if !config.data_dir.exists() {
+    let dir = &config.data_dir;
+    if !dir.exists() {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&config.data_dir)
+            .create(dir)
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create the data directory {}: {e}",
-                    config.data_dir.display()
-                )
+                anyhow::anyhow!("cannot create the data directory {}: {e}", dir.display())
             })?;
+    } else if let Ok(meta) = std::fs::metadata(dir) {
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() && mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the data directory {} is open to other users (mode {mode:o}) and cannot be made private: {e}",
+                        dir.display()
+                    )
+                })?;
+            tracing::warn!(
+                path = %dir.display(),
+                was = format!("{mode:o}"),
+                now = format!("{:o}", mode & 0o700),
+                "made the data directory private"
+            );
+        }
     }
     Ok(store::open(&config.database_url, config.database_pool).await?)
 }
@@ -79,12 +95,7 @@ pub async fn run(
     // A bad certificate stops the start before the store is touched.
     let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
     let store = open_store(&config).await?;
-    first_run(
-        &store,
-        &config.data_dir,
-        &listener.local_addr()?.to_string(),
-    )
-    .await?;
+    first_run(&store, &config, &listener.local_addr()?.to_string()).await?;
     let vault = open_vault(&config, &store).await?;
     // Bound before serving, so a taken admin port stops the start.
     let admin_listener = match config.admin_listen {
@@ -307,7 +318,8 @@ async fn run_connection(
 /// credentials are on disk (as `credentials.new`) before the identity is committed, and
 /// renamed to `credentials` after. A start that finds `credentials.new` finishes or
 /// discards the interrupted first run.
-async fn first_run(store: &Arc<dyn Store>, dir: &Path, addr: &str) -> anyhow::Result<()> {
+async fn first_run(store: &Arc<dyn Store>, config: &Config, addr: &str) -> anyhow::Result<()> {
+    let dir = config.data_dir.as_path();
     let pending = dir.join("credentials.new");
     let done = dir.join("credentials");
     if pending.exists() {
@@ -328,6 +340,7 @@ async fn first_run(store: &Arc<dyn Store>, dir: &Path, addr: &str) -> anyhow::Re
     let Some(first) = admin.prepare_first_run().await? else {
         return Ok(());
     };
+    refuse_another_stores_files(store, config).await?;
     write_private_file(&pending, &credentials_text(&first))?;
     if admin.commit_first_run(&first).await? {
         std::fs::rename(&pending, &done)?;
@@ -338,6 +351,45 @@ async fn first_run(store: &Arc<dyn Store>, dir: &Path, addr: &str) -> anyhow::Re
         std::fs::remove_file(&pending)?;
     }
     Ok(())
+}
+
+/// Refuses a first start on a store that has never started while the data directory
+/// holds the credentials or the server key made for another one: the database URL is
+/// likely wrong, or the database was recreated, and a first start would overwrite the
+/// credentials of the store they belong to (D84). A store that did start once (it
+/// records its server key's fingerprint) and has lost every domain since is initialised
+/// again as before.
+async fn refuse_another_stores_files(
+    store: &Arc<dyn Store>,
+    config: &Config,
+) -> anyhow::Result<()> {
+    if store
+        .setting(store::SERVER_KEY_FINGERPRINT)
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let dir = &config.data_dir;
+    let mut found = vec![dir.join("credentials")];
+    // Only the key tagd keeps in the data directory: a key given in the environment or
+    // a file elsewhere is the operator's, provisioned on purpose.
+    if config.server_key.is_none() && config.server_key_file == dir.join("server.key") {
+        found.push(config.server_key_file.clone());
+    }
+    found.retain(|f| f.exists());
+    if found.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = found.iter().map(|f| f.display().to_string()).collect();
+    anyhow::bail!(
+        "the data directory {} holds {} made for another store, but the database at {} has never been started: is --database-url right, or was the database recreated? No identity was created. Point tagd at the store these files belong to; or, to start afresh on this database, move {} out of {} first",
+        dir.display(),
+        names.join(" and "),
+        store::redact_url(&config.database_url),
+        names.join(" and "),
+        dir.display()
+    )
 }
 
 fn credentials_text(first: &FirstRun) -> String {

@@ -593,3 +593,41 @@ async fn twenty_thousand_tags_cross_in_chunks() {
     }
     register_fresh(&*target, &deployment, "disk-after-bulk").await;
 }
+
+/// PostgreSQL's row ids are BIGINT, the SQLite store's tag index holds 32 bits: before
+/// D83 a copy kept a larger id, which the index then cut down to another resource's
+/// (another tenant's, maybe). Now such a copy into SQLite is refused, naming the id and
+/// what to do, and the target is left empty.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_id_beyond_32_bits_is_not_copied_into_sqlite() {
+    let db = ThrowawayDatabase::create().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (from, deployment) = sqlite_source(dir.path(), 3).await;
+    assert_copied(&copy_store(&from, &db.url, false));
+    let (client, connection) = db
+        .config()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("connect to the test database");
+    tokio::spawn(connection);
+    client
+        .batch_execute("ALTER TABLE resources ALTER COLUMN rid RESTART WITH 4294967297")
+        .await
+        .expect("move the identity past 2^32");
+    register_fresh(&*open(&db.url).await, &deployment, "disk-far").await;
+
+    let to = sqlite_url(&dir.path().join("target.db"));
+    let refused = copy_store(&db.url, &to, false);
+    assert!(!refused.status.success(), "{}", stdout(&refused));
+    let err = stderr(&refused);
+    assert!(
+        err.contains("row id 4294967297") && err.contains("nothing was committed"),
+        "{err}"
+    );
+    let target = open(&to).await;
+    assert!(target
+        .list_resources(&ResourceFilter::default())
+        .await
+        .expect("list")
+        .is_empty());
+}

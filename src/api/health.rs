@@ -66,6 +66,10 @@ async fn ready(State(state): State<AppState>) -> Response {
             );
             not_ready("the database schema is not the version this tagd expects")
         }
+        Ok(Err(e @ crate::store::StoreError::Poisoned(_))) => {
+            tracing::warn!(error = %e, "not ready: the store stopped after a storage failure");
+            not_ready("the store stopped after a storage failure; restart tagd")
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready: the store did not answer");
             not_ready("the store did not answer")

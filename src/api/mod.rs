@@ -124,6 +124,11 @@ pub fn status(err: &CoreError) -> StatusCode {
         CoreError::NotFound { .. } => StatusCode::NOT_FOUND,
         CoreError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         CoreError::Conflict { .. } => StatusCode::CONFLICT,
+        // Not this request's fault and not for a retry here: another replica, or this
+        // one once restarted, can serve it (D80).
+        CoreError::Internal(crate::store::StoreError::Poisoned(_)) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         CoreError::Internal(_) | CoreError::Unexpected { .. } => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -175,8 +175,7 @@ pub fn backup(db: &Path, to: &Path, force: bool) -> anyhow::Result<BackupSummary
             db.display()
         ),
     };
-    let temporary = Temporary(sibling(to, "backup")?);
-    remove_if_present(&temporary.0)?;
+    let temporary = Temporary::create(to, "backup")?;
 
     let source = Connection::open_with_flags(
         db,
@@ -185,37 +184,33 @@ pub fn backup(db: &Path, to: &Path, force: bool) -> anyhow::Result<BackupSummary
     .with_context(|| format!("cannot open {}", db.display()))?;
     source.busy_timeout(Duration::from_secs(10))?;
     let target = temporary
-        .0
+        .path
         .to_str()
-        .ok_or_else(|| anyhow!("{} is not valid UTF-8", temporary.0.display()))?;
+        .ok_or_else(|| anyhow!("{} is not valid UTF-8", temporary.path.display()))?;
+    // Into the empty file made with mode 0600, whose mode SQLite keeps.
     source
         .execute("VACUUM INTO ?1", [target])
-        .with_context(|| format!("cannot write the snapshot to {}", temporary.0.display()))?;
+        .with_context(|| format!("cannot write the snapshot to {}", temporary.path.display()))?;
     drop(source);
 
     // The copy keeps the source's WAL flag; as a rollback-journal file it is one
     // self-contained file that any SQLite opens, even read-only, without making a
     // `-wal` beside it. tagd switches it back to WAL when it opens it.
     let contents = {
-        let conn = Connection::open(&temporary.0)
-            .with_context(|| format!("cannot open {}", temporary.0.display()))?;
+        let conn = Connection::open(&temporary.path)
+            .with_context(|| format!("cannot open {}", temporary.path.display()))?;
         conn.pragma_update(None, "journal_mode", "DELETE")?;
         let check: String = conn.pragma_query_value(None, "quick_check", |r| r.get(0))?;
         if check != "ok" {
             bail!("the snapshot failed SQLite's quick_check: {check}");
         }
-        contents(&conn, &temporary.0)?
+        contents(&conn, &temporary.path)?
     };
-    {
-        // It holds password hashes and sealed secrets, as the database does.
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&temporary.0, std::fs::Permissions::from_mode(0o600))?;
-    }
-    sync_file(&temporary.0)?;
-    std::fs::rename(&temporary.0, to).with_context(|| {
+    sync_file(&temporary.path)?;
+    std::fs::rename(&temporary.path, to).with_context(|| {
         format!(
             "cannot rename {} to {}",
-            temporary.0.display(),
+            temporary.path.display(),
             to.display()
         )
     })?;
@@ -279,25 +274,22 @@ pub fn restore(
 
     // The backup is copied first and the copy checked, so what is checked is exactly
     // what goes in place, and the backup file itself is never opened for writing.
-    let temporary = Temporary(sibling(db, "restore")?);
-    remove_if_present(&temporary.0)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::copy(from, &temporary.0).with_context(|| {
+    let mut temporary = Temporary::create(db, "restore")?;
+    std::fs::File::open(from)
+        .and_then(|mut backup| std::io::copy(&mut backup, &mut temporary.file))
+        .with_context(|| {
             format!(
                 "cannot copy {} to {}",
                 from.display(),
-                temporary.0.display()
+                temporary.path.display()
             )
         })?;
-        std::fs::set_permissions(&temporary.0, std::fs::Permissions::from_mode(0o600))?;
-    }
-    let contents = verify(&temporary.0)
+    let contents = verify(&temporary.path)
         .with_context(|| format!("{} is not a backup tagd can restore", from.display()))?;
     for suffix in ["-wal", "-shm", "-journal"] {
-        remove_if_present(&sqlite::beside(&temporary.0, suffix))?;
+        remove_if_present(&sqlite::beside(&temporary.path, suffix))?;
     }
-    sync_file(&temporary.0)?;
+    sync_file(&temporary.path)?;
 
     // The database being replaced is checkpointed first: once its WAL is folded in, its
     // `-wal` and `-shm` can go without losing anything should the rename below never
@@ -315,10 +307,10 @@ pub fn restore(
         remove_if_present(&sqlite::beside(db, suffix))?;
     }
     sync_dir(db)?;
-    std::fs::rename(&temporary.0, db).with_context(|| {
+    std::fs::rename(&temporary.path, db).with_context(|| {
         format!(
             "cannot rename {} to {}",
-            temporary.0.display(),
+            temporary.path.display(),
             db.display()
         )
     })?;
@@ -441,31 +433,94 @@ fn checkpoint(db: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A temporary file removed on drop unless kept (renamed into place).
-struct Temporary(PathBuf);
+/// A temporary file beside `dest` (same directory, so the final rename is atomic),
+/// removed on drop unless kept (renamed into place). It is made empty with mode 0600
+/// before anything is written to it, as it will hold password hashes and sealed
+/// secrets; its name is unique, and this process holds a `flock` on it until it is
+/// gone, so the next backup or restore tells one left by a killed process (unlocked:
+/// removed) from one another process is writing (locked: left alone) (D82).
+struct Temporary {
+    path: PathBuf,
+    file: std::fs::File,
+    kept: bool,
+}
 
 impl Temporary {
-    fn keep(self) {
-        std::mem::forget(self);
+    fn create(dest: &Path, what: &str) -> anyhow::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let prefix = temporary_prefix(dest, what)?;
+        remove_stale(&parent(dest), &prefix)?;
+        let path = parent(dest).join(format!(
+            "{prefix}{}-{}.tmp",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+            .with_context(|| format!("cannot lock {}", path.display()))?;
+        Ok(Self {
+            path,
+            file,
+            kept: false,
+        })
+    }
+
+    fn keep(mut self) {
+        self.kept = true;
     }
 }
 
 impl Drop for Temporary {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(sqlite::beside(&self.0, suffix));
+        if !self.kept {
+            remove_with_journals(&self.path);
         }
     }
 }
 
-/// A temporary name beside `path` (same directory, so the final rename is atomic),
-/// hidden and marked with what made it and which process.
-fn sibling(path: &Path, what: &str) -> anyhow::Result<PathBuf> {
-    let name = path
+/// The start of the names of `what`'s temporary files for `dest`: hidden, and naming
+/// the file and the command they are for.
+fn temporary_prefix(dest: &Path, what: &str) -> anyhow::Result<String> {
+    let name = dest
         .file_name()
-        .ok_or_else(|| anyhow!("{} names no file", path.display()))?
+        .ok_or_else(|| anyhow!("{} names no file", dest.display()))?
         .to_string_lossy();
-    Ok(parent(path).join(format!(".{name}.{what}-{}.tmp", std::process::id())))
+    Ok(format!(".{name}.{what}-"))
+}
+
+/// Removes the temporary files under `prefix` in `dir` that no process holds locked:
+/// their backup or restore was killed.
+fn remove_stale(dir: &Path, prefix: &str) -> anyhow::Result<()> {
+    use rustix::fs::{flock, FlockOperation};
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(prefix) || !name.ends_with(".tmp") {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        if flock(&file, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            remove_with_journals(&path);
+            tracing::warn!(path = %path.display(), "removed the temporary file of an interrupted run");
+        }
+    }
+    Ok(())
+}
+
+fn remove_with_journals(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(sqlite::beside(path, suffix));
+    }
 }
 
 fn parent(path: &Path) -> PathBuf {

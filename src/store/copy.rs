@@ -26,6 +26,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Client, IsolationLevel, Portal, Transaction};
 
+use super::tag_index::Rid;
 use super::{postgres, redact_url, sqlite, StoreError};
 
 /// Rows per read from the source (one SQLite batch, one PostgreSQL portal fetch).
@@ -864,6 +865,20 @@ impl Target for SqliteEnd {
         let floor = (self.seq_before + 1) as i64;
         self.conn
             .run(move |c| {
+                // The SQLite store's tag index holds 32-bit row ids: a larger one (from
+                // PostgreSQL, whose ids are BIGINT) is refused here, not cut down to
+                // another resource's id once served (D83).
+                let max: Option<i64> =
+                    c.query_row("SELECT max(rid) FROM resources", [], |r| r.get(0))?;
+                if let Some(rid) = max.filter(|rid| Rid::new(*rid).is_none()) {
+                    return Err(rusqlite::Error::ToSqlConversionFailure(
+                        format!(
+                            "resource row id {rid} is beyond the SQLite store's at most {}: copy into PostgreSQL instead, or move the tags with `tagd admin tags export` and `tags import --register`, which number resources anew; nothing was committed",
+                            u32::MAX
+                        )
+                        .into(),
+                    ));
+                }
                 c.execute(
                     "UPDATE settings SET value = max(CAST(value AS INTEGER), ?1)
                      WHERE name = 'write_seq'",

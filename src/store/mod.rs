@@ -53,6 +53,14 @@ pub enum StoreError {
     /// A write would pass a quota; it was undone.
     #[error("a quota would be exceeded")]
     QuotaExceeded,
+    /// The database's storage failed while serving (a write or sync refused, a full
+    /// disk, a corrupt page): the store answers nothing more until tagd is restarted
+    /// (D80). Clients get 503.
+    #[error("the store stopped after a storage failure ({0}); fix the disk, then restart tagd, which checks the database before serving")]
+    Poisoned(String),
+    /// The database failed the check made before serving from it (D81).
+    #[error("the database {path} is damaged ({detail}); tagd will not serve from it: restore a backup with `tagd admin restore FILE`, or salvage what is readable with `sqlite3 {path} .recover`")]
+    Corrupt { path: String, detail: String },
 }
 
 /// What a token hash resolves to; `None` members no longer exist.

@@ -22,27 +22,46 @@ use roaring::RoaringBitmap;
 use crate::core::model::ResourceRef;
 use crate::core::query::{ResourceQuery, TagMatch};
 
+/// A row id as the index holds it: the 32 bits its bitmaps take. The store's ids are
+/// 64-bit (`INTEGER`, PostgreSQL's `BIGINT`, kept by `copy-store`), so one is made only
+/// by a checked conversion: an id the index cannot hold is refused (the index is not
+/// built, and queries answer by SQL) instead of being cut down to another resource's
+/// id, maybe another tenant's (D83).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rid(u32);
+
+impl Rid {
+    /// The index's id for the store's row id `rid`; `None` if it does not fit.
+    pub fn new(rid: i64) -> Option<Self> {
+        u32::try_from(rid).ok().map(Self)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// A change the writer made, to replay on the index once its transaction commits.
 #[derive(Debug, Clone)]
 pub enum Delta {
     Registered {
-        rid: u32,
+        rid: Rid,
         at: ResourceRef,
     },
     TagSet {
-        rid: u32,
+        rid: Rid,
         key: String,
         old: Option<String>,
         new: String,
     },
     TagRemoved {
-        rid: u32,
+        rid: Rid,
         key: String,
         value: String,
     },
     /// A resource unregistered; its tags were removed by `TagRemoved` before.
     Removed {
-        rid: u32,
+        rid: Rid,
         at: ResourceRef,
     },
     /// Something the index does not follow (a whole project or domain removed): rebuild.
@@ -283,15 +302,15 @@ impl TagIndex {
     pub fn apply(&mut self, deltas: &[Delta]) -> bool {
         for d in deltas {
             match d {
-                Delta::Registered { rid, at } => self.add_resource(*rid, at),
+                Delta::Registered { rid, at } => self.add_resource(rid.0, at),
                 Delta::TagSet { rid, key, old, new } => {
                     if let Some(old) = old {
-                        self.remove_tag(*rid, key, old);
+                        self.remove_tag(rid.0, key, old);
                     }
-                    self.add_tag(*rid, key, new);
+                    self.add_tag(rid.0, key, new);
                 }
-                Delta::TagRemoved { rid, key, value } => self.remove_tag(*rid, key, value),
-                Delta::Removed { rid, at } => self.remove_resource(*rid, at),
+                Delta::TagRemoved { rid, key, value } => self.remove_tag(rid.0, key, value),
+                Delta::Removed { rid, at } => self.remove_resource(rid.0, at),
                 Delta::Invalidate => return false,
             }
         }
