@@ -280,6 +280,9 @@ impl ReadTurns {
     }
 }
 
+/// Rows of an unpaged key-value listing read from PostgreSQL at a time.
+const KEY_VALUE_CHUNK: i32 = 10_000;
+
 /// Whether a scope can hold anything: a domain and a project that could be stored.
 fn scope_can_match(scope: &TagScope) -> bool {
     storable(&scope.domain_id) && scope.projects.iter().any(|p| storable(p))
@@ -1679,26 +1682,35 @@ impl Store for PostgresStore {
         let _turn = self.read_turns.take(&scope.domain_id).await?;
         let mut sql = SqlBuilder::new(Dialect::Postgres);
         let filter = sql.scope_where(scope);
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
-                     WHERE {filter} ORDER BY t.key, t.value"
-                ),
-                &bound(sql.params()),
-            )
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let statement = tx
+            .prepare(&format!(
+                "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
+                 WHERE {filter} ORDER BY t.key, t.value"
+            ))
             .await?;
+        // Read through a portal, a chunk at a time: only the strings are kept, never
+        // every row's buffer at once.
+        let portal = tx.bind(&statement, &bound(sql.params())).await?;
         let mut out: Vec<KeyValues> = Vec::new();
-        for row in &rows {
-            let (key, value): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-            match out.last_mut() {
-                Some(kv) if kv.key == key => kv.values.push(value),
-                _ => out.push(KeyValues {
-                    key,
-                    values: vec![value],
-                }),
+        loop {
+            let rows = tx.query_portal(&portal, KEY_VALUE_CHUNK).await?;
+            for row in &rows {
+                let (key, value): (&str, String) = (row.try_get(0)?, row.try_get(1)?);
+                match out.last_mut() {
+                    Some(kv) if kv.key == key => kv.values.push(value),
+                    _ => out.push(KeyValues {
+                        key: key.to_owned(),
+                        values: vec![value],
+                    }),
+                }
+            }
+            if rows.len() < KEY_VALUE_CHUNK as usize {
+                break;
             }
         }
+        tx.commit().await?;
         Ok(out)
     }
 
