@@ -580,10 +580,16 @@ async fn twenty_thousand_tags_cross_in_chunks() {
     assert_eq!(target.key_values(&scope).await.expect("target"), keys);
     // PostgreSQL lists keys by the domain each tag row carries, which SQLite leaves
     // empty: the copy fills it (D85).
-    let listed = source.tag_keys(&scope, None, 100_000).await.expect("source");
+    let listed = source
+        .tag_keys(&scope, None, 100_000)
+        .await
+        .expect("source");
     assert!(!listed.is_empty());
     assert_eq!(
-        target.tag_keys(&scope, None, 100_000).await.expect("target"),
+        target
+            .tag_keys(&scope, None, 100_000)
+            .await
+            .expect("target"),
         listed
     );
     for i in (0..4_000).step_by(397) {
