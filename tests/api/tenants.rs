@@ -23,6 +23,40 @@ async fn fill_large_domain(s: &TestServer) {
     let store = tagd::store::open(&s.database_url(), Default::default())
         .await
         .expect("a second store on the server's database");
+    // One global resource (project "") whose key sorts after all the others: a listing
+    // of the global resources, what `region_id=nowhere` leaves a domain-scoped caller,
+    // walks every key of the domain before it finds it.
+    let global = ResourceRef {
+        domain_id: s.creds.domain_id.clone(),
+        project_id: String::new(),
+        resource_type: "cdn".into(),
+        resource_id: "global-1".into(),
+    };
+    store
+        .register_resources(&[Resource {
+            at: global.clone(),
+            name: String::new(),
+        }])
+        .await
+        .expect("register");
+    store
+        .apply_tags(TagBatch {
+            items: vec![BatchItem {
+                target: BatchTarget {
+                    at: global,
+                    tag_limit: 50,
+                },
+                change: TagChange::Set(vec![Tag {
+                    key: RULES.key("zzz-global").expect("a key"),
+                    value: RULES.value("", "v").expect("a value"),
+                }]),
+                sys_change: None,
+            }],
+            mode: BatchMode::PerResource,
+            auto_register: false,
+        })
+        .await
+        .expect("tags");
     for chunk in (0..LARGE_RESOURCES).collect::<Vec<_>>().chunks(1_000) {
         let refs: Vec<ResourceRef> = chunk
             .iter()
