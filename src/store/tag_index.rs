@@ -77,8 +77,8 @@ struct KeyPostings {
     values: BTreeMap<Box<str>, RoaringBitmap>,
 }
 
-/// (domain, project, resource type).
-type ScopeKey = (Arc<str>, Arc<str>, Arc<str>);
+/// (project, resource type), within a domain.
+type ScopeKey = (Arc<str>, Arc<str>);
 
 /// The keys in use in one domain. Looked up by borrowed strings, so setting a tag that
 /// is already in use allocates nothing.
@@ -100,7 +100,9 @@ pub struct TagIndex {
     tagged: RoaringBitmap,
     /// Tags per resource, by row id.
     tag_counts: Vec<u16>,
-    scopes: HashMap<ScopeKey, RoaringBitmap>,
+    /// The resources of each (project, type), per domain: a scope is found among its
+    /// own domain's, never by looking at every tenant's.
+    scopes: HashMap<Arc<str>, HashMap<ScopeKey, RoaringBitmap>>,
     /// Every resource in listing order.
     order: BTreeSet<SortKey>,
     /// Sort labels by row id: increasing along `order`, 0 for none.
@@ -143,7 +145,9 @@ impl TagIndex {
         }
         self.domain_of[rid as usize] = number;
         self.scopes
-            .entry((d, p.clone(), t.clone()))
+            .entry(d)
+            .or_default()
+            .entry((p.clone(), t.clone()))
             .or_default()
             .insert(rid);
         let key: SortKey = (t, at.resource_id.as_str().into(), p, rid);
@@ -250,11 +254,16 @@ impl TagIndex {
         ) else {
             return;
         };
-        let scope_key = (d, p.clone(), t.clone());
-        if let Some(b) = self.scopes.get_mut(&scope_key) {
-            b.remove(rid);
-            if b.is_empty() {
-                self.scopes.remove(&scope_key);
+        if let Some(in_domain) = self.scopes.get_mut(&d) {
+            let scope_key = (p.clone(), t.clone());
+            if let Some(b) = in_domain.get_mut(&scope_key) {
+                b.remove(rid);
+                if b.is_empty() {
+                    in_domain.remove(&scope_key);
+                }
+            }
+            if in_domain.is_empty() {
+                self.scopes.remove(&d);
             }
         }
         self.order
@@ -365,9 +374,11 @@ impl TagIndex {
 
     pub fn scope(&self, domain: &str, projects: &[String], types: &[String]) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
-        for ((d, p, t), b) in &self.scopes {
-            if &**d == domain
-                && projects.iter().any(|x| x.as_str() == &**p)
+        let Some(in_domain) = self.scopes.get(domain) else {
+            return out;
+        };
+        for ((p, t), b) in in_domain {
+            if projects.iter().any(|x| x.as_str() == &**p)
                 && (types.is_empty() || types.iter().any(|x| x.as_str() == &**t))
             {
                 out |= b;
@@ -380,14 +391,16 @@ impl TagIndex {
     /// each scope, a few milliseconds for a million resources.
     pub fn project_totals(&self) -> Vec<crate::store::ProjectTotals> {
         let mut totals: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
-        for ((d, p, _), rids) in &self.scopes {
-            let tags: u64 = rids
-                .iter()
-                .map(|rid| u64::from(self.tag_counts.get(rid as usize).copied().unwrap_or(0)))
-                .sum();
-            let slot = totals.entry((&**d, &**p)).or_default();
-            slot.0 += rids.len();
-            slot.1 += tags;
+        for (d, in_domain) in &self.scopes {
+            for ((p, _), rids) in in_domain {
+                let tags: u64 = rids
+                    .iter()
+                    .map(|rid| u64::from(self.tag_counts.get(rid as usize).copied().unwrap_or(0)))
+                    .sum();
+                let slot = totals.entry((&**d, &**p)).or_default();
+                slot.0 += rids.len();
+                slot.1 += tags;
+            }
         }
         totals
             .into_iter()
