@@ -213,8 +213,8 @@ pub struct PostgresStore {
 /// Turns at the pool for the reads whose cost grows with a domain's data (tag listings
 /// and resource queries), so that one tenant's heavy reads cannot take every connection
 /// from the others' writes, from identity lookups and from `/readyz` (D86). A domain
-/// holds at most a quarter of the pool at once, and all of these reads together leave a
-/// quarter free; a read waits for its turn as long as it would for a connection.
+/// holds at most half the pool at once, and all of these reads together leave a quarter
+/// free; a read waits for its turn as long as it would for a connection.
 struct ReadTurns {
     all: Arc<Semaphore>,
     per_domain: usize,
@@ -234,10 +234,9 @@ const IDLE_DOMAIN_TURNS: usize = 64;
 impl ReadTurns {
     fn new(options: PoolOptions) -> Self {
         let pool = options.max_connections.max(1);
-        let quarter = (pool / 4).max(1);
         Self {
             all: Arc::new(Semaphore::new((pool - pool / 4).max(1))),
-            per_domain: quarter,
+            per_domain: (pool / 2).max(1),
             domains: Default::default(),
             wait: options.acquire_timeout,
         }
