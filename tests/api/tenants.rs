@@ -181,6 +181,7 @@ async fn a_large_domain_neither_slows_another_domains_listings_nor_starves_its_w
     fill_large_domain(&s).await;
     let s = s.restart().await;
     let beside_large = median(15, || list(&s, &small)).await;
+    eprintln!("small domain's listing: {baseline:?} alone, {beside_large:?} beside the large domain");
     assert!(
         beside_large < baseline * 10,
         "the small domain's listing took {beside_large:?} beside the large domain, {baseline:?} before it"
@@ -217,6 +218,7 @@ async fn a_large_domain_neither_slows_another_domains_listings_nor_starves_its_w
     }
     under_load.sort();
     let under_load = under_load[under_load.len() / 2];
+    eprintln!("small domain's listing under the large domain's load: {under_load:?}");
     assert!(
         under_load < baseline * 10,
         "the small domain's listing took {under_load:?} under the large domain's load, {baseline:?} before it"
