@@ -50,6 +50,11 @@ pub struct ServeArgs {
     /// A request not answered within this many seconds gets 408 [default: 30].
     #[arg(long, env = "TAGD_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Most unpaged tag listings (RDS, DIS, Workspace and Fabric project tags, TMS
+    /// `GET /v1.0/tags`) answered at once; each holds a whole scope's tags in memory, so
+    /// further ones wait their turn [default: 4].
+    #[arg(long, env = "TAGD_MAX_CONCURRENT_UNPAGED_LISTINGS")]
+    pub max_concurrent_unpaged_listings: Option<usize>,
     /// A client must send a request's whole head within this many seconds, or its
     /// connection is closed (slow-client protection); an idle keep-alive connection is
     /// closed after as long [default: 30].
@@ -136,6 +141,7 @@ struct FileConfig {
     token_lifetime_secs: Option<i64>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    max_concurrent_unpaged_listings: Option<usize>,
     header_read_timeout_secs: Option<u64>,
     max_header_bytes: Option<usize>,
     max_headers: Option<usize>,
@@ -166,6 +172,7 @@ pub struct Config {
     pub token_lifetime_secs: i64,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub max_concurrent_unpaged_listings: usize,
     pub connections: ConnectionLimits,
     pub rate_limits: crate::api::throttle::RateLimits,
     /// HTTPS when set; plain HTTP otherwise.
@@ -313,6 +320,13 @@ impl Config {
                 "request_timeout_secs must be from 1 to 3600, got {request_timeout_secs}"
             )));
         }
+        let max_concurrent_unpaged_listings = setting(
+            "max_concurrent_unpaged_listings",
+            args.max_concurrent_unpaged_listings,
+            file.max_concurrent_unpaged_listings,
+            crate::core::tagging::DEFAULT_UNPAGED_LISTINGS,
+            1..=1024,
+        )?;
         let connections = ConnectionLimits {
             header_read_timeout: std::time::Duration::from_secs(setting(
                 "header_read_timeout_secs",
@@ -441,6 +455,7 @@ impl Config {
             signature_window_secs,
             credential_cache_ms,
             request_timeout_secs,
+            max_concurrent_unpaged_listings,
             connections,
             rate_limits,
             tls,

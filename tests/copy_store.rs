@@ -579,6 +579,20 @@ async fn twenty_thousand_tags_cross_in_chunks() {
     };
     let keys: Vec<KeyValues> = source.key_values(&scope).await.expect("source");
     assert_eq!(target.key_values(&scope).await.expect("target"), keys);
+    // PostgreSQL lists keys by the domain each tag row carries, which SQLite leaves
+    // empty: the copy fills it (D85).
+    let listed = source
+        .tag_keys(&scope, None, 100_000)
+        .await
+        .expect("source");
+    assert!(!listed.is_empty());
+    assert_eq!(
+        target
+            .tag_keys(&scope, None, 100_000)
+            .await
+            .expect("target"),
+        listed
+    );
     for i in (0..4_000).step_by(397) {
         let at = ResourceRef {
             domain_id: deployment.domain.id.clone(),

@@ -16,8 +16,8 @@ use utoipa::ToSchema;
 
 use super::openapi::{op, Routes};
 use super::{
-    json_response, key_values_json, message, single_tag, status, tag_matches, tags_json, ApiError,
-    AppState, Dialect, JsonBody, ProjectCaller, WireTag, WireTagMatch,
+    json_reply, json_response, message, single_tag, status, tag_matches, tags_json, ApiError,
+    AppState, Dialect, JsonBody, KeyValuesBody, ProjectCaller, WireTag, WireTagMatch,
 };
 use crate::core::providers::DIS_STREAM;
 use crate::core::query::{number_or_string, FilterLimits, TagMatch};
@@ -185,10 +185,12 @@ async fn project_tags(
     caller: ProjectCaller<Dis>,
     State(state): State<AppState>,
 ) -> Result<Response, DisError> {
-    let kvs = state.tagging.key_values(&caller.scope(DIS_STREAM)).await?;
-    Ok(json_response(
+    let listing = state.tagging.key_values(&caller.scope(DIS_STREAM)).await?;
+    Ok(json_reply(
         StatusCode::OK,
-        &json!({ "tags": key_values_json(&kvs) }),
+        &KeyValuesBody {
+            tags: &listing.items,
+        },
     ))
 }
 

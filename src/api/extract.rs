@@ -321,8 +321,16 @@ pub fn tags_json(tags: &[crate::core::tags::Tag]) -> serde_json::Value {
     )
 }
 
+/// `{"tags": [...]}`: a whole key-value listing, written straight from its strings.
+#[derive(serde::Serialize)]
+pub struct KeyValuesBody<'a> {
+    pub tags: &'a [KeyValues],
+}
+
 /// `[{"key", "values": [...]}, ...]`.
 pub fn key_values_json(kvs: &[KeyValues]) -> serde_json::Value {
+    // Only for pages: a whole listing is written straight from its strings by
+    // [`KeyValuesBody`], with no tree of values in between.
     serde_json::Value::Array(
         kvs.iter()
             .map(|kv| serde_json::json!({ "key": kv.key, "values": kv.values }))

@@ -398,10 +398,11 @@ async fn list_project_tags(
     };
     let offset = query_number(&query, "offset", 0, 0, usize::MAX)?;
     let limit = query_number(&query, "limit", 1000, 1, 1000)?;
-    let mut kvs = state
+    let listing = state
         .tagging
         .key_values(&caller.scope(FABRIC_WORKSPACE))
         .await?;
+    let mut kvs = listing.items;
     if with_predefined {
         let predefined = state
             .tagging

@@ -73,7 +73,8 @@ impl AppState {
                 Duration::from_secs(config.signature_window_secs),
                 Duration::from_millis(config.credential_cache_ms),
             ),
-            tagging: Tagging::new(store.clone(), config.auto_register),
+            tagging: Tagging::new(store.clone(), config.auto_register)
+                .with_unpaged_listings(config.max_concurrent_unpaged_listings),
             admin: Admin::new(store.clone()),
             store,
             throttle: Arc::new(throttle::Throttle::new(config.rate_limits)),

@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::openapi::{op, Routes};
 use super::{
-    json_response, key_values_json, query_number, status, tags_json, ApiError, AppState, Dialect,
-    ProjectCaller, QueryMap, WireTag,
+    json_reply, json_response, key_values_json, query_number, status, tags_json, ApiError,
+    AppState, Dialect, KeyValuesBody, ProjectCaller, QueryMap, WireTag,
 };
 use super::{language, single_tag};
 use crate::core::providers::RDS_INSTANCE;
@@ -149,13 +149,15 @@ async fn project_tags(
     caller: ProjectCaller<Rds>,
     State(state): State<AppState>,
 ) -> Result<Response, RdsError> {
-    let kvs = state
+    let listing = state
         .tagging
         .key_values(&caller.scope(RDS_INSTANCE))
         .await?;
-    Ok(json_response(
+    Ok(json_reply(
         StatusCode::OK,
-        &json!({ "tags": key_values_json(&kvs) }),
+        &KeyValuesBody {
+            tags: &listing.items,
+        },
     ))
 }
 

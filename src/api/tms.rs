@@ -14,15 +14,15 @@ use utoipa::ToSchema;
 
 use super::openapi::{op, Op, Routes, GATEWAY_ERROR};
 use super::{
-    json_reply, json_response, key_values_json, message, query_number, status, tag_matches,
-    ApiError, AppState, Authed, BaseUrl, Dialect, JsonBody, PathParams, QueryMap, TagPair,
-    WireTagMatch,
+    json_reply, json_response, message, query_number, status, tag_matches, ApiError, AppState,
+    Authed, BaseUrl, Dialect, JsonBody, PathParams, QueryMap, TagPair, WireTagMatch,
 };
 use crate::auth::Principal;
 use crate::core::admin::validate_resource_id;
 use crate::core::model::ResourceRef;
 use crate::core::predefined;
 use crate::core::providers::{self, ResourceType, PROVIDERS};
+use crate::core::query::KeyValues;
 use crate::core::query::{number_or_string, FilterLimits, ResourceQuery, TagScope};
 use crate::core::tagging::{known_type, locate, BatchTarget, ItemOutcome, TagChange};
 use crate::core::tags::{Letters, TagRules, TextRule};
@@ -847,22 +847,34 @@ async fn list_tags(
         .identity
         .authorize_resources(&principal, &project_refs)
         .await?;
-    let kvs = if types.is_empty() {
-        Vec::new()
+    let listing = if types.is_empty() {
+        None
     } else {
-        state
-            .tagging
-            .key_values(&TagScope {
-                domain_id: principal.domain.id.clone(),
-                projects,
-                resource_types: types,
-            })
-            .await?
+        Some(
+            state
+                .tagging
+                .key_values(&TagScope {
+                    domain_id: principal.domain.id.clone(),
+                    projects,
+                    resource_types: types,
+                })
+                .await?,
+        )
     };
-    Ok(json_response(
+    Ok(json_reply(
         StatusCode::OK,
-        &json!({ "tags": key_values_json(&kvs), "errors": errors }),
+        &TagsBody {
+            tags: listing.as_ref().map_or(&[], |l| &l.items),
+            errors: &errors,
+        },
     ))
+}
+
+/// The answer of `GET /v1.0/tags`, written straight from the listing's strings.
+#[derive(serde::Serialize)]
+struct TagsBody<'a> {
+    tags: &'a [KeyValues],
+    errors: &'a [serde_json::Value],
 }
 
 #[derive(Deserialize, ToSchema)]

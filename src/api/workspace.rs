@@ -345,7 +345,7 @@ async fn project_tags(
         .tagging
         .key_values(&caller.scope(WORKSPACE_DESKTOP))
         .await?;
-    let selected = select_key_values(all, key, value);
+    let selected = select_key_values(all.items, key, value);
     let total = selected.len();
     let page: Vec<KeyValues> = selected.into_iter().skip(offset).take(limit).collect();
     Ok(json_response(

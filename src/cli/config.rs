@@ -141,6 +141,7 @@ pub fn show(config: &Config, file: Option<&std::path::Path>) -> String {
         token_lifetime_secs,
         max_body_bytes,
         request_timeout_secs,
+        max_concurrent_unpaged_listings,
         connections,
         rate_limits,
         tls,
@@ -192,6 +193,11 @@ pub fn show(config: &Config, file: Option<&std::path::Path>) -> String {
         (
             "request_timeout_secs",
             Some(request_timeout_secs.to_string()),
+            None,
+        ),
+        (
+            "max_concurrent_unpaged_listings",
+            Some(max_concurrent_unpaged_listings.to_string()),
             None,
         ),
         (

@@ -68,8 +68,9 @@ pub struct TagScope {
     pub resource_types: Vec<String>,
 }
 
-/// A key with every value it has in a scope, values sorted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A key with every value it has in a scope, values sorted. Serializes as the dialects
+/// send it, `{"key": ..., "values": [...]}`, straight from these strings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct KeyValues {
     pub key: String,
     pub values: Vec<String>,

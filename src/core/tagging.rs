@@ -216,6 +216,19 @@ pub fn locate(
 pub struct Tagging {
     store: Arc<dyn Store>,
     auto_register: bool,
+    /// Turns among the unpaged listings ([`Tagging::key_values`]), whose answers grow
+    /// with a whole scope's tags (D88).
+    unpaged: Arc<tokio::sync::Semaphore>,
+}
+
+/// Unpaged listings running at once when nothing else is configured.
+pub const DEFAULT_UNPAGED_LISTINGS: usize = 4;
+
+/// A listing read whole, with its turn among the unpaged listings: the caller keeps it
+/// until the answer is written, so that the bound covers the bytes written too.
+pub struct Unpaged<T> {
+    pub items: T,
+    _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Tagging {
@@ -223,7 +236,15 @@ impl Tagging {
         Self {
             store,
             auto_register,
+            unpaged: Arc::new(tokio::sync::Semaphore::new(DEFAULT_UNPAGED_LISTINGS)),
         }
+    }
+
+    /// At most `n` (at least 1) unpaged listings read and answer at once; the others
+    /// wait their turn.
+    pub fn with_unpaged_listings(mut self, n: usize) -> Self {
+        self.unpaged = Arc::new(tokio::sync::Semaphore::new(n.max(1)));
+        self
     }
 
     /// Applies `change` to `targets` in one transaction and reports each target's
@@ -299,9 +320,20 @@ impl Tagging {
         Ok(self.store.count_resources(query).await?)
     }
 
-    /// Every key in use in a scope with its values.
-    pub async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, CoreError> {
-        Ok(self.store.key_values(scope).await?)
+    /// Every key in use in a scope with its values, read once a turn among the unpaged
+    /// listings is free: each such answer holds a whole scope's tags in memory, so
+    /// concurrent ones beyond the bound wait instead of all allocating at once.
+    pub async fn key_values(&self, scope: &TagScope) -> Result<Unpaged<Vec<KeyValues>>, CoreError> {
+        let turn = self
+            .unpaged
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CoreError::from(crate::store::StoreError::Closed))?;
+        Ok(Unpaged {
+            items: self.store.key_values(scope).await?,
+            _turn: turn,
+        })
     }
 
     /// A page of the keys in use in a scope, after `after`.

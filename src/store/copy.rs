@@ -115,6 +115,7 @@ const TABLES: &[Table] = &[
             ("rid", Kind::Int),
             ("key", Kind::Text),
             ("value", Kind::Text),
+            ("domain_id", Kind::Text),
         ],
     },
     Table {
@@ -1085,8 +1086,18 @@ impl Target for PostgresEnd<'_> {
     }
 
     async fn end_table(&mut self) -> Result<(), StoreError> {
-        let (mut writer, _) = self.copy.take().ok_or_else(idle)?;
+        let (mut writer, table) = self.copy.take().ok_or_else(idle)?;
         writer.as_mut().finish().await?;
+        if table.name == "tags" {
+            // SQLite leaves a tag's domain empty; PostgreSQL's listings walk by it (D85).
+            self.tx
+                .execute(
+                    "UPDATE tags t SET domain_id = r.domain_id FROM resources r
+                     WHERE r.rid = t.rid AND t.domain_id IS NULL",
+                    &[],
+                )
+                .await?;
+        }
         Ok(())
     }
 

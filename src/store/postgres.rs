@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{
     Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
 };
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, IsolationLevel, NoTls, Row};
@@ -52,6 +53,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0006_access_key_expiry.sql"),
     include_str!("../../migrations/postgres/0007_drop_sql_tag_index.sql"),
     include_str!("../../migrations/postgres/0008_credential_revocation.sql"),
+    include_str!("../../migrations/postgres/0009_tags_by_domain.sql"),
 ];
 
 /// The version table: one row, created before any migration runs.
@@ -204,8 +206,86 @@ const WRITE_ATTEMPTS: u32 = 8;
 pub struct PostgresStore {
     pool: Pool,
     at: String,
+    read_turns: ReadTurns,
     identity_epoch: IdentityEpoch,
     metrics: Arc<crate::metrics::StoreMetrics>,
+}
+
+/// Turns at the pool for the reads whose cost grows with a domain's data (tag listings
+/// and resource queries), so that one tenant's heavy reads cannot take every connection
+/// from the others' writes, from identity lookups and from `/readyz` (D86). A domain
+/// holds at most half the pool at once, and all of these reads together leave a quarter
+/// free; a read waits for its turn as long as it would for a connection.
+struct ReadTurns {
+    all: Arc<Semaphore>,
+    per_domain: usize,
+    domains: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
+    wait: Duration,
+}
+
+/// A read's turn, held until the read is done.
+struct ReadTurn {
+    _domain: OwnedSemaphorePermit,
+    _all: OwnedSemaphorePermit,
+}
+
+/// Domains whose idle entries are kept before the map is swept.
+const IDLE_DOMAIN_TURNS: usize = 64;
+
+impl ReadTurns {
+    fn new(options: PoolOptions) -> Self {
+        let pool = options.max_connections.max(1);
+        Self {
+            all: Arc::new(Semaphore::new((pool - pool / 4).max(1))),
+            per_domain: (pool / 2).max(1),
+            domains: Default::default(),
+            wait: options.acquire_timeout,
+        }
+    }
+
+    async fn take(&self, domain: &str) -> Result<ReadTurn, StoreError> {
+        let mine = {
+            let mut domains = self
+                .domains
+                .lock()
+                .map_err(|_| StoreError::Database("the read turns are poisoned".into()))?;
+            if domains.len() > IDLE_DOMAIN_TURNS {
+                // An entry only this map holds has no read running or waiting.
+                domains.retain(|_, turns| Arc::strong_count(turns) > 1);
+            }
+            domains
+                .entry(domain.to_owned())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_domain)))
+                .clone()
+        };
+        let busy = || {
+            StoreError::Database(
+                "no turn for a read of this domain became free in time: too many of its reads are running"
+                    .into(),
+            )
+        };
+        let deadline = tokio::time::Instant::now() + self.wait;
+        let domain = tokio::time::timeout_at(deadline, mine.acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| StoreError::Closed)?;
+        let all = tokio::time::timeout_at(deadline, self.all.clone().acquire_owned())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| StoreError::Closed)?;
+        Ok(ReadTurn {
+            _domain: domain,
+            _all: all,
+        })
+    }
+}
+
+/// Rows of an unpaged key-value listing read from PostgreSQL at a time.
+const KEY_VALUE_CHUNK: i32 = 10_000;
+
+/// Whether a scope can hold anything: a domain and a project that could be stored.
+fn scope_can_match(scope: &TagScope) -> bool {
+    storable(&scope.domain_id) && scope.projects.iter().any(|p| storable(p))
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -331,10 +411,19 @@ impl TableWrites {
 
     async fn write(&self, tx: &Transaction<'_>, table: &str) -> Result<(), tokio_postgres::Error> {
         if !self.rids.is_empty() {
+            // A user tag carries its resource's domain, which leads the listing index
+            // (D85); the resources rows are locked by this transaction already.
+            let (domain_column, domain) = if table == "tags" {
+                (", domain_id", ", r.domain_id")
+            } else {
+                ("", "")
+            };
             let upsert = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO {table} (rid, key, value)
-                     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+                    "INSERT INTO {table} (rid, key, value{domain_column})
+                     SELECT g.rid, g.key, g.value{domain}
+                     FROM unnest($1::bigint[], $2::text[], $3::text[]) AS g(rid, key, value), resources r
+                     WHERE r.rid = g.rid
                      ON CONFLICT (rid, key) DO UPDATE SET value = excluded.value"
                 ))
                 .await?;
@@ -587,6 +676,7 @@ impl PostgresStore {
             .map_err(|e| StoreError::Database(format!("cannot build the connection pool: {e}")))?;
         Ok(Self {
             pool,
+            read_turns: ReadTurns::new(options),
             at,
             identity_epoch: Default::default(),
             metrics: Arc::new(crate::metrics::StoreMetrics::new("postgres")),
@@ -659,11 +749,12 @@ impl PostgresStore {
     /// One page of distinct keys, or of one key's distinct values, in use in a scope.
     ///
     /// A `DISTINCT` over the join of tags and resources reads every tag in the scope
-    /// (seconds at a million resources). Instead the distinct keys (or values) are
-    /// walked in order straight off the `(key, value, rid)` index, one probe each
-    /// (a "skip scan" by recursive CTE), and each is kept if some tag with it belongs to
-    /// a resource in the scope, which usually the first one probed does; the walk stops
-    /// once the page is full.
+    /// (seconds at a million resources). Instead the distinct keys (or values) of the
+    /// scope's domain are walked in order straight off the `(domain_id, key, value, rid)`
+    /// index, one probe each (a "skip scan" by recursive CTE), and each is kept if some
+    /// tag with it belongs to a resource in the scope, which usually the first one
+    /// probed does; the walk stops once the page is full. The walk never leaves the
+    /// caller's domain: another tenant's keys cost it nothing (D85).
     async fn distinct_page(
         &self,
         scope: &TagScope,
@@ -671,30 +762,36 @@ impl PostgresStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
+        if !scope_can_match(scope) {
+            return Ok(Vec::new());
+        }
         let mut sql = SqlBuilder::new(Dialect::Postgres);
+        let domain = sql.equals("t.domain_id", &scope.domain_id);
         let (column, first, next, exists) = match values_of {
             None => {
                 let start = match after {
-                    Some(a) => sql.after("t.key", a),
-                    None => "TRUE".to_owned(),
+                    Some(a) => format!("{domain} AND {}", sql.after("t.key", a)),
+                    None => domain.clone(),
                 };
                 (
                     "t.key",
                     start,
-                    "t.key > walk.item".to_owned(),
-                    "t.key = walk.item".to_owned(),
+                    format!("{domain} AND t.key > walk.item"),
+                    format!("{domain} AND t.key = walk.item"),
                 )
             }
             Some(key) => {
-                let mut start = sql.equals("t.key", key);
+                let key = sql.equals("t.key", key);
+                let mut start = format!("{domain} AND {key}");
                 if let Some(a) = after {
                     start = format!("{start} AND {}", sql.after("t.value", a));
                 }
-                let next = format!("{} AND t.value > walk.item", sql.equals("t.key", key));
-                let exists = format!("{} AND t.value = walk.item", sql.equals("t.key", key));
+                let next = format!("{domain} AND {key} AND t.value > walk.item");
+                let exists = format!("{domain} AND {key} AND t.value = walk.item");
                 ("t.value", start, next, exists)
             }
         };
+        let turn = self.read_turns.take(&scope.domain_id).await?;
         let scope = sql.scope_where(scope);
         let limit = sql.int(limit.min(i64::MAX as usize) as i64);
         let rows = self
@@ -715,6 +812,7 @@ impl PostgresStore {
                 &bound(sql.params()),
             )
             .await?;
+        drop(turn);
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 }
@@ -1523,6 +1621,7 @@ impl Store for PostgresStore {
         offset: u64,
         limit: u64,
     ) -> Result<FoundPage, StoreError> {
+        let _turn = self.read_turns.take(&query.domain_id).await?;
         let mut client = self.client().await?;
         // One snapshot for the count, the page and its tags.
         let tx = client
@@ -1568,6 +1667,7 @@ impl Store for PostgresStore {
     }
 
     async fn count_resources(&self, query: &ResourceQuery) -> Result<u64, StoreError> {
+        let _turn = self.read_turns.take(&query.domain_id).await?;
         count_in(&self.client().await?, query).await
     }
 
@@ -1591,28 +1691,41 @@ impl Store for PostgresStore {
     }
 
     async fn key_values(&self, scope: &TagScope) -> Result<Vec<KeyValues>, StoreError> {
+        if !scope_can_match(scope) {
+            return Ok(Vec::new());
+        }
+        let _turn = self.read_turns.take(&scope.domain_id).await?;
         let mut sql = SqlBuilder::new(Dialect::Postgres);
         let filter = sql.scope_where(scope);
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
-                     WHERE {filter} ORDER BY t.key, t.value"
-                ),
-                &bound(sql.params()),
-            )
+        let mut client = self.client().await?;
+        let tx = client.build_transaction().read_only(true).start().await?;
+        let statement = tx
+            .prepare(&format!(
+                "SELECT DISTINCT t.key, t.value FROM tags t JOIN resources r ON r.rid = t.rid
+                 WHERE {filter} ORDER BY t.key, t.value"
+            ))
             .await?;
+        // Read through a portal, a chunk at a time: only the strings are kept, never
+        // every row's buffer at once.
+        let portal = tx.bind(&statement, &bound(sql.params())).await?;
         let mut out: Vec<KeyValues> = Vec::new();
-        for row in &rows {
-            let (key, value): (String, String) = (row.try_get(0)?, row.try_get(1)?);
-            match out.last_mut() {
-                Some(kv) if kv.key == key => kv.values.push(value),
-                _ => out.push(KeyValues {
-                    key,
-                    values: vec![value],
-                }),
+        loop {
+            let rows = tx.query_portal(&portal, KEY_VALUE_CHUNK).await?;
+            for row in &rows {
+                let (key, value): (&str, String) = (row.try_get(0)?, row.try_get(1)?);
+                match out.last_mut() {
+                    Some(kv) if kv.key == key => kv.values.push(value),
+                    _ => out.push(KeyValues {
+                        key: key.to_owned(),
+                        values: vec![value],
+                    }),
+                }
+            }
+            if rows.len() < KEY_VALUE_CHUNK as usize {
+                break;
             }
         }
+        tx.commit().await?;
         Ok(out)
     }
 

@@ -110,19 +110,29 @@ impl SqlBuilder {
     }
 
     /// `EXISTS` a row of `table` (`tags` or `sys_tags`) of `r` matching `m`.
+    ///
+    /// On PostgreSQL a user tag also names its domain: the planner may then drive the
+    /// query from the `(domain_id, key, value, rid)` index, the matching tags of the
+    /// caller's domain, rather than scan every tenant's tags (D85). SQLite leaves the
+    /// column empty and answers these from its tag index.
     fn row_exists(&mut self, table: &str, m: &TagMatch) -> String {
         if !storable(&m.key) {
             return "FALSE".to_owned();
         }
         let key = self.text(&m.key);
+        let domain = if table == "tags" && self.dialect == Dialect::Postgres {
+            " AND t.domain_id = r.domain_id"
+        } else {
+            ""
+        };
         if m.values.is_empty() {
             return format!(
-                "EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid AND t.key = {key})"
+                "EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid{domain} AND t.key = {key})"
             );
         }
         match self.list(&m.values) {
             Some(values) => format!(
-                "EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid AND t.key = {key} AND t.value IN {values})"
+                "EXISTS (SELECT 1 FROM {table} t WHERE t.rid = r.rid{domain} AND t.key = {key} AND t.value IN {values})"
             ),
             None => "FALSE".to_owned(),
         }
@@ -230,7 +240,7 @@ mod tests {
         let pg_where = pg.query_where(&q);
         assert_eq!(
             pg_where,
-            "r.domain_id = $1 AND r.project_id IN ($2, $3) AND EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid AND t.key = $4 AND t.value IN ($5))"
+            "r.domain_id = $1 AND r.project_id IN ($2, $3) AND EXISTS (SELECT 1 FROM tags t WHERE t.rid = r.rid AND t.domain_id = r.domain_id AND t.key = $4 AND t.value IN ($5))"
         );
         let mut lite = SqlBuilder::new(Dialect::Sqlite);
         assert_eq!(

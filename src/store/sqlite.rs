@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_access_key_expiry.sql"),
     include_str!("../../migrations/sqlite/0007_drop_sql_tag_index.sql"),
     include_str!("../../migrations/sqlite/0008_credential_revocation.sql"),
+    include_str!("../../migrations/sqlite/0009_tags_by_domain.sql"),
 ];
 
 /// Most requests committed in one transaction; bounds the latency of the first of them.
@@ -305,8 +306,10 @@ impl SqliteStore {
                 let (scope, after, listing) = in_index;
                 let rids = ix.scope(&scope.domain_id, &scope.projects, &scope.resource_types);
                 Some(match &listing {
-                    Listing::Keys => ix.keys(&rids, after.as_deref(), limit),
-                    Listing::Values(key) => ix.values(&rids, key, after.as_deref(), limit),
+                    Listing::Keys => ix.keys(&scope.domain_id, &rids, after.as_deref(), limit),
+                    Listing::Values(key) => {
+                        ix.values(&scope.domain_id, &rids, key, after.as_deref(), limit)
+                    }
                 })
             },
             move |tx, listed| {
@@ -1624,7 +1627,7 @@ impl Store for SqliteStore {
                     &in_scope.projects,
                     &in_scope.resource_types,
                 );
-                Some(ix.key_values(&rids))
+                Some(ix.key_values(&in_scope.domain_id, &rids))
             },
             move |tx, listed| {
                 if let Some(listed) = listed {
@@ -2845,11 +2848,11 @@ mod index_tests {
                 .collect::<rusqlite::Result<_>>()
                 .expect("rows");
             assert_eq!(
-                ix.values(&everywhere, key, None, 100_000),
+                ix.values(domain_id, &everywhere, key, None, 100_000),
                 sql_values,
                 "values of {key}"
             );
-            let listed = ix.key_values(&everywhere);
+            let listed = ix.key_values(domain_id, &everywhere);
             assert_eq!(
                 listed.iter().find(|(k, _)| k == key).map(|(_, v)| v),
                 Some(&sql_values),

@@ -1,8 +1,9 @@
 //! An in-memory index of the SQLite store's tags, so that filters and exact counts are
 //! bitmap operations instead of scans of the project.
 //!
-//! For each key, and each (key, value), the set of resources carrying it, as a
-//! compressed bitmap of row ids; each resource's scope (domain, project, type) and its
+//! For each domain, each key, and each (key, value), the set of resources carrying it,
+//! as a compressed bitmap of row ids (split by domain so that listing one tenant's keys
+//! never walks another's, D85); each resource's scope (domain, project, type) and its
 //! place in the listing order as a number (a sort label), so that choosing a page of
 //! 25,000 matches compares integers instead of looking up and comparing strings. The
 //! writer thread keeps it in step with every committed group of writes; it carries the
@@ -95,20 +96,32 @@ struct KeyPostings {
     values: BTreeMap<Box<str>, RoaringBitmap>,
 }
 
-/// (domain, project, resource type).
-type ScopeKey = (Arc<str>, Arc<str>, Arc<str>);
+/// (project, resource type), within a domain.
+type ScopeKey = (Arc<str>, Arc<str>);
+
+/// The keys in use in one domain. Looked up by borrowed strings, so setting a tag that
+/// is already in use allocates nothing.
+type Postings = BTreeMap<Box<str>, KeyPostings>;
+
+/// The domain number of a row id that holds no resource.
+const NO_DOMAIN: u32 = u32::MAX;
 
 #[derive(Default)]
 pub struct TagIndex {
     /// The store's write sequence this index reflects.
     pub seq: u64,
-    /// Looked up by borrowed strings, so setting a tag that is already in use allocates
-    /// nothing.
-    postings: BTreeMap<Box<str>, KeyPostings>,
+    /// Per domain, by its number in `domain_numbers`.
+    postings: HashMap<u32, Postings>,
+    domain_numbers: HashMap<Arc<str>, u32>,
+    /// Domain numbers by row id, [`NO_DOMAIN`] for none: a tag change names only its
+    /// resource's row id.
+    domain_of: Vec<u32>,
     tagged: RoaringBitmap,
     /// Tags per resource, by row id.
     tag_counts: Vec<u16>,
-    scopes: HashMap<ScopeKey, RoaringBitmap>,
+    /// The resources of each (project, type), per domain: a scope is found among its
+    /// own domain's, never by looking at every tenant's.
+    scopes: HashMap<Arc<str>, HashMap<ScopeKey, RoaringBitmap>>,
     /// Every resource in listing order.
     order: BTreeSet<SortKey>,
     /// Sort labels by row id: increasing along `order`, 0 for none.
@@ -144,8 +157,16 @@ impl TagIndex {
             self.intern(&at.project_id),
             self.intern(&at.resource_type),
         );
+        let next = self.domain_numbers.len() as u32;
+        let number = *self.domain_numbers.entry(d.clone()).or_insert(next);
+        if self.domain_of.len() <= rid as usize {
+            self.domain_of.resize(rid as usize + 1, NO_DOMAIN);
+        }
+        self.domain_of[rid as usize] = number;
         self.scopes
-            .entry((d, p.clone(), t.clone()))
+            .entry(d)
+            .or_default()
+            .entry((p.clone(), t.clone()))
             .or_default()
             .insert(rid);
         let key: SortKey = (t, at.resource_id.as_str().into(), p, rid);
@@ -252,11 +273,16 @@ impl TagIndex {
         ) else {
             return;
         };
-        let scope_key = (d, p.clone(), t.clone());
-        if let Some(b) = self.scopes.get_mut(&scope_key) {
-            b.remove(rid);
-            if b.is_empty() {
-                self.scopes.remove(&scope_key);
+        if let Some(in_domain) = self.scopes.get_mut(&d) {
+            let scope_key = (p.clone(), t.clone());
+            if let Some(b) = in_domain.get_mut(&scope_key) {
+                b.remove(rid);
+                if b.is_empty() {
+                    in_domain.remove(&scope_key);
+                }
+            }
+            if in_domain.is_empty() {
+                self.scopes.remove(&d);
             }
         }
         self.order
@@ -264,10 +290,26 @@ impl TagIndex {
         if let Some(label) = self.labels.get_mut(rid as usize) {
             *label = 0;
         }
+        if let Some(domain) = self.domain_of.get_mut(rid as usize) {
+            *domain = NO_DOMAIN;
+        }
+    }
+
+    fn domain_of(&self, rid: u32) -> u32 {
+        self.domain_of
+            .get(rid as usize)
+            .copied()
+            .unwrap_or(NO_DOMAIN)
+    }
+
+    /// The keys in use in a domain, if any.
+    fn postings_of(&self, domain: &str) -> Option<&Postings> {
+        self.postings.get(self.domain_numbers.get(domain)?)
     }
 
     pub fn add_tag(&mut self, rid: u32, key: &str, value: &str) {
-        let postings = entry(&mut self.postings, key);
+        let domain = self.domain_of(rid);
+        let postings = entry(self.postings.entry(domain).or_default(), key);
         postings.any.insert(rid);
         entry(&mut postings.values, value).insert(rid);
         self.tagged.insert(rid);
@@ -278,7 +320,9 @@ impl TagIndex {
     }
 
     pub fn remove_tag(&mut self, rid: u32, key: &str, value: &str) {
-        if let Some(postings) = self.postings.get_mut(key) {
+        let domain = self.domain_of(rid);
+        let in_domain = self.postings.get_mut(&domain);
+        if let Some(postings) = in_domain.and_then(|keys| keys.get_mut(key)) {
             postings.any.remove(rid);
             if let Some(b) = postings.values.get_mut(value) {
                 b.remove(rid);
@@ -287,7 +331,12 @@ impl TagIndex {
                 }
             }
             if postings.any.is_empty() {
-                self.postings.remove(key);
+                if let Some(keys) = self.postings.get_mut(&domain) {
+                    keys.remove(key);
+                    if keys.is_empty() {
+                        self.postings.remove(&domain);
+                    }
+                }
             }
         }
         if let Some(n) = self.tag_counts.get_mut(rid as usize) {
@@ -326,8 +375,8 @@ impl TagIndex {
             && query.sys_all.is_empty()
     }
 
-    fn matching(&self, m: &TagMatch) -> RoaringBitmap {
-        let Some(postings) = self.postings.get(m.key.as_str()) else {
+    fn matching(&self, keys: Option<&Postings>, m: &TagMatch) -> RoaringBitmap {
+        let Some(postings) = keys.and_then(|keys| keys.get(m.key.as_str())) else {
             return RoaringBitmap::new();
         };
         if m.values.is_empty() {
@@ -344,9 +393,11 @@ impl TagIndex {
 
     pub fn scope(&self, domain: &str, projects: &[String], types: &[String]) -> RoaringBitmap {
         let mut out = RoaringBitmap::new();
-        for ((d, p, t), b) in &self.scopes {
-            if &**d == domain
-                && projects.iter().any(|x| x.as_str() == &**p)
+        let Some(in_domain) = self.scopes.get(domain) else {
+            return out;
+        };
+        for ((p, t), b) in in_domain {
+            if projects.iter().any(|x| x.as_str() == &**p)
                 && (types.is_empty() || types.iter().any(|x| x.as_str() == &**t))
             {
                 out |= b;
@@ -359,14 +410,16 @@ impl TagIndex {
     /// each scope, a few milliseconds for a million resources.
     pub fn project_totals(&self) -> Vec<crate::store::ProjectTotals> {
         let mut totals: BTreeMap<(&str, &str), (u64, u64)> = BTreeMap::new();
-        for ((d, p, _), rids) in &self.scopes {
-            let tags: u64 = rids
-                .iter()
-                .map(|rid| u64::from(self.tag_counts.get(rid as usize).copied().unwrap_or(0)))
-                .sum();
-            let slot = totals.entry((&**d, &**p)).or_default();
-            slot.0 += rids.len();
-            slot.1 += tags;
+        for (d, in_domain) in &self.scopes {
+            for ((p, _), rids) in in_domain {
+                let tags: u64 = rids
+                    .iter()
+                    .map(|rid| u64::from(self.tag_counts.get(rid as usize).copied().unwrap_or(0)))
+                    .sum();
+                let slot = totals.entry((&**d, &**p)).or_default();
+                slot.0 += rids.len();
+                slot.1 += tags;
+            }
         }
         totals
             .into_iter()
@@ -383,29 +436,30 @@ impl TagIndex {
     /// The resources a query keeps, as row ids.
     pub fn evaluate(&self, q: &ResourceQuery) -> RoaringBitmap {
         let mut result = self.scope(&q.domain_id, &q.projects, &q.resource_types);
+        let keys = self.postings_of(&q.domain_id);
         if q.without_any_tag {
             result -= &self.tagged;
             return result;
         }
         for m in &q.all {
-            result &= self.matching(m);
+            result &= self.matching(keys, m);
         }
         if !q.any.is_empty() {
             let mut any = RoaringBitmap::new();
             for m in &q.any {
-                any |= self.matching(m);
+                any |= self.matching(keys, m);
             }
             result &= any;
         }
         if !q.not_all.is_empty() {
-            let mut all = self.matching(&q.not_all[0]);
+            let mut all = self.matching(keys, &q.not_all[0]);
             for m in &q.not_all[1..] {
-                all &= self.matching(m);
+                all &= self.matching(keys, m);
             }
             result -= all;
         }
         for m in &q.none {
-            result -= self.matching(m);
+            result -= self.matching(keys, m);
         }
         result
     }
@@ -441,21 +495,31 @@ impl TagIndex {
         page.iter().map(|k| k.1).collect()
     }
 
-    /// Keys in use in a scope, sorted, after `after`, at most `limit`.
-    pub fn keys(&self, scope: &RoaringBitmap, after: Option<&str>, limit: usize) -> Vec<String> {
+    /// Keys in use in a scope of `domain`, sorted, after `after`, at most `limit`.
+    pub fn keys(
+        &self,
+        domain: &str,
+        scope: &RoaringBitmap,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<String> {
+        let Some(keys) = self.postings_of(domain) else {
+            return Vec::new();
+        };
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.postings
-            .range::<str, _>((lower, Bound::Unbounded))
+        keys.range::<str, _>((lower, Bound::Unbounded))
             .filter(|(_, p)| !p.any.is_disjoint(scope))
             .take(limit)
             .map(|(k, _)| k.to_string())
             .collect()
     }
 
-    /// Every key in use in a scope with its values in use there, sorted.
-    pub fn key_values(&self, scope: &RoaringBitmap) -> Vec<(String, Vec<String>)> {
-        self.postings
-            .iter()
+    /// Every key in use in a scope of `domain` with its values in use there, sorted.
+    pub fn key_values(&self, domain: &str, scope: &RoaringBitmap) -> Vec<(String, Vec<String>)> {
+        let Some(keys) = self.postings_of(domain) else {
+            return Vec::new();
+        };
+        keys.iter()
             .filter(|(_, p)| !p.any.is_disjoint(scope))
             .map(|(k, p)| {
                 let values = p
@@ -469,15 +533,17 @@ impl TagIndex {
             .collect()
     }
 
-    /// Values of `key` in use in a scope, sorted, after `after`, at most `limit`.
+    /// Values of `key` in use in a scope of `domain`, sorted, after `after`, at most
+    /// `limit`.
     pub fn values(
         &self,
+        domain: &str,
         scope: &RoaringBitmap,
         key: &str,
         after: Option<&str>,
         limit: usize,
     ) -> Vec<String> {
-        let Some(postings) = self.postings.get(key) else {
+        let Some(postings) = self.postings_of(domain).and_then(|keys| keys.get(key)) else {
             return Vec::new();
         };
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
@@ -591,10 +657,10 @@ mod tests {
             by_strings(&resources)
         );
         assert_eq!(
-            index.values(&everything, "env", None, 10),
+            index.values("d", &everything, "env", None, 10),
             vec!["prod".to_owned()]
         );
         index.remove_tag(501, "env", "prod");
-        assert!(index.keys(&everything, None, 10).is_empty());
+        assert!(index.keys("d", &everything, None, 10).is_empty());
     }
 }

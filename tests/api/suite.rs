@@ -33,6 +33,8 @@ mod services;
 mod signing;
 #[path = "../api/tagd_process.rs"]
 mod tagd_process;
+#[path = "../api/tenants.rs"]
+mod tenants;
 #[path = "../api/tms.rs"]
 mod tms;
 #[path = "../api/tms_reads.rs"]
@@ -102,6 +104,8 @@ pub struct Options {
     pub auto_register: bool,
     pub max_body_bytes: Option<usize>,
     pub token_lifetime_secs: Option<i64>,
+    pub database_max_connections: Option<usize>,
+    pub database_acquire_timeout_secs: Option<u64>,
 }
 
 pub struct TestServer {
@@ -145,6 +149,8 @@ impl TestServer {
             auto_register: Some(options.auto_register),
             max_body_bytes: options.max_body_bytes,
             token_lifetime_secs: options.token_lifetime_secs,
+            database_max_connections: options.database_max_connections,
+            database_acquire_timeout_secs: options.database_acquire_timeout_secs,
             ..Default::default()
         };
         let config = Config::resolve(&args).expect("config");
@@ -201,6 +207,14 @@ impl TestServer {
     }
 
     /// Stops gracefully; the port is free once this returns.
+    /// The URL of this server's database, for a test that writes to it directly.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(database) => database.url.clone(),
+            None => format!("sqlite://{}", self.dir.join("tagd.db").display()),
+        }
+    }
+
     pub async fn stop(mut self) {
         self.stop_in_place().await;
     }
