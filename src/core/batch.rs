@@ -389,7 +389,10 @@ mod tests {
             true,
         );
         assert!(registers(&b, &fits));
-        assert!(!registers(&b, &too_many), "a refused item registers nothing");
+        assert!(
+            !registers(&b, &too_many),
+            "a refused item registers nothing"
+        );
         assert!(!registers(&b, &remove));
         // The backend registered "new" (empty rows); the others stay missing.
         let stored = HashMap::from([(at("new"), StoredRows::default())]);

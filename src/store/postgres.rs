@@ -35,12 +35,13 @@ use super::{
     AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
     StoreError, TokenContext,
 };
+use crate::core::batch::{self, RowChange, StoredRows, TagTable};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
 use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
-use crate::core::tagging::{check_set, BatchItem, ItemOutcome, TagBatch, TagChange};
+use crate::core::tagging::{ItemOutcome, TagBatch};
 use crate::core::tags::Tag;
 
 /// Schema migrations, applied in order; the `tagd_schema` row records the last one.
@@ -349,39 +350,6 @@ fn ref_storable(at: &ResourceRef) -> bool {
     ])
 }
 
-/// The stored tags of one resource while a batch is decided: what was there, and what
-/// will be once the batch's changes to it are applied.
-#[derive(Default)]
-struct TagRows {
-    before: BTreeMap<String, String>,
-    after: BTreeMap<String, String>,
-}
-
-impl TagRows {
-    fn apply(&mut self, change: &TagChange) {
-        match change {
-            TagChange::Set(tags) => {
-                for t in tags {
-                    self.after
-                        .insert(t.key.as_str().to_owned(), t.value.as_str().to_owned());
-                }
-            }
-            TagChange::Remove(selectors) => {
-                for s in selectors {
-                    let matches = match (&s.value, self.after.get(s.key.as_str())) {
-                        (_, None) => false,
-                        (None, Some(_)) => true,
-                        (Some(v), Some(held)) => v.as_str() == held,
-                    };
-                    if matches {
-                        self.after.remove(s.key.as_str());
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// The rows a batch writes to one table (`tags` or `sys_tags`): upserts and deletes.
 #[derive(Default)]
 struct TableWrites {
@@ -393,20 +361,26 @@ struct TableWrites {
 }
 
 impl TableWrites {
-    fn diff(&mut self, rid: i64, rows: &TagRows) {
-        for (key, value) in &rows.after {
-            if rows.before.get(key) != Some(value) {
-                self.rids.push(rid);
-                self.keys.push(key.clone());
-                self.values.push(value.clone());
+    /// Sorts the decided changes of `table` into upserts and deletes, by row id.
+    fn of(table: TagTable, changes: &[RowChange], rids: &HashMap<ResourceRef, i64>) -> Self {
+        let mut writes = Self::default();
+        for change in changes.iter().filter(|c| c.table == table) {
+            let Some(&rid) = rids.get(&change.at) else {
+                continue;
+            };
+            match &change.after {
+                Some(value) => {
+                    writes.rids.push(rid);
+                    writes.keys.push(change.key.clone());
+                    writes.values.push(value.clone());
+                }
+                None => {
+                    writes.gone_rids.push(rid);
+                    writes.gone_keys.push(change.key.clone());
+                }
             }
         }
-        for key in rows.before.keys() {
-            if !rows.after.contains_key(key) {
-                self.gone_rids.push(rid);
-                self.gone_keys.push(key.clone());
-            }
-        }
+        writes
     }
 
     async fn write(&self, tx: &Transaction<'_>, table: &str) -> Result<(), tokio_postgres::Error> {
@@ -444,64 +418,41 @@ impl TableWrites {
     }
 }
 
-/// Whether an item writes something (and so registers its resource in emulator mode).
-fn sets_something(item: &BatchItem) -> bool {
-    matches!(item.change, TagChange::Set(_)) || matches!(item.sys_change, Some(TagChange::Set(_)))
-}
-
-/// Whether an item would register its missing resource in emulator mode: it writes
-/// something, and its user tags fit a resource that has none. A refused item leaves no
-/// trace, not even the registration.
-fn registers(item: &BatchItem) -> bool {
-    sets_something(item)
-        && match &item.change {
-            TagChange::Set(tags) => {
-                check_set(std::iter::empty(), tags, item.target.tag_limit) == ItemOutcome::Applied
-            }
-            TagChange::Remove(_) => true,
-        }
-}
-
-/// Reads the rows of `table` of these resources.
+/// Reads the rows of `table` of these resources, by row id.
 async fn read_rows(
     tx: &Transaction<'_>,
-    table: &str,
+    table: TagTable,
     rids: &[i64],
-) -> Result<HashMap<i64, TagRows>, tokio_postgres::Error> {
+) -> Result<HashMap<i64, BTreeMap<String, String>>, tokio_postgres::Error> {
     let select = tx
         .prepare_cached(&format!(
-            "SELECT rid, key, value FROM {table} WHERE rid = ANY($1)"
+            "SELECT rid, key, value FROM {} WHERE rid = ANY($1)",
+            table.name()
         ))
         .await?;
-    let mut out: HashMap<i64, TagRows> = rids.iter().map(|r| (*r, TagRows::default())).collect();
+    let mut out: HashMap<i64, BTreeMap<String, String>> = HashMap::new();
     for row in tx.query(&select, &[&rids]).await? {
-        let (rid, key, value): (i64, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let rows = out.entry(rid).or_default();
-        rows.before.insert(key.clone(), value.clone());
-        rows.after.insert(key, value);
+        out.entry(row.try_get(0)?)
+            .or_default()
+            .insert(row.try_get(1)?, row.try_get(2)?);
     }
     Ok(out)
 }
 
 /// One attempt at a batch: lock (or register) every target resource in one global
-/// order, read their tags, decide every item in request order in memory, then write
-/// the difference. When the batch's mode refuses the outcomes, nothing is written.
+/// order, read their rows, let [`batch::decide`] settle every item, then write the
+/// changes it returns. When the batch's mode refuses the outcomes, nothing is written.
 async fn apply_batch(
     client: &mut Object,
     batch: &TagBatch,
 ) -> Result<Vec<ItemOutcome>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    // The distinct targets in one global order: two batches over the same resources
-    // lock them in the same order and so never wait on each other in a cycle.
-    let mut targets: Vec<&ResourceRef> = batch
-        .items
-        .iter()
-        .map(|i| &i.target.at)
+    // Locked in one global order: two batches over the same resources never wait on
+    // each other in a cycle. Ids PostgreSQL cannot store are never registered.
+    let targets: Vec<&ResourceRef> = batch::lock_order(batch)
+        .into_iter()
         .filter(|at| ref_storable(at))
         .collect();
-    targets.sort_by(|a, b| ref_key(a).cmp(&ref_key(b)));
-    targets.dedup();
     let lock = tx
         .prepare_cached(
             "SELECT r.rid, r.domain_id, r.project_id, r.resource_type, r.resource_id
@@ -556,7 +507,7 @@ async fn apply_batch(
         let registering: HashSet<&ResourceRef> = batch
             .items
             .iter()
-            .filter(|i| registers(i))
+            .filter(|i| batch::registers(batch, i))
             .map(|i| &i.target.at)
             .collect();
         for at in &targets {
@@ -582,61 +533,34 @@ async fn apply_batch(
         }
     }
     let all_rids: Vec<i64> = rids.values().copied().collect();
-    let mut tags = read_rows(&tx, "tags", &all_rids).await?;
-    let mut sys = if batch.items.iter().any(|i| i.sys_change.is_some()) {
-        read_rows(&tx, "sys_tags", &all_rids).await?
+    let mut tags = read_rows(&tx, TagTable::Tags, &all_rids).await?;
+    let mut sys = if batch::needs_sys_tags(batch) {
+        read_rows(&tx, TagTable::SysTags, &all_rids).await?
     } else {
         HashMap::new()
     };
-
-    let mut outcomes = Vec::with_capacity(batch.items.len());
-    for item in &batch.items {
-        let Some(rid) = rids.get(&item.target.at).copied() else {
-            outcomes.push(match &item.change {
-                // Emulator mode: an item that would have registered its resource was
-                // refused on its own tags; one that only removes is a no-op.
-                TagChange::Set(t) if batch.auto_register && sets_something(item) => {
-                    check_set(std::iter::empty(), t, item.target.tag_limit)
-                }
-                _ if batch.auto_register => ItemOutcome::Applied,
-                _ => ItemOutcome::NotFound,
-            });
-            continue;
-        };
-        let rows = tags.entry(rid).or_default();
-        if let TagChange::Set(new) = &item.change {
-            let outcome = check_set(
-                rows.after.keys().map(String::as_str),
-                new,
-                item.target.tag_limit,
-            );
-            if outcome != ItemOutcome::Applied {
-                outcomes.push(outcome);
-                continue;
-            }
-        }
-        rows.apply(&item.change);
-        if let Some(change) = &item.sys_change {
-            sys.entry(rid).or_default().apply(change);
-        }
-        outcomes.push(ItemOutcome::Applied);
-    }
-    if batch.mode.rejection(&outcomes).is_some() {
+    let stored: HashMap<ResourceRef, StoredRows> = rids
+        .iter()
+        .map(|(at, rid)| {
+            let rows = StoredRows {
+                tags: tags.remove(rid).unwrap_or_default(),
+                sys_tags: sys.remove(rid).unwrap_or_default(),
+            };
+            (at.clone(), rows)
+        })
+        .collect();
+    let decision = batch::decide(batch, &stored);
+    if decision.rejected.is_some() {
         tx.rollback().await?;
-        return Ok(outcomes);
+        return Ok(decision.outcomes);
     }
-    let mut writes = TableWrites::default();
-    for (rid, rows) in &tags {
-        writes.diff(*rid, rows);
+    for table in [TagTable::Tags, TagTable::SysTags] {
+        TableWrites::of(table, &decision.changes, &rids)
+            .write(&tx, table.name())
+            .await?;
     }
-    writes.write(&tx, "tags").await?;
-    let mut writes = TableWrites::default();
-    for (rid, rows) in &sys {
-        writes.diff(*rid, rows);
-    }
-    writes.write(&tx, "sys_tags").await?;
     tx.commit().await?;
-    Ok(outcomes)
+    Ok(decision.outcomes)
 }
 
 fn ref_key(at: &ResourceRef) -> (&str, &str, &str, &str) {

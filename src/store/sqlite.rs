@@ -15,7 +15,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
@@ -31,13 +31,14 @@ use super::{
     AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
     StoreError, TokenContext,
 };
+use crate::core::batch::{self, RowChange, StoredRows, TagTable};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
 use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
-use crate::core::tagging::{check_set, ItemOutcome, TagBatch, TagChange};
-use crate::core::tags::{Tag, TagValue};
+use crate::core::tagging::{ItemOutcome, TagBatch};
+use crate::core::tags::Tag;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
 pub const MIGRATIONS: &[&str] = &[
@@ -1168,62 +1169,127 @@ fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>
     .optional()
 }
 
+/// One batch inside the writer's transaction: find (or, in emulator mode, register)
+/// each target, read its rows, let [`batch::decide`] settle every item, then write the
+/// changes it returns and hand them to the tag index. A refused batch writes nothing
+/// here; the writer rolls back its savepoint, registrations included.
 fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<ItemOutcome>> {
-    let mut outcomes = Vec::with_capacity(batch.items.len());
-    for item in &batch.items {
-        let target = &item.target;
-        let sets_something = matches!(item.change, TagChange::Set(_))
-            || matches!(item.sys_change, Some(TagChange::Set(_)));
-        // In emulator mode an item that sets tags registers its resource, but only if
-        // the set fits a resource without tags: a rejected item leaves no trace. That is
-        // known before any read, and then one INSERT both registers a new resource and
-        // finds that one exists, which saves a lookup per new resource.
-        let fits_when_new = match &item.change {
-            TagChange::Set(tags) => check_set(std::iter::empty(), tags, target.tag_limit),
-            TagChange::Remove(_) => ItemOutcome::Applied,
-        };
-        let registers =
-            batch.auto_register && sets_something && fits_when_new == ItemOutcome::Applied;
-        let registered = if registers {
-            register_if_new(conn, &target.at)?
+    let registering: HashSet<&ResourceRef> = batch
+        .items
+        .iter()
+        .filter(|i| batch::registers(batch, i))
+        .map(|i| &i.target.at)
+        .collect();
+    let with_sys = batch::needs_sys_tags(batch);
+    let mut rids: HashMap<ResourceRef, i64> = HashMap::new();
+    let mut stored: HashMap<ResourceRef, StoredRows> = HashMap::new();
+    for at in batch::lock_order(batch) {
+        // One INSERT both registers a new resource and finds that one exists; a resource
+        // registered just now has no rows to read.
+        let registered = if registering.contains(at) {
+            register_if_new(conn, at)?
         } else {
             None
         };
-        let (rid, fresh) = match registered {
-            Some(rid) => (rid, true),
-            None => match find_rid(conn, &target.at)? {
-                Some(rid) => (rid, false),
-                None if batch.auto_register && sets_something => {
-                    outcomes.push(fits_when_new);
-                    continue;
+        let rows = match registered {
+            Some(rid) => (rid, StoredRows::default()),
+            None => match find_rid(conn, at)? {
+                Some(rid) => {
+                    let rows = StoredRows {
+                        tags: read_rows(conn, TagTable::Tags, rid)?,
+                        sys_tags: if with_sys {
+                            read_rows(conn, TagTable::SysTags, rid)?
+                        } else {
+                            BTreeMap::new()
+                        },
+                    };
+                    (rid, rows)
                 }
-                // Emulator mode: removing from a resource never written is a no-op.
-                None if batch.auto_register => {
-                    outcomes.push(ItemOutcome::Applied);
-                    continue;
-                }
-                None => {
-                    outcomes.push(ItemOutcome::NotFound);
-                    continue;
-                }
+                None => continue,
             },
         };
-        let outcome = apply_change(
-            conn,
-            "tags",
-            rid,
-            fresh,
-            &item.change,
-            Some(target.tag_limit),
-        )?;
-        if outcome == ItemOutcome::Applied {
-            if let Some(sys) = &item.sys_change {
-                apply_change(conn, "sys_tags", rid, fresh, sys, None)?;
+        rids.insert(at.clone(), rows.0);
+        stored.insert(at.clone(), rows.1);
+    }
+    let decision = batch::decide(batch, &stored);
+    if decision.rejected.is_none() {
+        write_changes(conn, &decision.changes, &rids)?;
+    }
+    Ok(decision.outcomes)
+}
+
+/// One resource's rows of `table`, key to value.
+fn read_rows(
+    conn: &Connection,
+    table: TagTable,
+    rid: i64,
+) -> rusqlite::Result<BTreeMap<String, String>> {
+    conn.prepare_cached(&format!(
+        "SELECT key, value FROM {} WHERE rid = ?1",
+        table.name()
+    ))?
+    .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
+    .collect()
+}
+
+/// Writes decided changes: each resource's new values in as few upserts as
+/// [`UPSERT_ROWS`] allows, and its removed keys one delete each. User tags go to the
+/// tag index as they are written.
+fn write_changes(
+    conn: &Connection,
+    changes: &[RowChange],
+    rids: &HashMap<ResourceRef, i64>,
+) -> rusqlite::Result<()> {
+    // Changes come grouped by resource and table, so runs of upserts can be batched.
+    let mut run: Vec<(&str, &str)> = Vec::new();
+    let mut run_of: Option<(i64, TagTable)> = None;
+    for change in changes {
+        let Some(&rid) = rids.get(&change.at) else {
+            continue;
+        };
+        if run_of != Some((rid, change.table)) {
+            if let Some((rid, table)) = run_of {
+                for chunk in run.chunks(UPSERT_ROWS) {
+                    upsert_rows(conn, table.name(), rid, chunk)?;
+                }
+            }
+            run.clear();
+            run_of = Some((rid, change.table));
+        }
+        match &change.after {
+            Some(value) => run.push((&change.key, value)),
+            None => {
+                conn.prepare_cached(&format!(
+                    "DELETE FROM {} WHERE rid = ?1 AND key = ?2",
+                    change.table.name()
+                ))?
+                .execute(params![rid, change.key])?;
             }
         }
-        outcomes.push(outcome);
+        if change.table == TagTable::Tags {
+            let key = change.key.clone();
+            match (&change.before, &change.after) {
+                (old, Some(new)) => record_for(rid, |rid| Delta::TagSet {
+                    rid,
+                    key,
+                    old: old.clone(),
+                    new: new.clone(),
+                }),
+                (Some(value), None) => record_for(rid, |rid| Delta::TagRemoved {
+                    rid,
+                    key,
+                    value: value.clone(),
+                }),
+                (None, None) => {}
+            }
+        }
     }
-    Ok(outcomes)
+    if let Some((rid, table)) = run_of {
+        for chunk in run.chunks(UPSERT_ROWS) {
+            upsert_rows(conn, table.name(), rid, chunk)?;
+        }
+    }
+    Ok(())
 }
 
 /// Registers a resource unless it exists; its new row id, or `None` if it existed.
@@ -1252,71 +1318,6 @@ fn register_if_new(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Opti
     Ok(rid)
 }
 
-/// Applies one change to one resource's rows in `table` (`tags` or `sys_tags`); a set
-/// is refused when `limit` is given and would be passed. `fresh`: the resource was
-/// registered just now, so it has no rows yet.
-fn apply_change(
-    conn: &Connection,
-    table: &'static str,
-    rid: i64,
-    fresh: bool,
-    change: &TagChange,
-    limit: Option<usize>,
-) -> rusqlite::Result<ItemOutcome> {
-    // Only user tags are indexed.
-    let indexed = table == "tags";
-    match change {
-        TagChange::Set(tags) => {
-            let existing: HashMap<String, String> = if fresh {
-                HashMap::new()
-            } else {
-                conn.prepare_cached(&format!("SELECT key, value FROM {table} WHERE rid = ?1"))?
-                    .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
-            if let Some(limit) = limit {
-                let outcome = check_set(existing.keys().map(String::as_str), tags, limit);
-                if outcome != ItemOutcome::Applied {
-                    return Ok(outcome);
-                }
-            }
-            for chunk in tags.chunks(UPSERT_ROWS) {
-                upsert_rows(conn, table, rid, chunk)?;
-            }
-            if indexed {
-                for tag in tags {
-                    record_for(rid, |rid| Delta::TagSet {
-                        rid,
-                        key: tag.key.as_str().to_owned(),
-                        old: existing.get(tag.key.as_str()).cloned(),
-                        new: tag.value.as_str().to_owned(),
-                    });
-                }
-            }
-        }
-        TagChange::Remove(selectors) => {
-            let mut delete = conn.prepare_cached(&format!(
-                "DELETE FROM {table} WHERE rid = ?1 AND key = ?2 AND (?3 IS NULL OR value = ?3)
-                 RETURNING key, value"
-            ))?;
-            for s in selectors {
-                let removed: Vec<(String, String)> = delete
-                    .query_map(
-                        params![rid, s.key.as_str(), s.value.as_ref().map(TagValue::as_str)],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )?
-                    .collect::<rusqlite::Result<_>>()?;
-                if indexed {
-                    for (key, value) in removed {
-                        record_for(rid, |rid| Delta::TagRemoved { rid, key, value });
-                    }
-                }
-            }
-        }
-    }
-    Ok(ItemOutcome::Applied)
-}
-
 /// Most rows one upsert statement writes: a resource's tags usually go in one statement,
 /// which costs SQLite one statement run instead of one per tag (D63).
 const UPSERT_ROWS: usize = 20;
@@ -1328,7 +1329,7 @@ fn upsert_rows(
     conn: &Connection,
     table: &'static str,
     rid: i64,
-    tags: &[Tag],
+    tags: &[(&str, &str)],
 ) -> rusqlite::Result<()> {
     thread_local! {
         /// The statements' text by table and row count, made once per thread.
@@ -1353,9 +1354,9 @@ fn upsert_rows(
     });
     let mut upsert = conn.prepare_cached(&sql)?;
     upsert.raw_bind_parameter(1, rid)?;
-    for (i, tag) in tags.iter().enumerate() {
-        upsert.raw_bind_parameter(2 * i + 2, tag.key.as_str())?;
-        upsert.raw_bind_parameter(2 * i + 3, tag.value.as_str())?;
+    for (i, (key, value)) in tags.iter().enumerate() {
+        upsert.raw_bind_parameter(2 * i + 2, *key)?;
+        upsert.raw_bind_parameter(2 * i + 3, *value)?;
     }
     upsert.raw_execute().map(drop)
 }
@@ -2365,8 +2366,8 @@ mod index_tests {
     use super::*;
     use crate::core::model::new_id;
     use crate::core::query::TagMatch;
-    use crate::core::tagging::{BatchItem, BatchMode, BatchTarget};
-    use crate::core::tags::TagKey;
+    use crate::core::tagging::{BatchItem, BatchMode, BatchTarget, TagChange};
+    use crate::core::tags::{TagKey, TagValue};
     use crate::datagen::{tags_of, Lcg};
 
     fn tag(k: &str, v: &str) -> Tag {
@@ -2869,8 +2870,8 @@ mod failure_tests {
 
     use super::*;
     use crate::core::model::new_id;
-    use crate::core::tagging::{BatchItem, BatchMode, BatchTarget};
-    use crate::core::tags::TagKey;
+    use crate::core::tagging::{BatchItem, BatchMode, BatchTarget, TagChange};
+    use crate::core::tags::{TagKey, TagValue};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_page_found_damaged_while_serving_stops_the_store() {
