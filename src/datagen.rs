@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use crate::core::model::{Resource, ResourceRef};
+use crate::core::port::{Store, StoreError};
 use crate::core::tagging::{BatchItem, BatchMode, BatchTarget, TagBatch, TagChange};
 use crate::core::tags::{Tag, TagKey, TagValue};
-use crate::store::{Store, StoreError};
 
 /// A small, fast, deterministic generator (64-bit LCG, high bits out).
 pub struct Lcg(u64);

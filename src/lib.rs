@@ -5,16 +5,18 @@
 //! - [`api`]: one adapter per API dialect (TMS, IAM, tagd's admin API), each owning its
 //!   routes, wire types and error body, over the shared core.
 //! - [`core`]: the domain: identities, the resource inventory, the providers catalogue,
-//!   tag rules and the semantics of a tag batch.
+//!   tag rules, the batch rules ([`core::batch`]) and the storage port ([`core::port`])
+//!   every backend implements.
 //! - [`auth`]: tokens and passwords, and who may act on which project.
-//! - [`store`]: persistence behind one trait; SQLite with group commit is the default.
+//! - [`store`]: the backends of the port; SQLite with group commit is the default.
 //! - [`config`], [`server`], [`tls`], [`cli`]: configuration, the server loop and its
 //!   optional HTTPS, the command line.
 //! - [`datagen`]: reproducible synthetic data for benchmarks.
 //! - [`healthcheck`]: the `tagd healthcheck` probe for container runtimes.
 //! - [`metrics`], [`logging`]: what is counted for Prometheus, and how logs are written.
 //!
-//! Dependencies point one way: `api -> core -> store`, with `auth` used by `api`.
+//! Dependencies point one way: `api -> core <- store`, with `auth` (over `core`) used by
+//! `api`; [`server`] and [`cli`] wire a backend in. `tests/architecture.rs` keeps it so.
 
 pub mod api;
 pub mod auth;

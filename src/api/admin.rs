@@ -15,8 +15,8 @@ use super::{
     QueryMap,
 };
 use crate::core::admin::{parse_resource_csv, ResourceSpec};
+use crate::core::port::ResourceFilter;
 use crate::core::{CoreError, Reason};
-use crate::store::ResourceFilter;
 use utoipa::openapi::schema::Type;
 
 pub struct TagdAdmin;

@@ -66,7 +66,7 @@ async fn ready(State(state): State<AppState>) -> Response {
             );
             not_ready("the database schema is not the version this tagd expects")
         }
-        Ok(Err(e @ crate::store::StoreError::Poisoned(_))) => {
+        Ok(Err(e @ crate::core::port::StoreError::Poisoned(_))) => {
             tracing::warn!(error = %e, "not ready: the store stopped after a storage failure");
             not_ready("the store stopped after a storage failure; restart tagd")
         }

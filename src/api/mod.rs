@@ -34,9 +34,9 @@ use crate::auth::vault::Vault;
 use crate::auth::{AuthError, Identity};
 use crate::config::Config;
 use crate::core::admin::Admin;
+use crate::core::port::Store;
 use crate::core::tagging::Tagging;
 use crate::core::{CoreError, Reason};
-use crate::store::Store;
 use language::Language;
 
 pub use extract::*;
@@ -127,7 +127,7 @@ pub fn status(err: &CoreError) -> StatusCode {
         CoreError::Conflict { .. } => StatusCode::CONFLICT,
         // Not this request's fault and not for a retry here: another replica, or this
         // one once restarted, can serve it (D80).
-        CoreError::Internal(crate::store::StoreError::Poisoned(_)) => {
+        CoreError::Internal(crate::core::port::StoreError::Poisoned(_)) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
         CoreError::Internal(_) | CoreError::Unexpected { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -153,8 +153,8 @@ impl<D: Dialect> From<CoreError> for ApiError<D> {
     }
 }
 
-impl<D: Dialect> From<crate::store::StoreError> for ApiError<D> {
-    fn from(e: crate::store::StoreError) -> Self {
+impl<D: Dialect> From<crate::core::port::StoreError> for ApiError<D> {
+    fn from(e: crate::core::port::StoreError) -> Self {
         Self(CoreError::Internal(e), PhantomData)
     }
 }

@@ -5,7 +5,7 @@
 //! transaction of its own, and on two cores they cost more than the tag read the request
 //! came for. The answers change rarely, so they are kept here, trusted while two things
 //! hold: the store reports no credential change made through it since the answer was
-//! read ([`Store::identity_epoch`](crate::store::Store::identity_epoch)), and the answer
+//! read ([`Store::identity_epoch`](crate::core::port::Store::identity_epoch)), and the answer
 //! is younger than the configured maximum age (`credential_cache_ms`, one second by
 //! default), which bounds how long a change made by another process sharing the
 //! database (the admin CLI, another replica) goes unseen.

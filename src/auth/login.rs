@@ -116,7 +116,7 @@ impl Identity {
     async fn find_domain(
         &self,
         selector: &DomainSelector,
-    ) -> Result<Option<Domain>, crate::store::StoreError> {
+    ) -> Result<Option<Domain>, crate::core::port::StoreError> {
         Ok(match selector {
             DomainSelector::Id(id) => self.store.domain(id).await?,
             DomainSelector::Name(name) => self.store.domain_by_name(name).await?,

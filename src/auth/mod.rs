@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::core::model::{now_unix, Domain, Project, Scope, Temporary, TokenRecord, User};
 use crate::core::password;
+use crate::core::port::{AccessKeyContext, Store, StoreError, TokenContext};
 use crate::core::{CoreError, Reason};
-use crate::store::{AccessKeyContext, Store, StoreError, TokenContext};
 
 /// Why a credential was refused. Rendered as 401 by every dialect.
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::model::{new_id, Domain, Project, Resource, ResourceRef, User};
 use super::password;
+use super::port::{ResourceFilter, Store, StoreError};
 use super::tagging::{known_type, locate};
 use super::{CoreError, Reason};
-use crate::store::{ResourceFilter, Store, StoreError};
 
 /// A resource as an administrator describes it, before validation.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]

@@ -38,37 +38,36 @@ pub struct StoredRows {
     pub sys_tags: BTreeMap<String, String>,
 }
 
-impl StoredRows {
-    fn table(&mut self, table: TagTable) -> &mut BTreeMap<String, String> {
-        match table {
-            TagTable::Tags => &mut self.tags,
-            TagTable::SysTags => &mut self.sys_tags,
-        }
-    }
+/// One row a batch changes: `before` is what is stored (`None`: no such row), `after`
+/// what is to be (`None`: delete it). They always differ. Borrowed from the batch and
+/// the rows read, so deciding allocates no strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowChange<'a> {
+    pub key: &'a str,
+    pub before: Option<&'a str>,
+    pub after: Option<&'a str>,
 }
 
-/// One row a batch changes: `before` is what is stored (`None`: no such row), `after`
-/// what is to be (`None`: delete it). They always differ.
+/// The changes a batch makes to one table of one resource, by key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowChange {
-    pub at: ResourceRef,
+pub struct ResourceChanges<'a> {
+    pub at: &'a ResourceRef,
     pub table: TagTable,
-    pub key: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
+    pub rows: Vec<RowChange<'a>>,
 }
 
 /// What a batch does.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// One per item, in request order.
     pub outcomes: Vec<ItemOutcome>,
     /// The item that makes the whole batch fail under its mode; then nothing may be
     /// written (and registrations made for it are undone with the transaction).
     pub rejected: Option<(usize, ItemOutcome)>,
-    /// The net changes, by resource (in the order the batch first names them), table
-    /// and key. Empty when the batch is rejected.
-    pub changes: Vec<RowChange>,
+    /// The net changes, by resource (in the order the batch first names them) and
+    /// table; a resource or table left as it was has no entry. Empty when the batch
+    /// is rejected.
+    pub changes: Vec<ResourceChanges<'a>>,
 }
 
 /// Whether an item writes something.
@@ -113,12 +112,20 @@ fn sort_key(at: &ResourceRef) -> (&str, &str, &str, &str) {
     )
 }
 
+/// One table's rows while the batch is decided: borrowed from what was read and from
+/// the batch itself.
+type Rows<'a> = BTreeMap<&'a str, &'a str>;
+
+fn borrowed(rows: &BTreeMap<String, String>) -> Rows<'_> {
+    rows.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Applies a change to one table's rows in memory.
-fn apply(rows: &mut BTreeMap<String, String>, change: &TagChange) {
+fn apply<'a>(rows: &mut Rows<'a>, change: &'a TagChange) {
     match change {
         TagChange::Set(tags) => {
             for t in tags {
-                rows.insert(t.key.as_str().to_owned(), t.value.as_str().to_owned());
+                rows.insert(t.key.as_str(), t.value.as_str());
             }
         }
         TagChange::Remove(selectors) => {
@@ -126,7 +133,7 @@ fn apply(rows: &mut BTreeMap<String, String>, change: &TagChange) {
                 let matches = match (&s.value, rows.get(s.key.as_str())) {
                     (_, None) => false,
                     (None, Some(_)) => true,
-                    (Some(v), Some(held)) => v.as_str() == held,
+                    (Some(v), Some(held)) => v.as_str() == *held,
                 };
                 if matches {
                     rows.remove(s.key.as_str());
@@ -139,10 +146,13 @@ fn apply(rows: &mut BTreeMap<String, String>, change: &TagChange) {
 /// Decides a batch over `stored`, the rows of every registered resource it names
 /// (after any registration emulator mode asked for; a resource absent from the map is
 /// not registered). Items are applied in order, each seeing the ones before it.
-pub fn decide(batch: &TagBatch, stored: &HashMap<ResourceRef, StoredRows>) -> Decision {
+pub fn decide<'a>(
+    batch: &'a TagBatch,
+    stored: &'a HashMap<&'a ResourceRef, StoredRows>,
+) -> Decision<'a> {
     // The rows as the batch leaves them, by resource in the order first named.
-    let mut order: Vec<&ResourceRef> = Vec::new();
-    let mut after: HashMap<&ResourceRef, StoredRows> = HashMap::new();
+    let mut order: Vec<(&'a ResourceRef, &'a StoredRows)> = Vec::new();
+    let mut after: HashMap<&'a ResourceRef, (Rows<'a>, Rows<'a>)> = HashMap::new();
     let mut outcomes = Vec::with_capacity(batch.items.len());
     for item in &batch.items {
         let at = &item.target.at;
@@ -158,40 +168,38 @@ pub fn decide(batch: &TagBatch, stored: &HashMap<ResourceRef, StoredRows>) -> De
             });
             continue;
         };
-        let rows = after.entry(at).or_insert_with(|| {
-            order.push(at);
-            found.clone()
+        let (tags, sys_tags) = after.entry(at).or_insert_with(|| {
+            order.push((at, found));
+            (borrowed(&found.tags), borrowed(&found.sys_tags))
         });
         if let TagChange::Set(new) = &item.change {
-            let outcome = check_set(
-                rows.tags.keys().map(String::as_str),
-                new,
-                item.target.tag_limit,
-            );
+            let outcome = check_set(tags.keys().copied(), new, item.target.tag_limit);
             if outcome != ItemOutcome::Applied {
                 outcomes.push(outcome);
                 continue;
             }
         }
-        apply(rows.table(TagTable::Tags), &item.change);
+        apply(tags, &item.change);
         if let Some(change) = &item.sys_change {
-            apply(rows.table(TagTable::SysTags), change);
+            apply(sys_tags, change);
         }
         outcomes.push(ItemOutcome::Applied);
     }
     let rejected = batch.mode.rejection(&outcomes);
     let mut changes = Vec::new();
     if rejected.is_none() {
-        for at in order {
-            let (Some(before), Some(now)) = (stored.get(at), after.get_mut(at)) else {
+        for (at, before) in order {
+            let Some((tags, sys_tags)) = after.get(at) else {
                 continue;
             };
-            for table in [TagTable::Tags, TagTable::SysTags] {
-                let (old, new) = match table {
-                    TagTable::Tags => (&before.tags, &now.tags),
-                    TagTable::SysTags => (&before.sys_tags, &now.sys_tags),
-                };
-                diff(at, table, old, new, &mut changes);
+            for (table, old, new) in [
+                (TagTable::Tags, &before.tags, tags),
+                (TagTable::SysTags, &before.sys_tags, sys_tags),
+            ] {
+                let rows = diff(old, new);
+                if !rows.is_empty() {
+                    changes.push(ResourceChanges { at, table, rows });
+                }
             }
         }
     }
@@ -202,29 +210,64 @@ pub fn decide(batch: &TagBatch, stored: &HashMap<ResourceRef, StoredRows>) -> De
     }
 }
 
-/// The changes that turn `old` into `new`, by key.
-fn diff(
-    at: &ResourceRef,
-    table: TagTable,
-    old: &BTreeMap<String, String>,
-    new: &BTreeMap<String, String>,
-    into: &mut Vec<RowChange>,
-) {
-    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    for key in keys {
-        let (before, after) = (old.get(key), new.get(key));
-        if before != after {
-            into.push(RowChange {
-                at: at.clone(),
-                table,
-                key: key.clone(),
-                before: before.cloned(),
-                after: after.cloned(),
-            });
-        }
+/// The changes that turn `old` into `new`, by key: one merge of the two sorted maps.
+fn diff<'a>(old: &'a BTreeMap<String, String>, new: &Rows<'a>) -> Vec<RowChange<'a>> {
+    let mut rows = Vec::new();
+    let mut old = old.iter().map(|(k, v)| (k.as_str(), v.as_str())).peekable();
+    let mut new = new.iter().map(|(k, v)| (*k, *v)).peekable();
+    loop {
+        let change = match (old.peek().copied(), new.peek().copied()) {
+            (None, None) => break,
+            (Some((key, before)), None) => {
+                old.next();
+                RowChange {
+                    key,
+                    before: Some(before),
+                    after: None,
+                }
+            }
+            (None, Some((key, after))) => {
+                new.next();
+                RowChange {
+                    key,
+                    before: None,
+                    after: Some(after),
+                }
+            }
+            (Some((ok, before)), Some((nk, after))) => match ok.cmp(nk) {
+                std::cmp::Ordering::Less => {
+                    old.next();
+                    RowChange {
+                        key: ok,
+                        before: Some(before),
+                        after: None,
+                    }
+                }
+                std::cmp::Ordering::Greater => {
+                    new.next();
+                    RowChange {
+                        key: nk,
+                        before: None,
+                        after: Some(after),
+                    }
+                }
+                std::cmp::Ordering::Equal => {
+                    old.next();
+                    new.next();
+                    if before == after {
+                        continue;
+                    }
+                    RowChange {
+                        key: ok,
+                        before: Some(before),
+                        after: Some(after),
+                    }
+                }
+            },
+        };
+        rows.push(change);
     }
+    rows
 }
 
 #[cfg(test)]
@@ -278,19 +321,40 @@ mod tests {
         }
     }
 
-    fn change(id: &str, key: &str, before: Option<&str>, after: Option<&str>) -> RowChange {
-        RowChange {
-            at: at(id),
-            table: TagTable::Tags,
-            key: key.into(),
-            before: before.map(Into::into),
-            after: after.map(Into::into),
-        }
+    /// A change as (resource id, table, key, before, after), for comparing.
+    type Flat = (String, TagTable, String, Option<String>, Option<String>);
+
+    fn change(id: &str, key: &str, before: Option<&str>, after: Option<&str>) -> Flat {
+        (
+            id.into(),
+            TagTable::Tags,
+            key.into(),
+            before.map(Into::into),
+            after.map(Into::into),
+        )
+    }
+
+    fn flat(d: &Decision) -> Vec<Flat> {
+        d.changes
+            .iter()
+            .flat_map(|c| {
+                c.rows.iter().map(|r| {
+                    (
+                        c.at.resource_id.clone(),
+                        c.table,
+                        r.key.to_owned(),
+                        r.before.map(Into::into),
+                        r.after.map(Into::into),
+                    )
+                })
+            })
+            .collect()
     }
 
     #[test]
     fn net_changes_carry_the_value_before_and_after_and_skip_no_ops() {
-        let stored = HashMap::from([(at("a"), rows(&[("env", "dev"), ("keep", "same")]))]);
+        let a = at("a");
+        let stored = HashMap::from([(&a, rows(&[("env", "dev"), ("keep", "same")]))]);
         let b = batch(
             vec![
                 item(
@@ -311,7 +375,7 @@ mod tests {
         let d = decide(&b, &stored);
         assert_eq!(d.outcomes, vec![ItemOutcome::Applied, ItemOutcome::Applied]);
         assert_eq!(
-            d.changes,
+            flat(&d),
             vec![change("a", "env", Some("dev"), Some("prod"))],
             "an unchanged value and a remove whose value does not match are no changes"
         );
@@ -319,7 +383,8 @@ mod tests {
 
     #[test]
     fn later_items_see_earlier_ones_and_limits_count_the_result() {
-        let stored = HashMap::from([(at("a"), rows(&[("x", "1")]))]);
+        let a = at("a");
+        let stored = HashMap::from([(&a, rows(&[("x", "1")]))]);
         let b = batch(
             vec![
                 item("a", TagChange::Set(vec![tag("y", "2")])),
@@ -341,12 +406,13 @@ mod tests {
                 ItemOutcome::NotFound
             ]
         );
-        assert_eq!(d.changes, vec![change("a", "y", None, Some("2"))]);
+        assert_eq!(flat(&d), vec![change("a", "y", None, Some("2"))]);
     }
 
     #[test]
     fn a_rejected_batch_writes_nothing() {
-        let stored = HashMap::from([(at("a"), rows(&[]))]);
+        let a = at("a");
+        let stored = HashMap::from([(&a, rows(&[]))]);
         let b = batch(
             vec![
                 item("a", TagChange::Set(vec![tag("k", "v")])),
@@ -366,7 +432,7 @@ mod tests {
         };
         let d = decide(&skipping, &stored);
         assert_eq!(d.rejected, None);
-        assert_eq!(d.changes, vec![change("a", "k", None, Some("v"))]);
+        assert_eq!(flat(&d), vec![change("a", "k", None, Some("v"))]);
     }
 
     #[test]
@@ -395,7 +461,8 @@ mod tests {
         );
         assert!(!registers(&b, &remove));
         // The backend registered "new" (empty rows); the others stay missing.
-        let stored = HashMap::from([(at("new"), StoredRows::default())]);
+        let new = at("new");
+        let stored = HashMap::from([(&new, StoredRows::default())]);
         let d = decide(&b, &stored);
         assert_eq!(
             d.outcomes,
@@ -408,28 +475,22 @@ mod tests {
                 ItemOutcome::Applied
             ]
         );
-        assert_eq!(d.changes, vec![change("new", "k", None, Some("v"))]);
+        assert_eq!(flat(&d), vec![change("new", "k", None, Some("v"))]);
     }
 
     #[test]
     fn system_tags_change_with_their_item_and_do_not_count() {
-        let stored = HashMap::from([(at("a"), rows(&[("x", "1"), ("y", "2")]))]);
+        let a = at("a");
+        let stored = HashMap::from([(&a, rows(&[("x", "1"), ("y", "2")]))]);
         let mut with_sys = item("a", TagChange::Set(vec![tag("x", "9")]));
         with_sys.sys_change = Some(TagChange::Set(vec![tag("_sys_enterprise_project_id", "0")]));
         let b = batch(vec![with_sys], BatchMode::PerResource, false);
         assert!(needs_sys_tags(&b));
         let d = decide(&b, &stored);
         assert_eq!(d.outcomes, vec![ItemOutcome::Applied]);
-        assert_eq!(
-            d.changes,
-            vec![
-                change("a", "x", Some("1"), Some("9")),
-                RowChange {
-                    table: TagTable::SysTags,
-                    ..change("a", "_sys_enterprise_project_id", None, Some("0"))
-                }
-            ]
-        );
+        let mut sys = change("a", "_sys_enterprise_project_id", None, Some("0"));
+        sys.1 = TagTable::SysTags;
+        assert_eq!(flat(&d), vec![change("a", "x", Some("1"), Some("9")), sys]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod batch;
 pub mod model;
 pub mod password;
+pub mod port;
 pub mod predefined;
 pub mod providers;
 pub mod query;
@@ -15,7 +16,7 @@ pub mod tag_lines;
 pub mod tagging;
 pub mod tags;
 
-use crate::store::StoreError;
+use port::StoreError;
 use tags::TextProblem;
 
 /// Everything that can go wrong in a request, independent of the wire dialect.

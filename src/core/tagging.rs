@@ -7,12 +7,12 @@
 use std::sync::Arc;
 
 use super::model::ResourceRef;
+use super::port::Store;
 use super::predefined;
 use super::providers::{self, ResourceType};
 use super::query::{FoundPage, KeyValues, ResourceQuery, TagScope};
 use super::tags::{Tag, TagSelector};
 use super::{CoreError, Reason};
-use crate::store::Store;
 
 /// The change a batch makes to each of its resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,7 +329,7 @@ impl Tagging {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| CoreError::from(crate::store::StoreError::Closed))?;
+            .map_err(|_| CoreError::from(super::port::StoreError::Closed))?;
         Ok(Unpaged {
             items: self.store.key_values(scope).await?,
             _turn: turn,

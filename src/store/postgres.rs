@@ -35,7 +35,7 @@ use super::{
     AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
     StoreError, TokenContext,
 };
-use crate::core::batch::{self, RowChange, StoredRows, TagTable};
+use crate::core::batch::{self, ResourceChanges, StoredRows, TagTable};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -352,31 +352,37 @@ fn ref_storable(at: &ResourceRef) -> bool {
 
 /// The rows a batch writes to one table (`tags` or `sys_tags`): upserts and deletes.
 #[derive(Default)]
-struct TableWrites {
+struct TableWrites<'a> {
     rids: Vec<i64>,
-    keys: Vec<String>,
-    values: Vec<String>,
+    keys: Vec<&'a str>,
+    values: Vec<&'a str>,
     gone_rids: Vec<i64>,
-    gone_keys: Vec<String>,
+    gone_keys: Vec<&'a str>,
 }
 
-impl TableWrites {
+impl<'a> TableWrites<'a> {
     /// Sorts the decided changes of `table` into upserts and deletes, by row id.
-    fn of(table: TagTable, changes: &[RowChange], rids: &HashMap<ResourceRef, i64>) -> Self {
+    fn of(
+        table: TagTable,
+        changes: &[ResourceChanges<'a>],
+        rids: &HashMap<&ResourceRef, i64>,
+    ) -> Self {
         let mut writes = Self::default();
-        for change in changes.iter().filter(|c| c.table == table) {
-            let Some(&rid) = rids.get(&change.at) else {
+        for resource in changes.iter().filter(|c| c.table == table) {
+            let Some(&rid) = rids.get(resource.at) else {
                 continue;
             };
-            match &change.after {
-                Some(value) => {
-                    writes.rids.push(rid);
-                    writes.keys.push(change.key.clone());
-                    writes.values.push(value.clone());
-                }
-                None => {
-                    writes.gone_rids.push(rid);
-                    writes.gone_keys.push(change.key.clone());
+            for change in &resource.rows {
+                match change.after {
+                    Some(value) => {
+                        writes.rids.push(rid);
+                        writes.keys.push(change.key);
+                        writes.values.push(value);
+                    }
+                    None => {
+                        writes.gone_rids.push(rid);
+                        writes.gone_keys.push(change.key);
+                    }
                 }
             }
         }
@@ -465,7 +471,8 @@ async fn apply_batch(
         .await?;
     let columns =
         |f: fn(&ResourceRef) -> &str| -> Vec<&str> { targets.iter().map(|at| f(at)).collect() };
-    let mut rids: HashMap<ResourceRef, i64> = HashMap::new();
+    let wanted: HashSet<&ResourceRef> = targets.iter().copied().collect();
+    let mut rids: HashMap<&ResourceRef, i64> = HashMap::new();
     for row in tx
         .query(
             &lock,
@@ -478,15 +485,16 @@ async fn apply_batch(
         )
         .await?
     {
-        rids.insert(
-            ResourceRef {
-                domain_id: row.try_get(1)?,
-                project_id: row.try_get(2)?,
-                resource_type: row.try_get(3)?,
-                resource_id: row.try_get(4)?,
-            },
-            row.try_get(0)?,
-        );
+        let found = ResourceRef {
+            domain_id: row.try_get(1)?,
+            project_id: row.try_get(2)?,
+            resource_type: row.try_get(3)?,
+            resource_id: row.try_get(4)?,
+        };
+        // Keyed by the batch's own reference to the resource, which decide() borrows.
+        if let Some(at) = wanted.get(&found) {
+            rids.insert(at, row.try_get(0)?);
+        }
     }
     if batch.auto_register {
         let insert = tx
@@ -529,7 +537,7 @@ async fn apply_batch(
                 Some(row) => row.try_get(0)?,
                 None => tx.query_one(&relock, &key).await?.try_get(0)?,
             };
-            rids.insert((*at).clone(), rid);
+            rids.insert(at, rid);
         }
     }
     let all_rids: Vec<i64> = rids.values().copied().collect();
@@ -539,14 +547,14 @@ async fn apply_batch(
     } else {
         HashMap::new()
     };
-    let stored: HashMap<ResourceRef, StoredRows> = rids
+    let stored: HashMap<&ResourceRef, StoredRows> = rids
         .iter()
         .map(|(at, rid)| {
             let rows = StoredRows {
                 tags: tags.remove(rid).unwrap_or_default(),
                 sys_tags: sys.remove(rid).unwrap_or_default(),
             };
-            (at.clone(), rows)
+            (*at, rows)
         })
         .collect();
     let decision = batch::decide(batch, &stored);

@@ -31,7 +31,7 @@ use super::{
     AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
     StoreError, TokenContext,
 };
-use crate::core::batch::{self, RowChange, StoredRows, TagTable};
+use crate::core::batch::{self, ResourceChanges, StoredRows, TagTable};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -1181,8 +1181,8 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
         .map(|i| &i.target.at)
         .collect();
     let with_sys = batch::needs_sys_tags(batch);
-    let mut rids: HashMap<ResourceRef, i64> = HashMap::new();
-    let mut stored: HashMap<ResourceRef, StoredRows> = HashMap::new();
+    let mut rids: HashMap<&ResourceRef, i64> = HashMap::new();
+    let mut stored: HashMap<&ResourceRef, StoredRows> = HashMap::new();
     for at in batch::lock_order(batch) {
         // One INSERT both registers a new resource and finds that one exists; a resource
         // registered just now has no rows to read.
@@ -1191,7 +1191,7 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
         } else {
             None
         };
-        let rows = match registered {
+        let (rid, rows) = match registered {
             Some(rid) => (rid, StoredRows::default()),
             None => match find_rid(conn, at)? {
                 Some(rid) => {
@@ -1208,12 +1208,16 @@ fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<Item
                 None => continue,
             },
         };
-        rids.insert(at.clone(), rows.0);
-        stored.insert(at.clone(), rows.1);
+        rids.insert(at, rid);
+        stored.insert(at, rows);
     }
     let decision = batch::decide(batch, &stored);
     if decision.rejected.is_none() {
-        write_changes(conn, &decision.changes, &rids)?;
+        for resource in &decision.changes {
+            if let Some(&rid) = rids.get(resource.at) {
+                write_changes(conn, rid, resource)?;
+            }
+        }
     }
     Ok(decision.outcomes)
 }
@@ -1232,61 +1236,44 @@ fn read_rows(
     .collect()
 }
 
-/// Writes decided changes: each resource's new values in as few upserts as
-/// [`UPSERT_ROWS`] allows, and its removed keys one delete each. User tags go to the
-/// tag index as they are written.
+/// Writes one resource's decided changes to one table: its new values in as few
+/// upserts as [`UPSERT_ROWS`] allows, its removed keys one delete each. User tags go to
+/// the tag index as they are written.
 fn write_changes(
     conn: &Connection,
-    changes: &[RowChange],
-    rids: &HashMap<ResourceRef, i64>,
+    rid: i64,
+    resource: &ResourceChanges<'_>,
 ) -> rusqlite::Result<()> {
-    // Changes come grouped by resource and table, so runs of upserts can be batched.
-    let mut run: Vec<(&str, &str)> = Vec::new();
-    let mut run_of: Option<(i64, TagTable)> = None;
-    for change in changes {
-        let Some(&rid) = rids.get(&change.at) else {
-            continue;
-        };
-        if run_of != Some((rid, change.table)) {
-            if let Some((rid, table)) = run_of {
-                for chunk in run.chunks(UPSERT_ROWS) {
-                    upsert_rows(conn, table.name(), rid, chunk)?;
-                }
-            }
-            run.clear();
-            run_of = Some((rid, change.table));
-        }
-        match &change.after {
-            Some(value) => run.push((&change.key, value)),
-            None => {
-                conn.prepare_cached(&format!(
-                    "DELETE FROM {} WHERE rid = ?1 AND key = ?2",
-                    change.table.name()
-                ))?
-                .execute(params![rid, change.key])?;
-            }
-        }
-        if change.table == TagTable::Tags {
-            let key = change.key.clone();
-            match (&change.before, &change.after) {
+    let table = resource.table.name();
+    let set: Vec<(&str, &str)> = resource
+        .rows
+        .iter()
+        .filter_map(|c| c.after.map(|value| (c.key, value)))
+        .collect();
+    for chunk in set.chunks(UPSERT_ROWS) {
+        upsert_rows(conn, table, rid, chunk)?;
+    }
+    for change in resource.rows.iter().filter(|c| c.after.is_none()) {
+        conn.prepare_cached(&format!("DELETE FROM {table} WHERE rid = ?1 AND key = ?2"))?
+            .execute(params![rid, change.key])?;
+    }
+    if resource.table == TagTable::Tags {
+        for change in &resource.rows {
+            let key = change.key.to_owned();
+            match (change.before, change.after) {
                 (old, Some(new)) => record_for(rid, |rid| Delta::TagSet {
                     rid,
                     key,
-                    old: old.clone(),
-                    new: new.clone(),
+                    old: old.map(str::to_owned),
+                    new: new.to_owned(),
                 }),
                 (Some(value), None) => record_for(rid, |rid| Delta::TagRemoved {
                     rid,
                     key,
-                    value: value.clone(),
+                    value: value.to_owned(),
                 }),
                 (None, None) => {}
             }
-        }
-    }
-    if let Some((rid, table)) = run_of {
-        for chunk in run.chunks(UPSERT_ROWS) {
-            upsert_rows(conn, table.name(), rid, chunk)?;
         }
     }
     Ok(())
