@@ -7,7 +7,9 @@
 //! all-or-nothing rejection mean the same on every store, and the same changes feed
 //! the tag index and the change log.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::model::ResourceRef;
 use super::tagging::{check_set, BatchItem, ItemOutcome, TagBatch, TagChange};
@@ -94,12 +96,26 @@ pub fn needs_sys_tags(batch: &TagBatch) -> bool {
     batch.items.iter().any(|i| i.sys_change.is_some())
 }
 
+/// What a backend read for a batch, by resource (the batch's own references).
+pub type ByResource<'a, V> = FxHashMap<&'a ResourceRef, V>;
+
+/// The batch's distinct resources, in the order it first names them.
+pub fn targets(batch: &TagBatch) -> Vec<&ResourceRef> {
+    let mut seen = FxHashSet::default();
+    batch
+        .items
+        .iter()
+        .map(|i| &i.target.at)
+        .filter(|at| seen.insert(*at))
+        .collect()
+}
+
 /// The batch's distinct resources in one global order. A backend that locks them in
-/// this order never waits in a cycle with another batch over the same resources.
+/// this order never waits in a cycle with another batch over the same resources (a
+/// single writer, as SQLite's, needs no order: [`targets`]).
 pub fn lock_order(batch: &TagBatch) -> Vec<&ResourceRef> {
-    let mut targets: Vec<&ResourceRef> = batch.items.iter().map(|i| &i.target.at).collect();
+    let mut targets = targets(batch);
     targets.sort_by(|a, b| sort_key(a).cmp(&sort_key(b)));
-    targets.dedup();
     targets
 }
 
@@ -146,13 +162,10 @@ fn apply<'a>(rows: &mut Rows<'a>, change: &'a TagChange) {
 /// Decides a batch over `stored`, the rows of every registered resource it names
 /// (after any registration emulator mode asked for; a resource absent from the map is
 /// not registered). Items are applied in order, each seeing the ones before it.
-pub fn decide<'a>(
-    batch: &'a TagBatch,
-    stored: &'a HashMap<&'a ResourceRef, StoredRows>,
-) -> Decision<'a> {
+pub fn decide<'a>(batch: &'a TagBatch, stored: &'a ByResource<'a, StoredRows>) -> Decision<'a> {
     // The rows as the batch leaves them, by resource in the order first named.
     let mut order: Vec<(&'a ResourceRef, &'a StoredRows)> = Vec::new();
-    let mut after: HashMap<&'a ResourceRef, (Rows<'a>, Rows<'a>)> = HashMap::new();
+    let mut after: ByResource<'a, (Rows<'a>, Rows<'a>)> = FxHashMap::default();
     let mut outcomes = Vec::with_capacity(batch.items.len());
     for item in &batch.items {
         let at = &item.target.at;
@@ -354,7 +367,7 @@ mod tests {
     #[test]
     fn net_changes_carry_the_value_before_and_after_and_skip_no_ops() {
         let a = at("a");
-        let stored = HashMap::from([(&a, rows(&[("env", "dev"), ("keep", "same")]))]);
+        let stored = ByResource::from_iter([(&a, rows(&[("env", "dev"), ("keep", "same")]))]);
         let b = batch(
             vec![
                 item(
@@ -384,7 +397,7 @@ mod tests {
     #[test]
     fn later_items_see_earlier_ones_and_limits_count_the_result() {
         let a = at("a");
-        let stored = HashMap::from([(&a, rows(&[("x", "1")]))]);
+        let stored = ByResource::from_iter([(&a, rows(&[("x", "1")]))]);
         let b = batch(
             vec![
                 item("a", TagChange::Set(vec![tag("y", "2")])),
@@ -412,7 +425,7 @@ mod tests {
     #[test]
     fn a_rejected_batch_writes_nothing() {
         let a = at("a");
-        let stored = HashMap::from([(&a, rows(&[]))]);
+        let stored = ByResource::from_iter([(&a, rows(&[]))]);
         let b = batch(
             vec![
                 item("a", TagChange::Set(vec![tag("k", "v")])),
@@ -462,7 +475,7 @@ mod tests {
         assert!(!registers(&b, &remove));
         // The backend registered "new" (empty rows); the others stay missing.
         let new = at("new");
-        let stored = HashMap::from([(&new, StoredRows::default())]);
+        let stored = ByResource::from_iter([(&new, StoredRows::default())]);
         let d = decide(&b, &stored);
         assert_eq!(
             d.outcomes,
@@ -481,7 +494,7 @@ mod tests {
     #[test]
     fn system_tags_change_with_their_item_and_do_not_count() {
         let a = at("a");
-        let stored = HashMap::from([(&a, rows(&[("x", "1"), ("y", "2")]))]);
+        let stored = ByResource::from_iter([(&a, rows(&[("x", "1"), ("y", "2")]))]);
         let mut with_sys = item("a", TagChange::Set(vec![tag("x", "9")]));
         with_sys.sys_change = Some(TagChange::Set(vec![tag("_sys_enterprise_project_id", "0")]));
         let b = batch(vec![with_sys], BatchMode::PerResource, false);

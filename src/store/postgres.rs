@@ -35,7 +35,7 @@ use super::{
     AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
     StoreError, TokenContext,
 };
-use crate::core::batch::{self, ResourceChanges, StoredRows, TagTable};
+use crate::core::batch::{self, ByResource, ResourceChanges, StoredRows, TagTable};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -43,6 +43,7 @@ use crate::core::predefined::{PredefinedTag, Replaced};
 use crate::core::query::{Found, FoundPage, KeyValues, ResourceQuery, TagScope};
 use crate::core::tagging::{ItemOutcome, TagBatch};
 use crate::core::tags::Tag;
+use rustc_hash::FxHashSet;
 
 /// Schema migrations, applied in order; the `tagd_schema` row records the last one.
 pub(crate) const MIGRATIONS: &[&str] = &[
@@ -362,11 +363,7 @@ struct TableWrites<'a> {
 
 impl<'a> TableWrites<'a> {
     /// Sorts the decided changes of `table` into upserts and deletes, by row id.
-    fn of(
-        table: TagTable,
-        changes: &[ResourceChanges<'a>],
-        rids: &HashMap<&ResourceRef, i64>,
-    ) -> Self {
+    fn of(table: TagTable, changes: &[ResourceChanges<'a>], rids: &ByResource<i64>) -> Self {
         let mut writes = Self::default();
         for resource in changes.iter().filter(|c| c.table == table) {
             let Some(&rid) = rids.get(resource.at) else {
@@ -471,8 +468,8 @@ async fn apply_batch(
         .await?;
     let columns =
         |f: fn(&ResourceRef) -> &str| -> Vec<&str> { targets.iter().map(|at| f(at)).collect() };
-    let wanted: HashSet<&ResourceRef> = targets.iter().copied().collect();
-    let mut rids: HashMap<&ResourceRef, i64> = HashMap::new();
+    let wanted: FxHashSet<&ResourceRef> = targets.iter().copied().collect();
+    let mut rids: ByResource<i64> = ByResource::default();
     for row in tx
         .query(
             &lock,
@@ -547,7 +544,7 @@ async fn apply_batch(
     } else {
         HashMap::new()
     };
-    let stored: HashMap<&ResourceRef, StoredRows> = rids
+    let stored: ByResource<StoredRows> = rids
         .iter()
         .map(|(at, rid)| {
             let rows = StoredRows {

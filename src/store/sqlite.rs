@@ -15,7 +15,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::FxHashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
@@ -31,7 +33,7 @@ use super::{
     AccessKeyContext, IdentityEpoch, ProjectTotals, ResourceFilter, SchemaVersion, Store,
     StoreError, TokenContext,
 };
-use crate::core::batch::{self, ResourceChanges, StoredRows, TagTable};
+use crate::core::batch::{self, ByResource, ResourceChanges, StoredRows, TagTable};
 use crate::core::model::{
     now_unix, AccessKey, Domain, KeyStatus, Project, Resource, ResourceRef, TokenRecord, User,
 };
@@ -1174,16 +1176,17 @@ fn find_rid(conn: &Connection, at: &ResourceRef) -> rusqlite::Result<Option<i64>
 /// changes it returns and hand them to the tag index. A refused batch writes nothing
 /// here; the writer rolls back its savepoint, registrations included.
 fn apply_batch(conn: &Connection, batch: &TagBatch) -> rusqlite::Result<Vec<ItemOutcome>> {
-    let registering: HashSet<&ResourceRef> = batch
+    let registering: FxHashSet<&ResourceRef> = batch
         .items
         .iter()
         .filter(|i| batch::registers(batch, i))
         .map(|i| &i.target.at)
         .collect();
     let with_sys = batch::needs_sys_tags(batch);
-    let mut rids: HashMap<&ResourceRef, i64> = HashMap::new();
-    let mut stored: HashMap<&ResourceRef, StoredRows> = HashMap::new();
-    for at in batch::lock_order(batch) {
+    let mut rids: ByResource<i64> = ByResource::default();
+    let mut stored: ByResource<StoredRows> = ByResource::default();
+    // One writer: no lock order to keep, so resources go in the order first named.
+    for at in batch::targets(batch) {
         // One INSERT both registers a new resource and finds that one exists; a resource
         // registered just now has no rows to read.
         let registered = if registering.contains(at) {
