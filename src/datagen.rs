@@ -68,49 +68,61 @@ pub async fn generate(
     let mut done = 0;
     while done < count {
         let n = batch.min(count - done);
-        let refs: Vec<ResourceRef> = (done..done + n)
-            .map(|i| ResourceRef {
-                domain_id: domain_id.to_owned(),
-                project_id: project_id.to_owned(),
-                resource_type: resource_type.to_owned(),
-                resource_id: format!("{resource_type}-{i:07}"),
+        let resources: Vec<(Resource, Vec<(String, String)>)> = (done..done + n)
+            .map(|i| {
+                let resource = Resource {
+                    at: ResourceRef {
+                        domain_id: domain_id.to_owned(),
+                        project_id: project_id.to_owned(),
+                        resource_type: resource_type.to_owned(),
+                        resource_id: format!("{resource_type}-{i:07}"),
+                    },
+                    name: format!("volume {i}"),
+                };
+                (resource, tags_of(&mut rng))
             })
             .collect();
-        let resources: Vec<Resource> = refs
-            .iter()
-            .enumerate()
-            .map(|(j, at)| Resource {
-                at: at.clone(),
-                name: format!("volume {}", done + j),
-            })
-            .collect();
-        store.register_resources(&resources).await?;
-        let items = refs
-            .into_iter()
-            .map(|at| BatchItem {
-                target: BatchTarget { at, tag_limit: 20 },
-                change: TagChange::Set(
-                    tags_of(&mut rng)
-                        .into_iter()
-                        .map(|(k, v)| Tag {
-                            key: TagKey::from_stored(k),
-                            value: TagValue::from_stored(v),
-                        })
-                        .collect(),
-                ),
-                sys_change: None,
-            })
-            .collect();
-        store
-            .apply_tags(TagBatch {
-                items,
-                mode: BatchMode::PerResource,
-                auto_register: false,
-            })
-            .await?;
+        load(store.as_ref(), resources).await?;
         done += n;
         progress(done);
     }
+    Ok(())
+}
+
+/// Registers resources and sets each one's tags, in one transaction for the lot: the
+/// bulk load under [`generate`], and of tests that need a large store fast. Tags are
+/// taken as they are, unchecked (a benchmark or a test chooses them).
+pub async fn load(
+    store: &dyn Store,
+    resources: Vec<(Resource, Vec<(String, String)>)>,
+) -> Result<(), StoreError> {
+    let registered: Vec<Resource> = resources.iter().map(|(r, _)| r.clone()).collect();
+    store.register_resources(&registered).await?;
+    let items = resources
+        .into_iter()
+        .map(|(resource, tags)| BatchItem {
+            target: BatchTarget {
+                at: resource.at,
+                tag_limit: tags.len().max(1),
+            },
+            change: TagChange::Set(
+                tags.into_iter()
+                    .map(|(k, v)| Tag {
+                        key: TagKey::from_stored(k),
+                        value: TagValue::from_stored(v),
+                    })
+                    .collect(),
+            ),
+            sys_change: None,
+        })
+        .collect();
+    store
+        .apply_tags(TagBatch {
+            items,
+            mode: BatchMode::PerResource,
+            auto_register: false,
+        })
+        .await?;
     Ok(())
 }
 

@@ -8,10 +8,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use tagd::api::rds::RULES;
 use tagd::core::model::{Resource, ResourceRef};
-use tagd::core::tagging::{BatchItem, BatchMode, BatchTarget, TagBatch, TagChange};
-use tagd::core::tags::Tag;
 
 #[path = "api/tagd_process.rs"]
 mod tagd_process;
@@ -31,55 +28,30 @@ async fn fill(dir: &Path) {
     .expect("the store");
     let (domain, project) = (credential(dir, "domain_id"), credential(dir, "project_id"));
     for chunk in (0..INSTANCES).collect::<Vec<_>>().chunks(1_000) {
-        let refs: Vec<ResourceRef> = chunk
+        let resources = chunk
             .iter()
-            .map(|i| ResourceRef {
-                domain_id: domain.clone(),
-                project_id: project.clone(),
-                resource_type: "rds".into(),
-                resource_id: format!("rds-{i:06}"),
-            })
-            .collect();
-        let resources: Vec<Resource> = refs
-            .iter()
-            .map(|at| Resource {
-                at: at.clone(),
-                name: String::new(),
-            })
-            .collect();
-        store
-            .register_resources(&resources)
-            .await
-            .expect("register");
-        let items = refs
-            .into_iter()
-            .map(|at| {
+            .map(|i| {
+                let at = ResourceRef {
+                    domain_id: domain.clone(),
+                    project_id: project.clone(),
+                    resource_type: "rds".into(),
+                    resource_id: format!("rds-{i:06}"),
+                };
                 let tags = (0..KEYS_EACH)
-                    .map(|k| {
-                        let key = format!("key-{k:02}");
-                        Tag {
-                            value: RULES
-                                .value(&key, &format!("{}-{k:02}", at.resource_id))
-                                .expect("value"),
-                            key: RULES.key(&key).expect("key"),
-                        }
-                    })
+                    .map(|k| (format!("key-{k:02}"), format!("{}-{k:02}", at.resource_id)))
                     .collect();
-                BatchItem {
-                    target: BatchTarget { at, tag_limit: 50 },
-                    change: TagChange::Set(tags),
-                    sys_change: None,
-                }
+                (
+                    Resource {
+                        at,
+                        name: String::new(),
+                    },
+                    tags,
+                )
             })
             .collect();
-        store
-            .apply_tags(TagBatch {
-                items,
-                mode: BatchMode::PerResource,
-                auto_register: false,
-            })
+        tagd::datagen::load(store.as_ref(), resources)
             .await
-            .expect("tags");
+            .expect("resources and tags");
     }
 }
 

@@ -58,52 +58,31 @@ async fn fill_large_domain(s: &TestServer) {
         .await
         .expect("tags");
     for chunk in (0..LARGE_RESOURCES).collect::<Vec<_>>().chunks(1_000) {
-        let refs: Vec<ResourceRef> = chunk
+        let resources = chunk
             .iter()
-            .map(|i| ResourceRef {
-                domain_id: s.creds.domain_id.clone(),
-                project_id: s.creds.project_id.clone(),
-                resource_type: "disk".into(),
-                resource_id: format!("big-{i:06}"),
+            .map(|i| {
+                let id = format!("big-{i:06}");
+                let tags = (0..KEYS_EACH)
+                    .map(|k| (format!("a-{id}-{k:02}"), "v".to_owned()))
+                    .collect();
+                let at = ResourceRef {
+                    domain_id: s.creds.domain_id.clone(),
+                    project_id: s.creds.project_id.clone(),
+                    resource_type: "disk".into(),
+                    resource_id: id,
+                };
+                (
+                    Resource {
+                        at,
+                        name: String::new(),
+                    },
+                    tags,
+                )
             })
             .collect();
-        let resources: Vec<Resource> = refs
-            .iter()
-            .map(|at| Resource {
-                at: at.clone(),
-                name: String::new(),
-            })
-            .collect();
-        store
-            .register_resources(&resources)
+        tagd::datagen::load(store.as_ref(), resources)
             .await
-            .expect("register");
-        let items = refs
-            .into_iter()
-            .map(|at| {
-                let id = at.resource_id.clone();
-                BatchItem {
-                    target: BatchTarget { at, tag_limit: 50 },
-                    change: TagChange::Set(
-                        (0..KEYS_EACH)
-                            .map(|k| Tag {
-                                key: RULES.key(&format!("a-{id}-{k:02}")).expect("a key"),
-                                value: RULES.value("", "v").expect("a value"),
-                            })
-                            .collect(),
-                    ),
-                    sys_change: None,
-                }
-            })
-            .collect();
-        store
-            .apply_tags(TagBatch {
-                items,
-                mode: BatchMode::PerResource,
-                auto_register: false,
-            })
-            .await
-            .expect("tags");
+            .expect("resources and tags");
     }
 }
 
