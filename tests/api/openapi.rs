@@ -102,9 +102,20 @@ async fn undocumented_paths_get_the_fallback() {
 /// serve a path the document does not show.
 #[test]
 fn routes_are_added_only_through_the_document_builder() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
-    for entry in std::fs::read_dir(&dir).expect("src/api") {
-        let path = entry.expect("entry").path();
+    let mut pending = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api")];
+    let mut files = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src/api") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 10, "the API's sources: {files:?}");
+    for path in files {
         if path.file_name().is_some_and(|n| n == "openapi.rs") {
             continue;
         }
